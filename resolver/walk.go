@@ -1,0 +1,467 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"go4.org/netipx"
+)
+
+// Status summarises how a domain's walk went.
+type Status int
+
+// The order matters: a walk's status is the worst it met.
+const (
+	// Complete: every part of the tree resolved.
+	Complete Status = iota
+	// PermFail: a definitive problem (no SPF record, NXDOMAIN, syntax
+	// error, loop); the networks found elsewhere in the tree stand.
+	PermFail
+	// TempFail: a timeout, SERVFAIL or REFUSED somewhere in the tree; the
+	// result is incomplete and must not replace a last good one.
+	TempFail
+)
+
+func (s Status) String() string {
+	switch s {
+	case Complete:
+		return "complete"
+	case PermFail:
+		return "permanent-failure"
+	case TempFail:
+		return "temporary-failure"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// Config holds the walker's limits. Zero values take the defaults.
+type Config struct {
+	// MinIPv4Len and MinIPv6Len are the safety floor: broader prefixes are
+	// refused (defaults /12 and /24).
+	MinIPv4Len, MinIPv6Len int
+	// MaxQueries caps the lookups of one domain's walk, cache hits
+	// included (default 250).
+	MaxQueries int
+	// MaxDepth caps include/redirect nesting (default 20).
+	MaxDepth int
+	// Concurrency bounds the domains walked at once (default 32).
+	Concurrency int
+	// Lenient unions two or more SPF records on one name instead of
+	// reporting an error.
+	Lenient bool
+	// Now is the clock for cache expiry (default time.Now).
+	Now func() time.Time
+}
+
+// Defaults for Config.
+const (
+	DefaultMinIPv4Len  = 12
+	DefaultMinIPv6Len  = 24
+	DefaultMaxQueries  = 250
+	DefaultMaxDepth    = 20
+	DefaultConcurrency = 32
+	// maxMX is RFC 7208's limit of MX names looked at per mx mechanism.
+	maxMX = 10
+	// rfcLookupLimit and rfcVoidLimit are what receivers enforce; a
+	// walker only warns.
+	rfcLookupLimit = 10
+	rfcVoidLimit   = 2
+)
+
+func (c Config) withDefaults() Config {
+	if c.MinIPv4Len == 0 {
+		c.MinIPv4Len = DefaultMinIPv4Len
+	}
+	if c.MinIPv6Len == 0 {
+		c.MinIPv6Len = DefaultMinIPv6Len
+	}
+	if c.MaxQueries <= 0 {
+		c.MaxQueries = DefaultMaxQueries
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Result is what one domain's walk found.
+type Result struct {
+	Domain string
+	Status Status
+	// Prefixes is the minimal cover of the pass networks, sorted.
+	Prefixes []netip.Prefix
+	// Refused are prefixes broader than the safety floor.
+	Refused []netip.Prefix
+	// Errors give the reasons for a status other than Complete.
+	Errors []string
+	// Warnings are things a person should know but that do not change
+	// the status (skipped ptr/exists/macros, RFC limits exceeded).
+	Warnings []string
+	// TTL is the lowest TTL of every record the walk used.
+	TTL time.Duration
+	// Lookups is the RFC 7208 count of DNS mechanisms and modifiers.
+	Lookups int
+}
+
+// Walker walks SPF trees. It is safe for concurrent use; all walks share
+// one cache.
+type Walker struct {
+	cfg   Config
+	cache *cache
+}
+
+// NewWalker returns a walker that asks DNS through ex.
+func NewWalker(ex Exchanger, cfg Config) *Walker {
+	cfg = cfg.withDefaults()
+	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now)}
+}
+
+// Questions reports how many distinct questions the walker has put to DNS.
+func (w *Walker) Questions() int64 { return w.cache.asked.Load() }
+
+// WalkAll walks domains with bounded concurrency; results come in the order
+// of domains.
+func (w *Walker) WalkAll(ctx context.Context, domains []string) []Result {
+	results := make([]Result, len(domains))
+	sem := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			results[i] = Result{Domain: NormalizeDomain(d), Status: TempFail, Errors: []string{ctx.Err().Error()}}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = w.Walk(ctx, d)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// Walk resolves one domain's SPF tree.
+func (w *Walker) Walk(ctx context.Context, domain string) Result {
+	st := &walk{
+		w:       w,
+		ctx:     ctx,
+		visited: make(map[string]bool),
+		minTTL:  ^uint32(0),
+	}
+	st.res.Domain = NormalizeDomain(domain)
+	if err := ValidateDomain(st.res.Domain); err != nil {
+		st.fail(PermFail, "%s", err)
+	} else {
+		st.evalDomain(st.res.Domain, 0)
+	}
+	if st.voids > rfcVoidLimit {
+		st.warn("%d void lookups (receivers give permerror past %d)", st.voids, rfcVoidLimit)
+	}
+	if st.res.Lookups > rfcLookupLimit {
+		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
+	}
+	set, _ := st.set.IPSet()
+	st.res.Prefixes = set.Prefixes()
+	if st.minTTL != ^uint32(0) {
+		st.res.TTL = time.Duration(st.minTTL) * time.Second
+	}
+	return st.res
+}
+
+// NormalizeDomain lower-cases a domain and drops the trailing dot.
+func NormalizeDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+}
+
+// ValidateDomain checks a normalised domain name for use in a query.
+func ValidateDomain(d string) error {
+	if d == "" {
+		return errors.New("empty domain name")
+	}
+	if _, ok := dns.IsDomainName(d); !ok || len(d) > 253 {
+		return fmt.Errorf("%q: invalid domain name", d)
+	}
+	for _, c := range []byte(d) {
+		if c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%q: invalid domain name", d)
+		}
+	}
+	return nil
+}
+
+// walk is the state of one domain's walk. Each domain gets its own, so
+// nothing seen in one domain's tree hides anything in another's.
+type walk struct {
+	w       *Walker
+	ctx     context.Context
+	res     Result
+	set     netipx.IPSetBuilder
+	visited map[string]bool // include/redirect targets already resolved
+	stack   []string        // the include path, for loop detection
+	queries int
+	voids   int
+	minTTL  uint32
+	aborted bool
+}
+
+func (st *walk) fail(s Status, format string, args ...any) {
+	if s > st.res.Status {
+		st.res.Status = s
+	}
+	st.res.Errors = append(st.res.Errors, fmt.Sprintf(format, args...))
+}
+
+func (st *walk) warn(format string, args ...any) {
+	st.res.Warnings = append(st.res.Warnings, fmt.Sprintf(format, args...))
+}
+
+// lookup runs one query under the per-domain cap.
+func (st *walk) lookup(name string, qtype uint16) (answer, bool) {
+	if st.aborted {
+		return answer{}, false
+	}
+	if st.queries >= st.w.cfg.MaxQueries {
+		st.aborted = true
+		st.fail(PermFail, "walk stopped after %d lookups (safety cap)", st.queries)
+		return answer{}, false
+	}
+	st.queries++
+	ans, err := st.w.cache.lookup(st.ctx, name, qtype)
+	if err != nil {
+		var te *TempError
+		if errors.As(err, &te) {
+			st.fail(TempFail, "%s", te)
+		} else {
+			st.fail(TempFail, "%s %s: %v", name, dns.TypeToString[qtype], err)
+		}
+		return answer{}, false
+	}
+	st.minTTL = min(st.minTTL, ans.ttl)
+	return ans, true
+}
+
+// evalDomain resolves the SPF record of name and adds its pass networks.
+func (st *walk) evalDomain(name string, depth int) {
+	name = NormalizeDomain(name)
+	if slices.Contains(st.stack, name) {
+		st.fail(PermFail, "loop: %s includes %s again", strings.Join(st.stack, " -> "), name)
+		return
+	}
+	if st.visited[name] {
+		return // diamond: already resolved in this walk
+	}
+	if depth > st.w.cfg.MaxDepth {
+		st.fail(PermFail, "%s: nesting deeper than %d", name, st.w.cfg.MaxDepth)
+		return
+	}
+	if err := ValidateDomain(name); err != nil {
+		st.fail(PermFail, "%s", err)
+		return
+	}
+	st.visited[name] = true
+	st.stack = append(st.stack, name)
+	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
+
+	rec, ok := st.fetchRecord(name)
+	if !ok {
+		return
+	}
+	for _, m := range rec.Mechanisms {
+		st.evalMechanism(name, m, depth)
+	}
+	if rec.Redirect != "" && !rec.HasAll {
+		st.res.Lookups++
+		if strings.Contains(rec.Redirect, "%") {
+			st.warn("%s: redirect=%s uses macros and cannot be walked", name, rec.Redirect)
+			return
+		}
+		st.evalDomain(rec.Redirect, depth+1)
+	}
+}
+
+// fetchRecord finds and parses the single SPF record of name.
+func (st *walk) fetchRecord(name string) (*Record, bool) {
+	ans, ok := st.lookup(name, dns.TypeTXT)
+	if !ok {
+		return nil, false
+	}
+	if ans.nxdomain {
+		st.fail(PermFail, "%s: no such domain (NXDOMAIN)", name)
+		return nil, false
+	}
+	var texts []string
+	for _, rr := range ans.records {
+		if txt, ok := rr.(*dns.TXT); ok {
+			// The strings of one TXT record join with no separator,
+			// even in the middle of a term (RFC 7208 section 3.3).
+			if s := strings.Join(txt.Txt, ""); IsSPF(s) {
+				texts = append(texts, s)
+			}
+		}
+	}
+	switch {
+	case len(texts) == 0:
+		st.fail(PermFail, "%s: no SPF record", name)
+		return nil, false
+	case len(texts) > 1 && !st.w.cfg.Lenient:
+		st.fail(PermFail, "%s: %d SPF records (RFC 7208 allows one)", name, len(texts))
+		return nil, false
+	}
+	sort.Strings(texts) // deterministic order for the lenient union
+	merged := &Record{}
+	for _, t := range texts {
+		rec, err := ParseRecord(t)
+		if err != nil {
+			st.fail(PermFail, "%s: %v", name, err)
+			return nil, false
+		}
+		merged.Mechanisms = append(merged.Mechanisms, rec.Mechanisms...)
+		merged.HasAll = merged.HasAll || rec.HasAll
+		if rec.Redirect != "" {
+			merged.Redirect = rec.Redirect
+		}
+	}
+	if len(texts) > 1 {
+		st.warn("%s: %d SPF records, taking their union", name, len(texts))
+	}
+	return merged, true
+}
+
+func (st *walk) evalMechanism(name string, m Mechanism, depth int) {
+	switch m.Kind {
+	case KindInclude, KindA, KindMX, KindPTR, KindExists:
+		st.res.Lookups++
+	}
+	if m.Qualifier != Pass {
+		return // only pass terms whitelist; -include etc. are not expanded
+	}
+	if m.HasMacro() {
+		st.warn("%s: %s uses macros and cannot be walked", name, m.Text)
+		return
+	}
+	target := name
+	if m.Domain != "" {
+		target = NormalizeDomain(m.Domain)
+	}
+	switch m.Kind {
+	case KindIP4, KindIP6:
+		if m.Masked {
+			st.warn("%s: %s has host bits set, using %s", name, m.Text, m.Prefix)
+		}
+		st.add(name, m.Prefix)
+	case KindA:
+		if err := ValidateDomain(target); err != nil {
+			st.fail(PermFail, "%s: %s: %v", name, m.Text, err)
+			return
+		}
+		if !st.addHost(name, target, m.V4Len, m.V6Len) {
+			st.voids++
+		}
+	case KindMX:
+		st.evalMX(name, target, m)
+	case KindInclude:
+		st.evalDomain(target, depth+1)
+	case KindPTR:
+		st.warn("%s: %s cannot be enumerated, skipped", name, m.Text)
+	case KindExists:
+		st.warn("%s: %s names no senders, skipped", name, m.Text)
+	}
+}
+
+func (st *walk) evalMX(name, target string, m Mechanism) {
+	if err := ValidateDomain(target); err != nil {
+		st.fail(PermFail, "%s: %s: %v", name, m.Text, err)
+		return
+	}
+	ans, ok := st.lookup(target, dns.TypeMX)
+	if !ok {
+		return
+	}
+	var mxs []*dns.MX
+	for _, rr := range ans.records {
+		if mx, ok := rr.(*dns.MX); ok && mx.Mx != "." {
+			mxs = append(mxs, mx) // a null MX ("0 .") names no host
+		}
+	}
+	if len(mxs) == 0 {
+		st.voids++
+		return
+	}
+	sort.SliceStable(mxs, func(i, j int) bool {
+		if mxs[i].Preference != mxs[j].Preference {
+			return mxs[i].Preference < mxs[j].Preference
+		}
+		return mxs[i].Mx < mxs[j].Mx
+	})
+	if len(mxs) > maxMX {
+		st.warn("%s: %s has %d MX hosts, using the first %d", name, m.Text, len(mxs), maxMX)
+		mxs = mxs[:maxMX]
+	}
+	for _, mx := range mxs {
+		host := NormalizeDomain(mx.Mx)
+		if ValidateDomain(host) != nil {
+			st.warn("%s: %s: invalid MX host %q skipped", name, m.Text, mx.Mx)
+			continue
+		}
+		st.addHost(name, host, m.V4Len, m.V6Len)
+	}
+}
+
+// addHost adds host's A and AAAA addresses with the dual-CIDR lengths; it
+// reports whether any address was found.
+func (st *walk) addHost(name, host string, v4len, v6len int) bool {
+	found := false
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		ans, ok := st.lookup(host, qtype)
+		if !ok {
+			continue
+		}
+		for _, rr := range ans.records {
+			var addr netip.Addr
+			bits := v4len
+			switch rr := rr.(type) {
+			case *dns.A:
+				addr, _ = netip.AddrFromSlice(rr.A.To4())
+			case *dns.AAAA:
+				addr, _ = netip.AddrFromSlice(rr.AAAA.To16())
+				bits = v6len
+			}
+			if !addr.IsValid() {
+				continue
+			}
+			found = true
+			st.add(name, netip.PrefixFrom(addr, bits).Masked())
+		}
+	}
+	return found
+}
+
+func (st *walk) add(name string, p netip.Prefix) {
+	floor := st.w.cfg.MinIPv4Len
+	if p.Addr().Is6() {
+		floor = st.w.cfg.MinIPv6Len
+	}
+	if p.Bits() < floor {
+		st.res.Refused = append(st.res.Refused, p)
+		st.warn("%s: %s is broader than /%d, refused", name, p, floor)
+		return
+	}
+	st.set.AddPrefix(p)
+}
