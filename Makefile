@@ -1,0 +1,42 @@
+# POSIX make: works with OpenBSD make and GNU make.
+# Override on the command line: make install PREFIX=/usr DESTDIR=/tmp/stage
+PREFIX = /usr/local
+DESTDIR =
+SBINDIR = $(PREFIX)/sbin
+MANDIR = $(PREFIX)/share/man
+GO = go
+GOFLAGS =
+STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+all: bin/spfctl
+
+bin/spfctl: FORCE
+	$(GO) build $(GOFLAGS) -o bin/spfctl ./cmd/spfctl
+
+# The checks every change must pass: formatting, vet, staticcheck, and the
+# tests with the race detector.
+test: lint
+	$(GO) test -race -timeout 20m ./...
+
+lint:
+	@out=`gofmt -l .`; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+cross:
+	CGO_ENABLED=0 GOOS=openbsd GOARCH=amd64 $(GO) build -o /dev/null ./...
+	CGO_ENABLED=0 GOOS=openbsd GOARCH=arm64 $(GO) build -o /dev/null ./...
+
+install: all
+	mkdir -p $(DESTDIR)$(SBINDIR)
+	cp bin/spfctl $(DESTDIR)$(SBINDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/spfctl
+
+clean:
+	rm -rf bin
+
+FORCE:
+
+.PHONY: all test lint cross install uninstall clean FORCE

@@ -1,0 +1,144 @@
+package ctl
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/resolver"
+	"go4.org/netipx"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runWalk(env Env, args []string) int {
+	fs := newFlagSet(env, "walk")
+	only4 := fs.Bool("4", false, "print IPv4 networks only")
+	only6 := fs.Bool("6", false, "print IPv6 networks only")
+	verbose := fs.Bool("v", false, "per-domain detail and warnings on standard error")
+	lenient := fs.Bool("l", false, "take the union of several SPF records on one name")
+	timeout := fs.Duration("t", 2*time.Second, "timeout of one DNS query")
+	var servers stringList
+	fs.Var(&servers, "s", "resolver `address[:port]` (repeatable; default: /etc/resolv.conf)")
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *only4 && *only6 {
+		fmt.Fprintln(env.Stderr, "spfctl walk: -4 and -6 exclude each other")
+		return ExitUsage
+	}
+	var resolvers []string
+	for _, s := range servers {
+		addr, err := resolver.ParseServer(s)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
+			return ExitUsage
+		}
+		resolvers = append(resolvers, addr)
+	}
+	if len(resolvers) == 0 {
+		var err error
+		if resolvers, err = resolver.SystemServers(); err != nil {
+			fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
+			return ExitFailure
+		}
+	}
+
+	failed := false
+	var domains []string
+	if fs.NArg() > 0 {
+		for _, a := range fs.Args() {
+			d := resolver.NormalizeDomain(a)
+			if err := resolver.ValidateDomain(d); err != nil {
+				fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
+				return ExitUsage
+			}
+			domains = append(domains, d)
+		}
+		domains = dedupe(domains)
+	} else {
+		var errs []error
+		domains, errs = resolver.ReadDomains(env.Stdin)
+		for _, err := range errs {
+			fmt.Fprintf(env.Stderr, "spfctl walk: standard input: %v\n", err)
+			failed = true
+		}
+	}
+
+	client := &resolver.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
+	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient})
+	results := w.WalkAll(env.Ctx, domains)
+
+	var all netipx.IPSetBuilder
+	for _, r := range results {
+		for _, p := range r.Prefixes {
+			all.AddPrefix(p)
+		}
+		if r.Status != resolver.Complete {
+			failed = true
+		}
+		reportDomain(env, r, *verbose)
+	}
+	set, err := all.IPSet()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
+		return ExitFailure
+	}
+	for _, p := range set.Prefixes() {
+		if (*only4 && !p.Addr().Is4()) || (*only6 && !p.Addr().Is6()) {
+			continue
+		}
+		fmt.Fprintln(env.Stdout, p)
+	}
+	if *verbose {
+		fmt.Fprintf(env.Stderr, "# %d domains, %d DNS questions, %d queries sent\n",
+			len(domains), w.Questions(), client.Sent())
+	}
+	if failed {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// reportDomain tells standard error about a domain: always when it did not
+// resolve completely or had prefixes refused (never a silent partial
+// result), and in full with -v.
+func reportDomain(env Env, r resolver.Result, verbose bool) {
+	if verbose {
+		fmt.Fprintf(env.Stderr, "%s: %s, %d networks, ttl %s, %d lookups\n",
+			r.Domain, r.Status, len(r.Prefixes), r.TTL, r.Lookups)
+		for _, p := range r.Prefixes {
+			fmt.Fprintf(env.Stderr, "%s:\t%s\n", r.Domain, p)
+		}
+	} else if r.Status != resolver.Complete {
+		fmt.Fprintf(env.Stderr, "%s: %s\n", r.Domain, r.Status)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(env.Stderr, "%s: error: %s\n", r.Domain, e)
+	}
+	if verbose {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(env.Stderr, "%s: warning: %s\n", r.Domain, w)
+		}
+		return
+	}
+	for _, p := range r.Refused {
+		fmt.Fprintf(env.Stderr, "%s: warning: %s refused: broader than the safety floor\n", r.Domain, p)
+	}
+}
+
+func dedupe(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
