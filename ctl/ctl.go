@@ -4,7 +4,6 @@ package ctl
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,9 +37,6 @@ func commands() []command {
 		{"walk", "walk [-46v] [-s server[:port]] [-l] [domain ...]", runWalk},
 	}
 }
-
-// errUsage marks errors that should exit with ExitUsage.
-var errUsage = errors.New("usage")
 
 // Main runs spfctl with args (without the program name) and returns the
 // exit code.
