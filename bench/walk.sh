@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Walk a synthetic zone of N apexes (default 10000) served by NSD, with
+# spfctl walk and, side by side, OpenSMTPD's `smtpctl spf walk`.
+# Needs root (NSD on port 53 of 127.0.0.53 for smtpctl, which only reads
+# /etc/resolv.conf; unshare -m bind-mounts one pointing there) and the
+# Debian packages nsd and opensmtpd.
+#   bench/walk.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-10000}
+addr=127.0.0.53
+out=bench/out/walk
+rm -rf "$out"; mkdir -p "$out/run"
+out=$(cd "$out" && pwd)
+
+for bin in nsd smtpctl; do
+	command -v "$bin" >/dev/null || { echo "need $bin (apt-get install nsd opensmtpd)" >&2; exit 1; }
+done
+go run ./bench/spfzone -n "$n" -dir "$out"
+go build -o "$out/spfctl" ./cmd/spfctl
+
+cat > "$out/nsd.conf" <<CONF
+server:
+	ip-address: $addr@53
+	username: ""
+	chroot: ""
+	zonesdir: "$out"
+	database: ""
+	zonelistfile: "$out/run/zone.list"
+	pidfile: "$out/run/nsd.pid"
+	xfrdfile: "$out/run/xfrd.state"
+	xfrdir: "$out/run"
+	logfile: "$out/run/nsd.log"
+	server-count: 1
+	tcp-count: 512
+remote-control:
+	control-enable: no
+zone:
+	name: "bench.test"
+	zonefile: "bench.test.zone"
+CONF
+nsd -d -c "$out/nsd.conf" & nsd_pid=$!
+trap 'kill $nsd_pid 2>/dev/null; wait $nsd_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+	"$out/spfctl" walk -s $addr d00000.bench.test >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+echo "nameserver $addr" > "$out/resolv.conf"
+
+echo "== spfctl walk, $n apexes"
+/usr/bin/time -f 'wall %e s, peak RSS %M KiB' -o "$out/spfctl.time" \
+	"$out/spfctl" walk -v -s $addr < "$out/domains.txt" > "$out/spfctl.out" 2> "$out/spfctl.err" || true
+cat "$out/spfctl.time"
+echo "prefixes: $(wc -l < "$out/spfctl.out")"
+grep '^# ' "$out/spfctl.err"
+echo "distinct questions needed: $(cat "$out/questions")"
+
+echo "== smtpctl spf walk, $n apexes"
+unshare -m sh -c "mount --bind '$out/resolv.conf' /etc/resolv.conf && \
+	/usr/bin/time -f 'wall %e s, peak RSS %M KiB' -o '$out/smtpctl.time' \
+	smtpctl spf walk < '$out/domains.txt' > '$out/smtpctl.out' 2> '$out/smtpctl.err'" || true
+cat "$out/smtpctl.time"
+echo "lines: $(wc -l < "$out/smtpctl.out")"
+
+# smtpctl prints every term unaggregated; compare the address space covered.
+go run ./bench/cover "$out/spfctl.out" "$out/smtpctl.out"
