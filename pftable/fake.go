@@ -1,0 +1,63 @@
+package pftable
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Fake is an in-memory backend for tests.
+type Fake struct {
+	mu     sync.Mutex
+	tables map[string][]netip.Prefix
+	syncs  map[string]int
+	// Fail, when set, is returned by Sync for the named table.
+	Fail map[string]error
+}
+
+// NewFake returns an empty fake backend.
+func NewFake() *Fake {
+	return &Fake{tables: make(map[string][]netip.Prefix), syncs: make(map[string]int), Fail: make(map[string]error)}
+}
+
+// Kind implements Backend.
+func (f *Fake) Kind() string { return "fake" }
+
+// Close implements Backend.
+func (f *Fake) Close() error { return nil }
+
+// Sync implements Backend.
+func (f *Fake) Sync(_ context.Context, table string, prefixes []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.Fail[table]; err != nil {
+		return fmt.Errorf("fake: table %s: %w", table, err)
+	}
+	f.tables[table] = slices.Clone(prefixes)
+	f.syncs[table]++
+	return nil
+}
+
+// Stats implements Backend.
+func (f *Fake) Stats(_ context.Context, table string) (Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Stats{Entries: len(f.tables[table]), LastSync: time.Time{}}, nil
+}
+
+// Table returns what the table holds.
+func (f *Fake) Table(name string) []netip.Prefix {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.tables[name])
+}
+
+// Syncs reports how often the table was synced.
+func (f *Fake) Syncs(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncs[name]
+}

@@ -1,0 +1,33 @@
+// Package pftable pushes spfd's lists into firewall tables. Every backend
+// takes the desired content of a named table, a minimal non-overlapping
+// set of prefixes, and makes the table match it.
+package pftable
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Backend makes kernel (or file) tables match spfd's state.
+type Backend interface {
+	// Kind names the backend ("file", "nftables", "pf").
+	Kind() string
+	// Sync makes table hold exactly prefixes, which are sorted and do
+	// not overlap. It must not flush a table to refill it.
+	Sync(ctx context.Context, table string, prefixes []netip.Prefix) error
+	// Stats reports what the table holds and matched, where known.
+	Stats(ctx context.Context, table string) (Stats, error)
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Stats describes one table.
+type Stats struct {
+	Entries  int
+	Packets  uint64 // matched, where the backend counts
+	Bytes    uint64
+	Counters bool // Packets and Bytes are meaningful
+	LastSync time.Time
+	Repairs  int // drift repairs since start
+}
