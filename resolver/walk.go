@@ -122,12 +122,42 @@ type Result struct {
 type Walker struct {
 	cfg   Config
 	cache *cache
+
+	// parsed memoises ParseRecord: provider records are shared by
+	// thousands of domains.
+	mu     sync.Mutex
+	parsed map[string]parsedRecord
+}
+
+type parsedRecord struct {
+	rec *Record
+	err error
+}
+
+// maxParsed bounds the parse memo.
+const maxParsed = 20_000
+
+func (w *Walker) parse(txt string) (*Record, error) {
+	w.mu.Lock()
+	p, ok := w.parsed[txt]
+	w.mu.Unlock()
+	if ok {
+		return p.rec, p.err
+	}
+	rec, err := ParseRecord(txt)
+	w.mu.Lock()
+	if len(w.parsed) >= maxParsed {
+		clear(w.parsed)
+	}
+	w.parsed[txt] = parsedRecord{rec, err}
+	w.mu.Unlock()
+	return rec, err
 }
 
 // NewWalker returns a walker that asks DNS through ex.
 func NewWalker(ex Exchanger, cfg Config) *Walker {
 	cfg = cfg.withDefaults()
-	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now)}
+	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now), parsed: make(map[string]parsedRecord)}
 }
 
 // Questions reports how many distinct questions the walker has put to DNS.
@@ -327,7 +357,7 @@ func (st *walk) fetchRecord(name string) (*Record, bool) {
 	sort.Strings(texts) // deterministic order for the lenient union
 	merged := &Record{}
 	for _, t := range texts {
-		rec, err := ParseRecord(t)
+		rec, err := st.w.parse(t)
 		if err != nil {
 			st.fail(PermFail, "%s: %v", name, err)
 			return nil, false

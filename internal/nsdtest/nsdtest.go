@@ -61,6 +61,7 @@ func Config(zonesDir, runDir, addr string) (string, error) {
 	xfrdir: %q
 	logfile: %q
 	server-count: 1
+	rrl-ratelimit: 0
 	tcp-count: 256
 	verbosity: 0
 remote-control:
