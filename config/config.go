@@ -1,0 +1,524 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/resolver"
+)
+
+// Table says where one list is pushed.
+type Table struct {
+	Backend string // "file", "pf", "nftables"
+	// Name is the pf table or nftables set base name; Path the file
+	// backend's file.
+	Name    string
+	Path    string
+	Command []string // file backend: run after each change
+}
+
+// Walk holds the SPF walk schedule and limits.
+type Walk struct {
+	MinInterval time.Duration
+	MaxInterval time.Duration
+	Concurrency int
+	Timeout     time.Duration
+	Retries     int
+	Grace       time.Duration
+	FloorIPv4   int
+	FloorIPv6   int
+	Lenient     bool
+}
+
+// Config is a parsed spfd.conf.
+type Config struct {
+	Socket      string
+	SocketGroup string // empty: the daemon's own group
+	SocketMode  os.FileMode
+	StateDir    string
+	Resolvers   []string // host:port; empty means /etc/resolv.conf
+	Walk        Walk
+	White       Table
+	Black       Table
+	Domains     []string
+	DomainFiles []string
+	// StaticWhite and StaticBlack are entries written in the file.
+	StaticWhite, StaticBlack []netip.Prefix
+	// WhiteFiles and BlackFiles are list files in spamd-setup's format.
+	WhiteFiles, BlackFiles []string
+	Ignore                 []netip.Prefix
+	// BlacklistTTL is the default TTL of log-mined entries.
+	BlacklistTTL time.Duration
+	// Logs are the log sources to follow.
+	Logs []LogSource
+	// Capture configures outbound-domain learning from the mail log.
+	Capture Capture
+	// Spamtraps are addresses whose would-be senders are blacklisted.
+	Spamtraps []string
+	// Warnings are problems that do not stop spfd: missing files.
+	Warnings []string
+}
+
+// Defaults.
+const (
+	DefaultSocket       = "/var/run/spfd.sock"
+	DefaultStateDir     = "/var/db/spfd"
+	DefaultBlacklistTTL = 24 * time.Hour
+)
+
+// Default returns the configuration an empty file gives.
+func Default() *Config {
+	return &Config{
+		Socket:     DefaultSocket,
+		SocketMode: 0o660,
+		StateDir:   DefaultStateDir,
+		Walk: Walk{
+			MinInterval: time.Hour,
+			MaxInterval: 24 * time.Hour,
+			Concurrency: 16,
+			Timeout:     2 * time.Second,
+			Retries:     2,
+			Grace:       7 * 24 * time.Hour,
+			FloorIPv4:   resolver.DefaultMinIPv4Len,
+			FloorIPv6:   resolver.DefaultMinIPv6Len,
+		},
+		BlacklistTTL: DefaultBlacklistTTL,
+		Capture:      defaultCapture(),
+	}
+}
+
+// Options control parsing.
+type Options struct {
+	// Macros are set before the file is read (spfd -D name=value) and
+	// win over definitions in the file.
+	Macros map[string]string
+	// ReadFile reads included files (default os.ReadFile).
+	ReadFile func(string) ([]byte, error)
+}
+
+// maxIncludeDepth stops include loops.
+const maxIncludeDepth = 8
+
+// maxErrors is how many errors one parse reports before giving up.
+const maxErrors = 10
+
+// ParseFile reads and parses the configuration file at path.
+func ParseFile(path string, opts Options) (*Config, error) {
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	src, err := opts.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, string(src), opts)
+}
+
+// Parse parses a configuration from r; name is used in error messages and
+// to resolve relative include paths.
+func Parse(name string, r io.Reader, opts Options) (*Config, error) {
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	src, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return parse(name, string(src), opts)
+}
+
+// maxFileSize bounds a configuration file.
+const maxFileSize = 1 << 20
+
+func parse(name, src string, opts Options) (*Config, error) {
+	p := &parser{cfg: Default(), opts: opts, macros: make(map[string]string), fixed: opts.Macros}
+	p.file(name, src, 0)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	if err := p.cfg.validate(); err != nil {
+		return nil, err
+	}
+	return p.cfg, nil
+}
+
+type parser struct {
+	cfg    *Config
+	opts   Options
+	macros map[string]string
+	fixed  map[string]string // from the command line
+	errs   []error
+}
+
+func (p *parser) errorf(t token, format string, args ...any) {
+	if len(p.errs) == maxErrors {
+		p.errs = append(p.errs, errors.New("too many errors"))
+	}
+	if len(p.errs) > maxErrors {
+		return
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", t.file, t.line, fmt.Sprintf(format, args...)))
+}
+
+func (p *parser) file(name, src string, depth int) {
+	if len(src) > maxFileSize {
+		p.errs = append(p.errs, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize))
+		return
+	}
+	toks, err := lex(name, src)
+	if err != nil {
+		p.errs = append(p.errs, err)
+		return
+	}
+	var stmt []token
+	for _, t := range toks {
+		if t.kind == tokEOF {
+			break
+		}
+		if t.kind != tokNewline {
+			stmt = append(stmt, t)
+			continue
+		}
+		if len(stmt) > 0 {
+			p.statement(stmt, name, depth)
+		}
+		stmt = stmt[:0]
+	}
+}
+
+var macroName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// statement runs one statement: a macro definition, an include, or a
+// keyword with arguments.
+func (p *parser) statement(toks []token, file string, depth int) {
+	if len(toks) >= 2 && toks[1].kind == tokEquals {
+		name := toks[0]
+		if name.kind != tokWord || !macroName.MatchString(name.text) {
+			p.errorf(name, "invalid macro name %s", name)
+			return
+		}
+		if _, isKeyword := keywords[name.text]; isKeyword {
+			p.errorf(name, "macro name %s is a keyword", name)
+			return
+		}
+		if len(toks) != 3 || (toks[2].kind != tokString && toks[2].kind != tokWord) {
+			p.errorf(name, "macro %s: expected one value", name.text)
+			return
+		}
+		if _, ok := p.fixed[name.text]; !ok {
+			p.macros[name.text] = toks[2].text
+		}
+		return
+	}
+	expanded, err := p.expand(toks, 0)
+	if err != nil {
+		p.errorf(toks[0], "%v", err)
+		return
+	}
+	if len(expanded) == 0 {
+		p.errorf(toks[0], "statement is empty after macro expansion")
+		return
+	}
+	s := &stmt{p: p, toks: expanded}
+	kw := s.next()
+	if kw.kind != tokWord {
+		p.errorf(kw, "expected a keyword, got %s", kw)
+		return
+	}
+	if kw.text == "include" {
+		s.include(file, depth)
+		return
+	}
+	handler, ok := keywords[kw.text]
+	if !ok {
+		p.errorf(kw, "unknown keyword %s", kw)
+		return
+	}
+	if err := handler(s); err != nil {
+		p.errorf(s.last(), "%s: %v", kw.text, err)
+	}
+}
+
+// expand replaces $name words by the macro's value, lexed again.
+func (p *parser) expand(toks []token, depth int) ([]token, error) {
+	if depth > 8 {
+		return nil, errors.New("macros nested too deeply")
+	}
+	var out []token
+	for _, t := range toks {
+		if t.kind != tokWord || !strings.HasPrefix(t.text, "$") {
+			out = append(out, t)
+			continue
+		}
+		name := t.text[1:]
+		v, ok := p.fixed[name]
+		if !ok {
+			v, ok = p.macros[name]
+		}
+		if !ok {
+			return nil, fmt.Errorf("undefined macro %s", t.text)
+		}
+		sub, err := lex(t.file, v)
+		if err != nil {
+			return nil, fmt.Errorf("in macro %s: %v", t.text, err)
+		}
+		var inner []token
+		for _, s := range sub {
+			if s.kind == tokWord || s.kind == tokString || s.kind == tokOpen || s.kind == tokClose {
+				s.line = t.line
+				inner = append(inner, s)
+			}
+		}
+		inner, err = p.expand(inner, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inner...)
+	}
+	return out, nil
+}
+
+// stmt is a cursor over one statement's tokens.
+type stmt struct {
+	p    *parser
+	toks []token
+	pos  int
+}
+
+func (s *stmt) next() token {
+	if s.pos >= len(s.toks) {
+		t := token{kind: tokNewline}
+		if len(s.toks) > 0 {
+			t.file, t.line = s.toks[len(s.toks)-1].file, s.toks[len(s.toks)-1].line
+		}
+		return t
+	}
+	t := s.toks[s.pos]
+	s.pos++
+	return t
+}
+
+func (s *stmt) peek() token {
+	t := s.next()
+	if t.kind != tokNewline {
+		s.pos--
+	}
+	return t
+}
+
+func (s *stmt) more() bool { return s.pos < len(s.toks) }
+
+func (s *stmt) last() token {
+	if s.pos == 0 || len(s.toks) == 0 {
+		return s.next()
+	}
+	return s.toks[min(s.pos, len(s.toks))-1]
+}
+
+// value takes one word or string.
+func (s *stmt) value(what string) (string, error) {
+	t := s.next()
+	if t.kind != tokWord && t.kind != tokString {
+		return "", fmt.Errorf("expected %s, got %s", what, t)
+	}
+	return t.text, nil
+}
+
+// values takes one value or a { } list of them.
+func (s *stmt) values(what string) ([]string, error) {
+	if s.peek().kind != tokOpen {
+		v, err := s.value(what)
+		return []string{v}, err
+	}
+	s.next()
+	var out []string
+	for {
+		t := s.next()
+		switch t.kind {
+		case tokClose:
+			if len(out) == 0 {
+				return nil, fmt.Errorf("empty list")
+			}
+			return out, nil
+		case tokWord, tokString:
+			out = append(out, t.text)
+		default:
+			return nil, fmt.Errorf("expected %s or }, got %s", what, t)
+		}
+	}
+}
+
+func (s *stmt) end() error {
+	if s.more() {
+		return fmt.Errorf("unexpected %s", s.next())
+	}
+	return nil
+}
+
+func (s *stmt) include(file string, depth int) {
+	path, err := s.value("a file name")
+	if err == nil {
+		err = s.end()
+	}
+	if err != nil {
+		s.p.errorf(s.last(), "include: %v", err)
+		return
+	}
+	if depth+1 > maxIncludeDepth {
+		s.p.errorf(s.last(), "include: nested more than %d deep", maxIncludeDepth)
+		return
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
+	src, err := s.p.opts.ReadFile(path)
+	if err != nil {
+		s.p.errorf(s.last(), "include: %v", err)
+		return
+	}
+	s.p.file(path, string(src), depth+1)
+}
+
+// ParseDuration accepts a number with a unit: 30s, 15m, 24h, 7d, 2w.
+func ParseDuration(v string) (time.Duration, error) {
+	if len(v) < 2 {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 15m, 24h, 7d)", v)
+	}
+	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[v[len(v)-1]]
+	n, err := strconv.ParseUint(v[:len(v)-1], 10, 32)
+	if unit == 0 || err != nil || (len(v) > 2 && v[0] == '0') {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 15m, 24h, 7d)", v)
+	}
+	d := time.Duration(n) * unit
+	if d/unit != time.Duration(n) || d > 10*365*24*time.Hour {
+		return 0, fmt.Errorf("duration %q too long", v)
+	}
+	return d, nil
+}
+
+func (s *stmt) duration() (time.Duration, error) {
+	v, err := s.value("a duration")
+	if err != nil {
+		return 0, err
+	}
+	return ParseDuration(v)
+}
+
+func (s *stmt) number(what string, lo, hi int) (int, error) {
+	v, err := s.value(what)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be a number from %d to %d, got %q", what, lo, hi, v)
+	}
+	return n, nil
+}
+
+func (s *stmt) yesno() (bool, error) {
+	v, err := s.value("yes or no")
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("expected yes or no, got %q", v)
+}
+
+// ParsePrefix accepts an address or a CIDR prefix; host bits must be zero
+// so a typo is not silently widened or narrowed.
+func ParsePrefix(v string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil || p.Addr().Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("invalid address or prefix %q", v)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set (did you mean %s?)", v, p.Masked())
+	}
+	return p, nil
+}
+
+func (s *stmt) prefixes() ([]netip.Prefix, error) {
+	vals, err := s.values("an address or prefix")
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, v := range vals {
+		p, err := ParsePrefix(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, s.end()
+}
+
+func (c *Config) validate() error {
+	w := c.Walk
+	if w.MinInterval > w.MaxInterval {
+		return fmt.Errorf("walk min-interval %s is longer than max-interval %s", w.MinInterval, w.MaxInterval)
+	}
+	if c.White.Backend == "" {
+		c.White = Table{Backend: "file", Path: filepath.Join(c.StateDir, "white.txt")}
+	}
+	if c.Black.Backend == "" {
+		c.Black = Table{Backend: "file", Path: filepath.Join(c.StateDir, "black.txt")}
+	}
+	if c.White.Backend != c.Black.Backend {
+		return fmt.Errorf("both tables must use one backend (white: %s, black: %s)", c.White.Backend, c.Black.Backend)
+	}
+	if c.White.Backend == "file" && c.White.Path == c.Black.Path {
+		return fmt.Errorf("white and black tables write the same file %s", c.White.Path)
+	}
+	if c.White.Backend != "file" && c.White.Name == c.Black.Name {
+		return fmt.Errorf("white and black tables have the same name %q", c.White.Name)
+	}
+	return nil
+}
+
+// CheckFiles adds a warning for each file the configuration names that
+// cannot be read yet; spfd retries them later.
+func (c *Config) CheckFiles() {
+	check := func(what, path string) {
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s does not exist (yet)", what, path))
+			} else {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s: %v", what, path, err))
+			}
+		}
+	}
+	for _, f := range c.DomainFiles {
+		check("domain file", f)
+	}
+	for _, f := range c.WhiteFiles {
+		check("whitelist file", f)
+	}
+	for _, f := range c.BlackFiles {
+		check("blacklist file", f)
+	}
+	for _, l := range c.Logs {
+		for _, f := range l.Files {
+			check("log file", f)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseString(t *testing.T, src string, files map[string]string) (*Config, error) {
+	t.Helper()
+	return Parse("/etc/spfd.conf", strings.NewReader(src), Options{
+		ReadFile: func(path string) ([]byte, error) {
+			if s, ok := files[path]; ok {
+				return []byte(s), nil
+			}
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+		},
+	})
+}
+
+func TestParseFull(t *testing.T) {
+	src := `# spfd.conf
+state = "/var/spfd"
+provider = "{ gmail.com outlook.com }"
+
+socket "/var/run/spfd.sock" group _spfd mode 0660
+state-directory $state
+resolver { 127.0.0.1 "[::1]:5353" }
+resolver 192.0.2.53
+walk min-interval 30m
+walk max-interval 2d
+walk concurrency 8
+walk timeout 3s
+walk retries 1
+walk grace 1w
+walk floor inet 16 inet6 32
+walk lenient yes
+table white file "/var/spfd/white" command { "/sbin/pfctl" -t spfd-white \
+	-T replace -f "/var/spfd/white" }
+table black file "/var/spfd/black"
+domain $provider
+domain Yahoo.COM.
+domain-file "/etc/spfd/domains"
+whitelist { 192.0.2.0/24
+	2001:db8::/32 }
+blacklist 203.0.113.7
+whitelist-file "/etc/mail/nospamd"
+blacklist-file { "/etc/spfd/black1" "/etc/spfd/black2" }
+ignore 10.0.0.0/8
+blacklist-ttl 12h
+include "extra.conf"
+`
+	cfg, err := parseString(t, src, map[string]string{"/etc/extra.conf": "domain icloud.com\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if !equal(got, want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("Socket", cfg.Socket, "/var/run/spfd.sock")
+	check("SocketGroup", cfg.SocketGroup, "_spfd")
+	check("SocketMode", cfg.SocketMode, os.FileMode(0o660))
+	check("StateDir", cfg.StateDir, "/var/spfd")
+	check("Resolvers", cfg.Resolvers, []string{"127.0.0.1:53", "[::1]:5353", "192.0.2.53:53"})
+	check("Walk", cfg.Walk, Walk{MinInterval: 30 * time.Minute, MaxInterval: 48 * time.Hour, Concurrency: 8,
+		Timeout: 3 * time.Second, Retries: 1, Grace: 7 * 24 * time.Hour, FloorIPv4: 16, FloorIPv6: 32, Lenient: true})
+	check("White", cfg.White, Table{Backend: "file", Path: "/var/spfd/white",
+		Command: []string{"/sbin/pfctl", "-t", "spfd-white", "-T", "replace", "-f", "/var/spfd/white"}})
+	check("Black", cfg.Black, Table{Backend: "file", Path: "/var/spfd/black"})
+	check("Domains", cfg.Domains, []string{"gmail.com", "outlook.com", "yahoo.com", "icloud.com"})
+	check("DomainFiles", cfg.DomainFiles, []string{"/etc/spfd/domains"})
+	check("StaticWhite", cfg.StaticWhite, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")})
+	check("StaticBlack", cfg.StaticBlack, []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")})
+	check("WhiteFiles", cfg.WhiteFiles, []string{"/etc/mail/nospamd"})
+	check("BlackFiles", cfg.BlackFiles, []string{"/etc/spfd/black1", "/etc/spfd/black2"})
+	check("Ignore", cfg.Ignore, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	check("BlacklistTTL", cfg.BlacklistTTL, 12*time.Hour)
+}
+
+func equal(a, b any) bool {
+	switch a := a.(type) {
+	case []string:
+		return slices.Equal(a, b.([]string))
+	case []netip.Prefix:
+		return slices.Equal(a, b.([]netip.Prefix))
+	case Table:
+		bt := b.(Table)
+		return a.Backend == bt.Backend && a.Name == bt.Name && a.Path == bt.Path && slices.Equal(a.Command, bt.Command)
+	}
+	return a == b
+}
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := parseString(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Socket != DefaultSocket || cfg.StateDir != DefaultStateDir || cfg.BlacklistTTL != 24*time.Hour {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if cfg.White.Path != "/var/db/spfd/white.txt" || cfg.Black.Path != "/var/db/spfd/black.txt" {
+		t.Errorf("default tables: %+v %+v", cfg.White, cfg.Black)
+	}
+	if cfg.Walk.MinInterval != time.Hour || cfg.Walk.MaxInterval != 24*time.Hour || cfg.Walk.Grace != 7*24*time.Hour {
+		t.Errorf("default walk: %+v", cfg.Walk)
+	}
+}
+
+func TestCommandLineMacrosWin(t *testing.T) {
+	cfg, err := Parse("x.conf", strings.NewReader("dir = \"/a\"\nstate-directory $dir\n"),
+		Options{Macros: map[string]string{"dir": "/b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StateDir != "/b" {
+		t.Errorf("StateDir %q, want /b", cfg.StateDir)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		src  string
+		want string
+	}{
+		{"bogus 1\n", "/etc/spfd.conf:1: unknown keyword \"bogus\""},
+		{"\n\nwalk timeout 5\n", "/etc/spfd.conf:3: walk: invalid duration \"5\""},
+		{"walk min-interval 2d\nwalk max-interval 1d\n", "min-interval 48h0m0s is longer"},
+		{"whitelist 192.0.2.1/24\n", "host bits set (did you mean 192.0.2.0/24?)"},
+		{"whitelist { }\n", "empty list"},
+		{"whitelist { 192.0.2.1\n", "missing }"},
+		{"}\n", "unbalanced }"},
+		{"domain \"unterminated\n", "newline in string"},
+		{"domain $nope\n", "undefined macro $nope"},
+		{"domain = \"x\"\n", "macro name \"domain\" is a keyword"},
+		{"9x = \"x\"\n", "invalid macro name"},
+		{"socket relative.sock\n", "must be absolute"},
+		{"socket \"/s\" mode 0666\n", "invalid socket mode"},
+		{"socket \"/s\" owner x\n", "unknown socket option"},
+		{"table grey file \"/x\"\n", "expected white or black"},
+		{"table white carrier-pigeon x\n", "unknown backend"},
+		{"table white file \"/x\" command { sh -c }\n", "must be an absolute path"},
+		{"table white file \"/x\"\ntable black file \"/x\"\n", "same file"},
+		{"table white pf spfd\n", "both tables must use one backend"},
+		{"table white pf a-very-long-table-name-over-31-chars\ntable black pf b\n", "invalid table name"},
+		{"resolver ns.example.com\n", "invalid resolver"},
+		{"walk floor inet 40\n", "IPv4 floor must be a number from 1 to 32"},
+		{"walk concurrency 0\n", "from 1 to 1024"},
+		{"walk lenient maybe\n", "expected yes or no"},
+		{"walk frobnicate 1\n", "unknown walk option"},
+		{"domain bad..name\n", "invalid domain name"},
+		{"domain-file relative\n", "must be an absolute path"},
+		{"state-directory /var/db/spfd extra\n", "unexpected \"extra\""},
+		{"include \"missing.conf\"\n", "/etc/spfd.conf:1: include: open /etc/missing.conf"},
+		{"include \"loop.conf\"\n", "nested more than 8 deep"},
+		{"blacklist-ttl 10s\n", "at least 1m"},
+		{"domain \"a\x01\"\n", "control character"},
+	}
+	files := map[string]string{"/etc/loop.conf": "include \"loop.conf\"\n"}
+	for _, tt := range tests {
+		_, err := parseString(t, tt.src, files)
+		if err == nil {
+			t.Errorf("%q: no error, want %q", tt.src, tt.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %q, want %q", tt.src, err, tt.want)
+		}
+	}
+}
+
+func TestParseErrorsNameIncludedFileAndLine(t *testing.T) {
+	_, err := parseString(t, "domain gmail.com\ninclude \"sub.conf\"\n", map[string]string{"/etc/sub.conf": "\nwalk grace forever\n"})
+	if err == nil || !strings.Contains(err.Error(), "/etc/sub.conf:2: walk: invalid duration") {
+		t.Fatalf("error %v, want /etc/sub.conf:2", err)
+	}
+}
+
+func TestParseReportsSeveralErrors(t *testing.T) {
+	_, err := parseString(t, "bogus\nwalk grace x\nalso-bogus\n", nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{":1:", ":2:", ":3:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %s", err, want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{"30s": 30 * time.Second, "15m": 15 * time.Minute, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "2w": 14 * 24 * time.Hour}
+	for in, want := range good {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "5", "h", "1y", "-1h", "1.5h", "01h", "99999999999d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): no error", in)
+		}
+	}
+}
+
+// The shipped example must parse anywhere, with missing files only warned
+// about.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := ParseFile(filepath.Join("..", "etc", "spfd.conf"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckFiles()
+	if len(cfg.Domains)+len(cfg.DomainFiles) == 0 {
+		t.Error("example configures no domains")
+	}
+}
+
+func TestCheckFilesWarns(t *testing.T) {
+	cfg, err := parseString(t, "domain-file \"/nonexistent/domains\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckFiles()
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "does not exist") {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"domain gmail.com\nwhitelist { 192.0.2.0/24 }\n",
+		"a = \"{ x y }\"\ndomain $a\n",
+		"table white file \"/x\" command { \"/bin/true\" }\ntable black file \"/y\"\n",
+		"walk floor inet 12 inet6 24\nsocket \"/s\" group g mode 0660\n",
+		"include \"x\"\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, err := Parse("fuzz.conf", strings.NewReader(src), Options{
+			ReadFile: func(string) ([]byte, error) { return nil, errors.New("no includes") },
+		})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.conf") && !strings.Contains(err.Error(), "both tables") &&
+				!strings.Contains(err.Error(), "min-interval") && !strings.Contains(err.Error(), "same") {
+				t.Fatalf("error without a position: %v", err)
+			}
+			return
+		}
+		for _, p := range append(append(cfg.StaticWhite, cfg.StaticBlack...), cfg.Ignore...) {
+			if !p.IsValid() || p.Masked() != p {
+				t.Fatalf("bad prefix %v", p)
+			}
+		}
+	})
+}

@@ -1,0 +1,275 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/resolver"
+)
+
+// LogSource is one followed log (see the log mining rules).
+type LogSource struct {
+	Parser    string   // sshd, httpd, maillog
+	Files     []string // files to follow
+	Journal   string   // systemd unit to read from the journal instead
+	Threshold int
+	Window    time.Duration
+	TTL       time.Duration
+}
+
+// Capture configures learning the domains local users send mail to.
+type Capture struct {
+	Enabled   bool
+	Threshold int
+	Window    time.Duration
+	Expire    time.Duration
+}
+
+func defaultCapture() Capture {
+	return Capture{Threshold: 1, Window: 30 * 24 * time.Hour, Expire: 30 * 24 * time.Hour}
+}
+
+// keywords maps each statement's first word to its parser.
+var keywords map[string]func(*stmt) error
+
+func init() {
+	keywords = map[string]func(*stmt) error{
+		"socket":          (*stmt).socket,
+		"state-directory": (*stmt).stateDirectory,
+		"resolver":        (*stmt).resolver,
+		"walk":            (*stmt).walk,
+		"table":           (*stmt).table,
+		"domain":          (*stmt).domain,
+		"domain-file":     (*stmt).domainFile,
+		"whitelist":       func(s *stmt) error { return s.static(&s.p.cfg.StaticWhite) },
+		"blacklist":       func(s *stmt) error { return s.static(&s.p.cfg.StaticBlack) },
+		"whitelist-file":  func(s *stmt) error { return s.files(&s.p.cfg.WhiteFiles) },
+		"blacklist-file":  func(s *stmt) error { return s.files(&s.p.cfg.BlackFiles) },
+		"ignore":          func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
+		"blacklist-ttl":   (*stmt).blacklistTTL,
+		"include":         nil, // handled by the parser itself
+	}
+}
+
+// socket "path" [group name] [mode 0660]
+func (s *stmt) socket() error {
+	c := s.p.cfg
+	path, err := s.value("a socket path")
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("socket path %q must be absolute", path)
+	}
+	c.Socket = path
+	for s.more() {
+		switch opt, _ := s.value("an option"); opt {
+		case "group":
+			if c.SocketGroup, err = s.value("a group name"); err != nil {
+				return err
+			}
+		case "mode":
+			v, err := s.value("a mode")
+			if err != nil {
+				return err
+			}
+			m, err := strconv.ParseUint(v, 8, 32)
+			if err != nil || m > 0o777 || m&0o600 != 0o600 || m&0o002 != 0 {
+				return fmt.Errorf("invalid socket mode %q (octal; owner read-write, not world-writable)", v)
+			}
+			c.SocketMode = fileMode(m)
+		default:
+			return fmt.Errorf("unknown socket option %q (want group or mode)", opt)
+		}
+	}
+	return nil
+}
+
+func (s *stmt) stateDirectory() error {
+	dir, err := s.value("a directory")
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("state directory %q must be absolute", dir)
+	}
+	s.p.cfg.StateDir = dir
+	return s.end()
+}
+
+// resolver addr | resolver { addr ... }
+func (s *stmt) resolver() error {
+	vals, err := s.values("a resolver address")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		addr, err := resolver.ParseServer(v)
+		if err != nil {
+			return err
+		}
+		s.p.cfg.Resolvers = append(s.p.cfg.Resolvers, addr)
+	}
+	return s.end()
+}
+
+// walk min-interval D | max-interval D | concurrency N | timeout D |
+// retries N | grace D | floor inet N | floor inet6 N | lenient yes|no
+func (s *stmt) walk() error {
+	w := &s.p.cfg.Walk
+	opt, err := s.value("a walk option")
+	if err != nil {
+		return err
+	}
+	switch opt {
+	case "min-interval":
+		w.MinInterval, err = s.duration()
+	case "max-interval":
+		w.MaxInterval, err = s.duration()
+	case "grace":
+		w.Grace, err = s.duration()
+	case "timeout":
+		w.Timeout, err = s.duration()
+		if err == nil && (w.Timeout < time.Second || w.Timeout > time.Minute) {
+			err = fmt.Errorf("timeout must be from 1s to 1m")
+		}
+	case "concurrency":
+		w.Concurrency, err = s.number("concurrency", 1, 1024)
+	case "retries":
+		w.Retries, err = s.number("retries", 0, 10)
+	case "lenient":
+		w.Lenient, err = s.yesno()
+	case "floor":
+		for err == nil && s.more() {
+			var family string
+			if family, err = s.value("inet or inet6"); err != nil {
+				break
+			}
+			switch family {
+			case "inet":
+				w.FloorIPv4, err = s.number("IPv4 floor", 1, 32)
+			case "inet6":
+				w.FloorIPv6, err = s.number("IPv6 floor", 1, 128)
+			default:
+				err = fmt.Errorf("expected inet or inet6, got %q", family)
+			}
+		}
+	default:
+		return fmt.Errorf("unknown walk option %q", opt)
+	}
+	if err != nil {
+		return err
+	}
+	return s.end()
+}
+
+// table white|black file "path" [command { argv ... }]
+// table white|black pf "name"
+// table white|black nftables "name"
+func (s *stmt) table() error {
+	which, err := s.value("white or black")
+	if err != nil {
+		return err
+	}
+	var t *Table
+	switch which {
+	case "white":
+		t = &s.p.cfg.White
+	case "black":
+		t = &s.p.cfg.Black
+	default:
+		return fmt.Errorf("expected white or black, got %q", which)
+	}
+	*t = Table{}
+	if t.Backend, err = s.value("a backend (file, pf, nftables)"); err != nil {
+		return err
+	}
+	switch t.Backend {
+	case "file":
+		if t.Path, err = s.value("a file name"); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(t.Path) {
+			return fmt.Errorf("table file %q must be absolute", t.Path)
+		}
+		if s.more() {
+			if kw, _ := s.value("command"); kw != "command" {
+				return fmt.Errorf("expected command, got %q", kw)
+			}
+			if t.Command, err = s.values("a command argument"); err != nil {
+				return err
+			}
+			if !filepath.IsAbs(t.Command[0]) {
+				return fmt.Errorf("command %q must be an absolute path", t.Command[0])
+			}
+		}
+	case "pf", "nftables":
+		if t.Name, err = s.value("a table name"); err != nil {
+			return err
+		}
+		if len(t.Name) == 0 || len(t.Name) > 31 || strings.ContainsAny(t.Name, " \t/") {
+			return fmt.Errorf("invalid table name %q (1 to 31 characters)", t.Name)
+		}
+	default:
+		return fmt.Errorf("unknown backend %q (want file, pf or nftables)", t.Backend)
+	}
+	return s.end()
+}
+
+func (s *stmt) domain() error {
+	vals, err := s.values("a domain")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		d := resolver.NormalizeDomain(v)
+		if err := resolver.ValidateDomain(d); err != nil {
+			return err
+		}
+		s.p.cfg.Domains = append(s.p.cfg.Domains, d)
+	}
+	return s.end()
+}
+
+func (s *stmt) domainFile() error { return s.files(&s.p.cfg.DomainFiles) }
+
+func (s *stmt) files(dst *[]string) error {
+	vals, err := s.values("a file name")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("file %q must be an absolute path", v)
+		}
+		*dst = append(*dst, v)
+	}
+	return s.end()
+}
+
+func (s *stmt) static(dst *[]netip.Prefix) error {
+	ps, err := s.prefixes()
+	if err != nil {
+		return err
+	}
+	*dst = append(*dst, ps...)
+	return nil
+}
+
+func (s *stmt) blacklistTTL() error {
+	d, err := s.duration()
+	if err != nil {
+		return err
+	}
+	if d < time.Minute {
+		return fmt.Errorf("blacklist-ttl must be at least 1m")
+	}
+	s.p.cfg.BlacklistTTL = d
+	return s.end()
+}
+func fileMode(m uint64) os.FileMode { return os.FileMode(m) }
