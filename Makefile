@@ -8,7 +8,10 @@ GO = go
 GOFLAGS =
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-all: bin/spfctl
+all: bin/spfd bin/spfctl
+
+bin/spfd: FORCE
+	$(GO) build $(GOFLAGS) -o bin/spfd ./cmd/spfd
 
 bin/spfctl: FORCE
 	$(GO) build $(GOFLAGS) -o bin/spfctl ./cmd/spfctl
@@ -29,10 +32,10 @@ cross:
 
 install: all
 	mkdir -p $(DESTDIR)$(SBINDIR)
-	cp bin/spfctl $(DESTDIR)$(SBINDIR)/
+	cp bin/spfd bin/spfctl $(DESTDIR)$(SBINDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/spfctl
+	rm -f $(DESTDIR)$(SBINDIR)/spfd $(DESTDIR)$(SBINDIR)/spfctl
 
 clean:
 	rm -rf bin

@@ -1,5 +1,5 @@
-// Package ctl implements spfctl's commands: the offline ones (walk, scan)
-// run in-process, the others are requests to a running spfd.
+// Package ctl implements spfctl: the offline commands (walk, scan) run
+// in-process; the others are requests to a running spfd.
 package ctl
 
 import (
@@ -9,6 +9,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/spfd/spfd/control"
 )
 
 // Exit codes shared by every command.
@@ -26,64 +28,109 @@ type Env struct {
 	Stderr io.Writer
 }
 
-type command struct {
+// local is a command that runs without the daemon.
+type local struct {
 	name  string
 	usage string
 	run   func(env Env, args []string) int
 }
 
-func commands() []command {
-	return []command{
-		{"walk", "walk [-46v] [-s server[:port]] [-l] [domain ...]", runWalk},
+func locals() []local {
+	return []local{
+		{"walk", "walk [-46lv] [-s server[:port]] [-t timeout] [domain ...]", runWalk},
 	}
 }
 
 // Main runs spfctl with args (without the program name) and returns the
 // exit code.
 func Main(env Env, args []string) int {
+	fs := flag.NewFlagSet("spfctl", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	socket := fs.String("s", control.DefaultSocket, "control socket `path`")
+	jsonOut := fs.Bool("j", false, "JSON output")
+	fs.Usage = func() { usage(env.Stderr) }
+	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	args = fs.Args()
 	if len(args) == 0 {
 		usage(env.Stderr)
 		return ExitUsage
 	}
-	cmd, err := lookup(args[0])
+	if c, err := findLocal(args[0]); err != nil {
+		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
+		return ExitUsage
+	} else if c != nil {
+		return c.run(env, args[1:])
+	}
+
+	var words []string
+	verbose := false
+	for _, a := range args {
+		switch a {
+		case "-v":
+			verbose = true
+		case "-j":
+			*jsonOut = true
+		default:
+			words = append(words, a)
+		}
+	}
+	cmd, err := control.Parse(words)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
 		usage(env.Stderr)
 		return ExitUsage
 	}
-	return cmd.run(env, args[1:])
+	req := control.Request{Args: cmd.Words(), Verbose: verbose, JSON: *jsonOut}
+	if err := control.Do(env.Ctx, *socket, req, env.Stdout); err != nil {
+		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
 }
 
-// lookup finds a command by its name or a unique prefix of it, as bgpctl
-// and smtpctl do.
-func lookup(word string) (command, error) {
-	var matches []command
-	for _, c := range commands() {
-		if c.name == word {
-			return c, nil
+// findLocal resolves word against every command's first word, local and
+// daemon alike, and returns the local command it names, or nil when it
+// names a daemon command (or nothing: control.Parse says so).
+func findLocal(word string) (*local, error) {
+	cmds := locals()
+	names := map[string]bool{}
+	for _, c := range cmds {
+		names[c.name] = true
+	}
+	for _, u := range control.Usage() {
+		names[strings.Fields(u)[0]] = true
+	}
+	var matches []string
+	for n := range names {
+		if n == word {
+			matches = []string{n}
+			break
 		}
-		if strings.HasPrefix(c.name, word) {
-			matches = append(matches, c)
+		if strings.HasPrefix(n, word) {
+			matches = append(matches, n)
 		}
 	}
-	switch len(matches) {
-	case 1:
-		return matches[0], nil
-	case 0:
-		return command{}, fmt.Errorf("unknown command %q", word)
+	sort.Strings(matches)
+	if len(matches) > 1 {
+		return nil, fmt.Errorf("ambiguous command %q: %s", word, strings.Join(matches, ", "))
 	}
-	var names []string
-	for _, m := range matches {
-		names = append(names, m.name)
+	for i := range cmds {
+		if len(matches) == 1 && cmds[i].name == matches[0] {
+			return &cmds[i], nil
+		}
 	}
-	sort.Strings(names)
-	return command{}, fmt.Errorf("ambiguous command %q: %s", word, strings.Join(names, ", "))
+	return nil, nil
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: spfctl command [argument ...]")
-	for _, c := range commands() {
+	fmt.Fprintln(w, "usage: spfctl [-j] [-s socket] command [argument ...]")
+	for _, c := range locals() {
 		fmt.Fprintf(w, "\tspfctl %s\n", c.usage)
+	}
+	for _, u := range control.Usage() {
+		fmt.Fprintf(w, "\tspfctl %s\n", u)
 	}
 }
 

@@ -141,7 +141,7 @@ func ReadSnapshot(r io.Reader, now func() time.Time) (*Snapshot, error) {
 	s := &Snapshot{Lists: NewLists(now)}
 	l := s.Lists
 	crc := crc32.NewIEEE()
-	br := bufio.NewReaderSize(r, 1<<16)
+	br := bufio.NewReaderSize(r, maxSnapshotLine)
 	ids := make(map[uint64]sourceID) // file id -> our id
 	records := 0
 	lineNo := 0

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spfd/spfd/internal/nsdtest"
+	"go4.org/netipx"
+)
+
+const zonesDir = "../../testdata/spf-realworld"
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds spfd and spfctl once for all tests of this package.
+func binaries(t *testing.T) (spfd, spfctl string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "spfd-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		for _, pkg := range []string{"spfd", "spfctl"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, pkg), "../"+pkg).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+		os.Chmod(binDir, 0o755)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "spfd"), filepath.Join(binDir, "spfctl")
+}
+
+// instance is one spfd under test with its files.
+type instance struct {
+	t       *testing.T
+	spfd    string
+	spfctl  string
+	dir     string
+	conf    string
+	sock    string
+	cmd     *exec.Cmd
+	exited  chan error
+	stderr  *bytes.Buffer
+	dnsAddr string
+}
+
+func newInstance(t *testing.T, dnsAddr, extra string) *instance {
+	t.Helper()
+	spfd, spfctl := binaries(t)
+	dir := t.TempDir()
+	in := &instance{t: t, spfd: spfd, spfctl: spfctl, dir: dir, conf: filepath.Join(dir, "spfd.conf"),
+		sock: filepath.Join(dir, "spfd.sock"), dnsAddr: dnsAddr}
+	in.writeConfig(extra)
+	return in
+}
+
+func (in *instance) writeConfig(extra string) {
+	in.t.Helper()
+	conf := fmt.Sprintf(`state-directory %q
+socket %q
+resolver %q
+walk timeout 1s
+table white file %q
+table black file %q
+domain { google.com outlook.com }
+%s
+`, filepath.Join(in.dir, "state"), in.sock, in.dnsAddr, filepath.Join(in.dir, "white.txt"), filepath.Join(in.dir, "black.txt"), extra)
+	if err := os.WriteFile(in.conf, []byte(conf), 0o644); err != nil {
+		in.t.Fatal(err)
+	}
+}
+
+func (in *instance) start() {
+	in.t.Helper()
+	in.stderr = &bytes.Buffer{}
+	in.cmd = exec.Command(in.spfd, "-d", "-f", in.conf)
+	in.cmd.Stderr = in.stderr
+	if err := in.cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	cmd, exited := in.cmd, make(chan error, 1)
+	in.exited = exited
+	go func() { exited <- cmd.Wait() }()
+	in.t.Cleanup(func() { in.stop(syscall.SIGKILL) })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, _, code := in.ctl("show", "status"); code == 0 {
+			return
+		}
+		select {
+		case err := <-in.exited:
+			in.exited <- err
+			in.t.Fatalf("spfd exited: %v\n%s", err, in.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	in.t.Fatalf("spfd did not answer within 10s\n%s", in.stderr)
+}
+
+func (in *instance) stop(sig syscall.Signal) error {
+	if in.cmd == nil || in.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case err := <-in.exited:
+		in.exited <- err
+		return err
+	default:
+	}
+	in.cmd.Process.Signal(sig)
+	select {
+	case err := <-in.exited:
+		in.exited <- err
+		return err
+	case <-time.After(15 * time.Second):
+		in.cmd.Process.Kill()
+		in.t.Errorf("spfd did not stop on %v", sig)
+		return <-in.exited
+	}
+}
+
+func (in *instance) ctl(args ...string) (stdout, stderr string, code int) {
+	return runAs(in.t, nil, in.spfctl, append([]string{"-s", in.sock}, args...)...)
+}
+
+func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return o.String(), e.String(), 0
+	case errors.As(err, &ee):
+		return o.String(), e.String(), ee.ExitCode()
+	}
+	t.Fatalf("%s %v: %v", bin, args, err)
+	return "", "", -1
+}
+
+func (in *instance) mustCtl(args ...string) string {
+	in.t.Helper()
+	out, errOut, code := in.ctl(args...)
+	if code != 0 {
+		in.t.Fatalf("spfctl %v: exit %d: %s%s\nspfd log:\n%s", args, code, out, errOut, in.stderr)
+	}
+	return out
+}
+
+// waitFor polls cond for up to timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func expected(t *testing.T, domains ...string) []string {
+	t.Helper()
+	var b netipx.IPSetBuilder
+	for _, d := range domains {
+		data, err := os.ReadFile(filepath.Join(zonesDir, "expected", d+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range strings.Fields(string(data)) {
+			b.AddPrefix(netip.MustParsePrefix(f))
+		}
+	}
+	set, _ := b.IPSet()
+	var out []string
+	for _, p := range set.Prefixes() {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func fileLines(path string) []string {
+	data, _ := os.ReadFile(path)
+	return strings.Fields(string(data))
+}
+
+func TestDaemonEndToEnd(t *testing.T) {
+	dns := nsdtest.Start(t, zonesDir)
+	in := newInstance(t, dns, "")
+	in.start()
+	white := filepath.Join(in.dir, "white.txt")
+	black := filepath.Join(in.dir, "black.txt")
+
+	want := expected(t, "google.com", "outlook.com")
+	waitFor(t, 10*time.Second, "the configured domains' walks", func() bool {
+		return slices.Equal(fileLines(white), want)
+	})
+	if got := strings.Fields(in.mustCtl("show", "whitelist")); !slices.Equal(got, want) {
+		t.Errorf("show whitelist:\n%v\nwant\n%v", got, want)
+	}
+	doms := in.mustCtl("show", "domains")
+	for _, w := range []string{"google.com", "complete", "outlook.com", "config"} {
+		if !strings.Contains(doms, w) {
+			t.Errorf("show domains lacks %q:\n%s", w, doms)
+		}
+	}
+
+	t.Run("add, whitelist wins, delete, expire", func(t *testing.T) {
+		in.mustCtl("add", "black", "203.0.113.5")
+		in.mustCtl("add", "black", "74.125.1.1")             // inside google's 74.125.0.0/16
+		in.mustCtl("a", "b", "198.51.100.0/24", "ttl", "1h") // abbreviated
+		waitFor(t, time.Second, "blacklist file", func() bool {
+			return slices.Equal(fileLines(black), []string{"198.51.100.0/24", "203.0.113.5/32"})
+		})
+		v := in.mustCtl("show", "blacklist", "-v")
+		for _, w := range []string{"74.125.1.1/32\tmanual\tnot pushed: whitelisted", "203.0.113.5/32\tmanual\tpushed", "198.51.100.0/24\tmanual(expires "} {
+			if !strings.Contains(v, w) {
+				t.Errorf("show blacklist -v lacks %q:\n%s", w, v)
+			}
+		}
+		in.mustCtl("delete", "black", "198.51.100.0/24")
+		if _, errOut, code := in.ctl("delete", "black", "198.51.100.0/24"); code != 1 || !strings.Contains(errOut, "not in the blacklist") {
+			t.Errorf("second delete: exit %d %q", code, errOut)
+		}
+		out := in.mustCtl("expire", "203.0.113.5")
+		if !strings.Contains(out, "black\t203.0.113.5/32") {
+			t.Errorf("expire output %q", out)
+		}
+		waitFor(t, time.Second, "blacklist file empty", func() bool { return len(fileLines(black)) == 0 })
+		if _, errOut, code := in.ctl("add", "white", "192.0.2.1/24"); code != 2 || !strings.Contains(errOut, "host bits") {
+			t.Errorf("bad prefix: exit %d %q", code, errOut)
+		}
+	})
+
+	t.Run("domain add walks and whitelists", func(t *testing.T) {
+		out := in.mustCtl("domain", "add", "icloud.com")
+		if !strings.Contains(out, "icloud.com\tcomplete\t13 networks") {
+			t.Errorf("domain add output %q", out)
+		}
+		want := expected(t, "google.com", "outlook.com", "icloud.com")
+		waitFor(t, time.Second, "icloud networks in the file", func() bool { return slices.Equal(fileLines(white), want) })
+		if _, errOut, code := in.ctl("domain", "delete", "google.com"); code != 1 || !strings.Contains(errOut, "comes from config") {
+			t.Errorf("deleting a configured domain: exit %d %q", code, errOut)
+		}
+		out = in.mustCtl("rewalk", "icloud.com")
+		if !strings.Contains(out, "icloud.com\tcomplete") {
+			t.Errorf("rewalk output %q", out)
+		}
+	})
+
+	t.Run("reload keeps the old configuration when the new one is bad", func(t *testing.T) {
+		in.writeConfig("whitelist 192.0.2.0/24\nbogus keyword\n")
+		_, errOut, code := in.ctl("reload")
+		if code != 1 || !strings.Contains(errOut, "unknown keyword") || !strings.Contains(errOut, "spfd.conf:") {
+			t.Errorf("bad reload: exit %d %q", code, errOut)
+		}
+		in.writeConfig("whitelist 192.0.2.0/24\n")
+		in.mustCtl("reload")
+		waitFor(t, time.Second, "static whitelist entry", func() bool { return slices.Contains(fileLines(white), "192.0.2.0/24") })
+		// SIGHUP reloads too.
+		in.writeConfig("whitelist 192.0.2.0/24\nwhitelist 198.51.100.7\n")
+		in.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, 2*time.Second, "SIGHUP reload", func() bool { return slices.Contains(fileLines(white), "198.51.100.7/32") })
+	})
+
+	t.Run("restart keeps state", func(t *testing.T) {
+		in.mustCtl("add", "black", "203.0.113.99", "ttl", "2h")
+		if err := in.stop(syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM exit: %v\n%s", err, in.stderr)
+		}
+		in.start()
+		v := in.mustCtl("show", "blacklist", "-v")
+		if !strings.Contains(v, "203.0.113.99/32\tmanual(expires") {
+			t.Errorf("after restart: %q", v)
+		}
+		doms := in.mustCtl("show", "domains")
+		if !strings.Contains(doms, "icloud.com") || !strings.Contains(doms, "runtime") {
+			t.Errorf("runtime domain lost:\n%s", doms)
+		}
+		// The restored walk results are pushed before any new walk.
+		if !slices.Contains(fileLines(white), "17.58.0.0/16") {
+			t.Errorf("icloud networks missing after restart")
+		}
+	})
+
+	t.Run("a second instance refuses to start", func(t *testing.T) {
+		_, errOut, code := runAs(t, nil, in.spfd, "-d", "-f", in.conf)
+		if code != 1 || !strings.Contains(errOut, "another spfd is running") {
+			t.Errorf("second instance: exit %d %q", code, errOut)
+		}
+	})
+
+	t.Run("status and stats", func(t *testing.T) {
+		st := in.mustCtl("show", "status")
+		for _, w := range []string{"backend file", "whitelist", "domains 3", "in sync"} {
+			if !strings.Contains(st, w) {
+				t.Errorf("status lacks %q:\n%s", w, st)
+			}
+		}
+		js := in.mustCtl("-j", "show", "status")
+		if !strings.Contains(js, `"backend":"file"`) {
+			t.Errorf("status -j: %s", js)
+		}
+		stats := in.mustCtl("show", "stats")
+		if !strings.Contains(stats, "white "+white+": held") {
+			t.Errorf("stats: %s", stats)
+		}
+	})
+}
+
+// TestDaemonSIGKILLLosesNothingAcknowledged adds entries one after another
+// and kills spfd with SIGKILL in the middle: every add that spfctl saw
+// acknowledged must be there after the restart.
+func TestDaemonSIGKILLLosesNothingAcknowledged(t *testing.T) {
+	dns := nsdtest.Start(t, zonesDir)
+	in := newInstance(t, dns, "")
+	in.start()
+	var acked []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			addr := fmt.Sprintf("10.%d.%d.%d", 100+i/65536, (i/256)%256, i%256)
+			if _, _, code := in.ctl("add", "black", addr); code != 0 {
+				return // the daemon is gone
+			}
+			acked = append(acked, addr+"/32")
+		}
+	}()
+	time.Sleep(700 * time.Millisecond)
+	in.cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	if len(acked) == 0 {
+		t.Fatal("nothing was acknowledged before the kill")
+	}
+	in.start()
+	v := in.mustCtl("show", "blacklist", "-v")
+	var missing []string
+	for _, a := range acked {
+		if !strings.Contains(v, a+"\t") {
+			missing = append(missing, a)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d acknowledged entries lost after SIGKILL, e.g. %v", len(missing), len(acked), missing[:min(5, len(missing))])
+	}
+	t.Logf("%d acknowledged adds survived SIGKILL", len(acked))
+}
+
+// TestDaemonPeerCredentials runs spfctl as an unprivileged user in the
+// socket's group: it may look, not change. Needs root to switch users.
+func TestDaemonPeerCredentials(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root; this test must run there")
+		}
+		t.Skip("needs root to run spfctl as another user")
+	}
+	dns := nsdtest.Start(t, zonesDir)
+	in := newInstance(t, dns, "")
+	in.writeConfig("")
+	conf, _ := os.ReadFile(in.conf)
+	conf = bytes.Replace(conf, []byte(fmt.Sprintf("socket %q", in.sock)), []byte(fmt.Sprintf("socket %q group nogroup", in.sock)), 1)
+	os.WriteFile(in.conf, conf, 0o644)
+	// The unprivileged user must reach the socket's directory.
+	for d := in.dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	in.start()
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	if _, errOut, code := runAs(t, nobody, in.spfctl, "-s", in.sock, "show", "status"); code != 0 {
+		t.Fatalf("read-only command as nobody: exit %d %s", code, errOut)
+	}
+	_, errOut, code := runAs(t, nobody, in.spfctl, "-s", in.sock, "add", "white", "0.0.0.0/1")
+	if code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Fatalf("mutating command as nobody: exit %d %q", code, errOut)
+	}
+	if v := in.mustCtl("show", "whitelist", "-v"); strings.Contains(v, "0.0.0.0/1") {
+		t.Fatal("the refused entry was added")
+	}
+	// A user outside the group cannot even connect.
+	other := &syscall.Credential{Uid: 65533, Gid: 65533}
+	if _, _, code := runAs(t, other, in.spfctl, "-s", in.sock, "show", "status"); code != 1 {
+		t.Errorf("user outside the group: exit %d, want 1", code)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	spfd, _ := binaries(t)
+	if _, errOut, code := runAs(t, nil, spfd, "-n", "-f", "../../etc/spfd.conf"); code != 0 {
+		t.Errorf("spfd -n etc/spfd.conf: exit %d %s", code, errOut)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.conf")
+	os.WriteFile(bad, []byte("domain gmail.com\nwalk grace never\n"), 0o644)
+	_, errOut, code := runAs(t, nil, spfd, "-n", "-f", bad)
+	if code != 1 || !strings.Contains(errOut, "bad.conf:2:") {
+		t.Errorf("bad config: exit %d %q", code, errOut)
+	}
+	if _, _, code := runAs(t, nil, spfd, "-n", "-D", "novalue", "-f", bad); code != 2 {
+		t.Errorf("bad -D: exit %d, want 2", code)
+	}
+	dir := t.TempDir()
+	macro := filepath.Join(dir, "m.conf")
+	os.WriteFile(macro, []byte("dir = \"/nonexistent\"\nstate-directory $dir\n"), 0o644)
+	if _, errOut, code := runAs(t, nil, spfd, "-n", "-D", "dir=/var/db/x", "-f", macro); code != 0 {
+		t.Errorf("-D macro: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,115 @@
+// Command spfd keeps firewall tables of the networks that may send mail
+// (from SPF records) and of the addresses that misbehave (from logs).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-kit/log"
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/daemon"
+	"github.com/spfd/spfd/internal/sdnotify"
+)
+
+const defaultConfig = "/etc/spfd.conf"
+
+type macroFlags map[string]string
+
+func (m macroFlags) String() string { return "" }
+func (m macroFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", v)
+	}
+	m[name] = value
+	return nil
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fs := flag.NewFlagSet("spfd", flag.ContinueOnError)
+	foreground := fs.Bool("d", false, "stay in the foreground and log to standard error")
+	configPath := fs.String("f", defaultConfig, "configuration `file`")
+	checkOnly := fs.Bool("n", false, "check the configuration and exit")
+	verbose := fs.Bool("v", false, "verbose logging")
+	socket := fs.String("s", "", "control socket `path` (overrides the configuration)")
+	macros := macroFlags{}
+	fs.Var(macros, "D", "define a macro: `name=value`")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: spfd [-dnv] [-D name=value] [-f file] [-s socket]")
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+
+	if *checkOnly {
+		cfg, err := config.ParseFile(*configPath, config.Options{Macros: macros})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
+			return 1
+		}
+		cfg.CheckFiles()
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(os.Stderr, "spfd: warning: %s\n", w)
+		}
+		fmt.Fprintln(os.Stderr, "configuration OK")
+		return 0
+	}
+
+	var out io.Writer = os.Stderr
+	if !*foreground {
+		if w, err := syslogWriter(); err == nil {
+			out = w
+		}
+	}
+	logger := log.With(log.NewLogfmtLogger(log.NewSyncWriter(out)), "ts", log.DefaultTimestampUTC)
+
+	d, err := daemon.New(daemon.Options{
+		ConfigPath: *configPath,
+		Macros:     macros,
+		Logger:     logger,
+		Verbose:    *verbose,
+		SocketPath: *socket,
+		Notify: func(state string) {
+			if err := sdnotify.Notify(state); err != nil {
+				logger.Log("level", "warn", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		logger.Log("level", "error", "msg", "cannot start", "err", err)
+		fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
+		return 1
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			sdnotify.Notify(sdnotify.Reloading())
+			if err := d.Reload(); err != nil {
+				logger.Log("level", "error", "msg", "reload failed", "err", err)
+			}
+			sdnotify.Notify("READY=1")
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		logger.Log("level", "error", "err", err)
+		fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
+		return 1
+	}
+	return 0
+}

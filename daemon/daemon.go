@@ -1,0 +1,704 @@
+// Package daemon is spfd's core: the whitelist and blacklist with their
+// sources and TTLs, the SPF walk schedule, persistence, reconciliation of
+// the tables, and the control commands.
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/listfile"
+	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/resolver"
+	"go4.org/netipx"
+)
+
+// Options wire a daemon. Only ConfigPath and Logger are required; the rest
+// default to the real thing and exist for tests.
+type Options struct {
+	ConfigPath string
+	Macros     map[string]string
+	Logger     log.Logger
+	Verbose    bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Exchanger replaces the DNS client built from the configuration.
+	Exchanger resolver.Exchanger
+	// Backend replaces the table backend built from the configuration.
+	Backend pftable.Backend
+	// Notify receives sd_notify states (READY=1, ...); nil to skip.
+	Notify func(state string)
+	// SocketPath overrides the configured control socket.
+	SocketPath string
+}
+
+// Daemon is a running spfd.
+type Daemon struct {
+	opts    Options
+	now     func() time.Time
+	logger  log.Logger
+	verbose atomic.Bool
+	started time.Time
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	lists     *Lists
+	domains   map[string]*DomainState
+	positions []json.RawMessage // log read positions, kept for logwatch
+	walker    *resolver.Walker
+	backend   pftable.Backend
+	store     *Store
+	// pushed are the covers last pushed to the tables.
+	pushed      [2]*netipx.IPSet
+	lastSync    time.Time
+	syncErr     error
+	syncVersion uint64
+	recentErrs  []string
+	fileStamps  map[string]time.Time
+
+	dirty chan struct{} // tables need a sync
+	save  chan struct{} // state needs a snapshot
+	wake  chan struct{} // the scheduler should look again
+}
+
+// Origins of a domain.
+const (
+	OriginConfig  = "config"
+	OriginRuntime = "runtime"
+	OriginCapture = "capture"
+	originFile    = "file:"
+)
+
+// New loads the configuration and the saved state. It does not touch the
+// tables or the socket; Run does.
+func New(opts Options) (*Daemon, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	cfg, err := config.ParseFile(opts.ConfigPath, config.Options{Macros: opts.Macros})
+	if err != nil {
+		return nil, err
+	}
+	cfg.CheckFiles()
+	d := &Daemon{
+		opts:       opts,
+		now:        opts.Now,
+		logger:     opts.Logger,
+		cfg:        cfg,
+		domains:    make(map[string]*DomainState),
+		fileStamps: make(map[string]time.Time),
+		dirty:      make(chan struct{}, 1),
+		save:       make(chan struct{}, 1),
+		wake:       make(chan struct{}, 1),
+	}
+	d.verbose.Store(opts.Verbose)
+	for _, w := range cfg.Warnings {
+		d.warn("config", w)
+	}
+	store, snap, ops, warnings, err := OpenStore(cfg.StateDir, d.now)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		d.warn("state", w)
+	}
+	d.store = store
+	d.lists = snap.Lists
+	for i := range snap.Domains {
+		ds := snap.Domains[i]
+		d.domains[ds.Name] = &ds
+	}
+	d.positions = snap.Positions
+	for _, op := range ops {
+		if err := d.applyOp(op); err != nil {
+			d.warn("journal", fmt.Sprintf("replaying %+v: %v", op, err))
+		}
+	}
+	if err := d.configure(cfg); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) info(keyvals ...any) { d.logger.Log(append([]any{"level", "info"}, keyvals...)...) }
+
+func (d *Daemon) debug(keyvals ...any) {
+	if d.verbose.Load() {
+		d.logger.Log(append([]any{"level", "debug"}, keyvals...)...)
+	}
+}
+
+func (d *Daemon) warn(what, msg string) {
+	d.logger.Log("level", "warn", "what", what, "msg", msg)
+}
+
+// recordError logs an error and keeps it for spfctl show status.
+func (d *Daemon) recordError(what string, err error) {
+	d.logger.Log("level", "error", "what", what, "err", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.recentErrs = append(d.recentErrs, fmt.Sprintf("%s %s: %v", d.now().UTC().Format(time.RFC3339), what, err))
+	if len(d.recentErrs) > 10 {
+		d.recentErrs = d.recentErrs[len(d.recentErrs)-10:]
+	}
+}
+
+// configure applies a configuration: resolvers, backend, static entries,
+// ignore networks and the configured domains. The caller holds no lock;
+// configure takes it.
+func (d *Daemon) configure(cfg *config.Config) error {
+	backend := d.opts.Backend
+	if backend == nil {
+		var err error
+		if backend, err = newBackend(cfg); err != nil {
+			return err
+		}
+	}
+	ex := d.opts.Exchanger
+	if ex == nil {
+		servers := cfg.Resolvers
+		if len(servers) == 0 {
+			var err error
+			if servers, err = resolver.SystemServers(); err != nil {
+				return fmt.Errorf("resolvers: %w", err)
+			}
+		}
+		ex = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
+	}
+	walker := resolver.NewWalker(ex, resolver.Config{
+		MinIPv4Len:  cfg.Walk.FloorIPv4,
+		MinIPv6Len:  cfg.Walk.FloorIPv6,
+		Concurrency: cfg.Walk.Concurrency,
+		Lenient:     cfg.Walk.Lenient,
+		Now:         d.now,
+	})
+	staticWhite, staticBlack := d.readStatic(cfg)
+	fileDomains := d.readDomainFiles(cfg)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.backend
+	d.cfg, d.walker, d.backend = cfg, walker, backend
+	if old != nil && old != backend {
+		old.Close()
+	}
+	d.lists.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
+	d.lists.SetSource(White, SourceStatic, staticWhite, time.Time{})
+	d.lists.SetSource(Black, SourceStatic, staticBlack, time.Time{})
+	d.setOrigin(OriginConfig, cfg.Domains)
+	for _, f := range cfg.DomainFiles {
+		d.setOrigin(originFile+f, fileDomains[f])
+	}
+	// Drop file origins of files no longer configured.
+	for _, ds := range d.domains {
+		ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool {
+			if len(o) > len(originFile) && o[:len(originFile)] == originFile {
+				return !slices.Contains(cfg.DomainFiles, o[len(originFile):])
+			}
+			return false
+		})
+	}
+	d.dropOrphansLocked()
+	d.signal(d.dirty)
+	d.signal(d.save)
+	d.signal(d.wake)
+	return nil
+}
+
+// readStatic gathers the configured entries and list files.
+func (d *Daemon) readStatic(cfg *config.Config) (white, black []netip.Prefix) {
+	white = slices.Clone(cfg.StaticWhite)
+	black = slices.Clone(cfg.StaticBlack)
+	read := func(files []string, dst *[]netip.Prefix) {
+		for _, f := range files {
+			fh, err := os.Open(f)
+			if err != nil {
+				d.warn("list", err.Error())
+				continue
+			}
+			ps, errs := listfile.Read(fh)
+			fh.Close()
+			for _, e := range errs {
+				d.warn("list", fmt.Sprintf("%s: %v", f, e))
+			}
+			*dst = append(*dst, ps...)
+			d.stamp(f)
+		}
+	}
+	read(cfg.WhiteFiles, &white)
+	read(cfg.BlackFiles, &black)
+	return white, black
+}
+
+func (d *Daemon) readDomainFiles(cfg *config.Config) map[string][]string {
+	out := make(map[string][]string)
+	for _, f := range cfg.DomainFiles {
+		fh, err := os.Open(f)
+		if err != nil {
+			d.warn("domain-file", err.Error())
+			continue
+		}
+		names, errs := resolver.ReadDomains(fh)
+		fh.Close()
+		for _, e := range errs {
+			d.warn("domain-file", fmt.Sprintf("%s: %v", f, e))
+		}
+		out[f] = names
+		d.stamp(f)
+	}
+	return out
+}
+
+func (d *Daemon) stamp(path string) {
+	if fi, err := os.Stat(path); err == nil {
+		d.mu.Lock()
+		d.fileStamps[path] = fi.ModTime()
+		d.mu.Unlock()
+	}
+}
+
+// filesChanged reports whether a configured list or domain file appeared
+// or changed since it was read.
+func (d *Daemon) filesChanged() bool {
+	d.mu.Lock()
+	cfg := d.cfg
+	stamps := make(map[string]time.Time, len(d.fileStamps))
+	for k, v := range d.fileStamps {
+		stamps[k] = v
+	}
+	d.mu.Unlock()
+	for _, f := range slices.Concat(cfg.DomainFiles, cfg.WhiteFiles, cfg.BlackFiles) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		if t, ok := stamps[f]; !ok || !t.Equal(fi.ModTime()) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAddresses are this host's own addresses: never blacklisted.
+func hostAddresses() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+				ip = ip.Unmap()
+				out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+			}
+		}
+	}
+	return out
+}
+
+// setOrigin makes origin hold exactly names. Lock held.
+func (d *Daemon) setOrigin(origin string, names []string) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	for name, ds := range d.domains {
+		if !want[name] {
+			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == origin })
+		}
+	}
+	for name := range want {
+		d.addOriginLocked(name, origin)
+	}
+}
+
+func (d *Daemon) addOriginLocked(name, origin string) *DomainState {
+	ds, ok := d.domains[name]
+	if !ok {
+		ds = &DomainState{Name: name, NextWalk: d.now()}
+		d.domains[name] = ds
+	}
+	if !slices.Contains(ds.Origins, origin) {
+		ds.Origins = append(ds.Origins, origin)
+		slices.Sort(ds.Origins)
+	}
+	return ds
+}
+
+// dropOrphansLocked forgets domains nothing asks for any more, with their
+// networks.
+func (d *Daemon) dropOrphansLocked() {
+	for name, ds := range d.domains {
+		if len(ds.Origins) == 0 {
+			d.lists.SetSource(White, PrefixSPF+name, nil, time.Time{})
+			delete(d.domains, name)
+			d.info("msg", "domain dropped", "domain", name)
+		}
+	}
+}
+
+// signal wakes a loop without blocking.
+func (d *Daemon) signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// applyOp applies a journalled op. Lock held or not yet shared.
+func (d *Daemon) applyOp(op Op) error {
+	switch op.Op {
+	case "add", "remove", "delete":
+		list, err := ParseList(op.List)
+		if err != nil {
+			return err
+		}
+		if !op.Prefix.IsValid() {
+			return errors.New("no prefix")
+		}
+		switch op.Op {
+		case "add":
+			d.lists.Add(list, op.Prefix, op.Source, op.Expires)
+		case "remove":
+			d.lists.Remove(list, op.Prefix, op.Source)
+		default:
+			d.lists.Delete(list, op.Prefix)
+		}
+	case "domain-add":
+		if err := resolver.ValidateDomain(op.Domain); err != nil {
+			return err
+		}
+		origin := op.Source
+		if origin == "" {
+			origin = OriginRuntime
+		}
+		d.addOriginLocked(op.Domain, origin)
+	case "domain-delete":
+		if ds, ok := d.domains[op.Domain]; ok {
+			origin := op.Source
+			if origin == "" {
+				origin = OriginRuntime
+			}
+			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == origin })
+			d.dropOrphansLocked()
+		}
+	default:
+		return fmt.Errorf("unknown op %q", op.Op)
+	}
+	return nil
+}
+
+// commit journals ops and applies them: the change is acknowledged only
+// once it is on disk.
+func (d *Daemon) commit(ops ...Op) error {
+	if err := d.store.Append(ops...); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if err := d.applyOp(op); err != nil {
+			return err
+		}
+	}
+	d.signal(d.dirty)
+	d.signal(d.save)
+	return nil
+}
+
+// Reload reads the configuration again; a bad one is rejected and the old
+// one kept.
+func (d *Daemon) Reload() error {
+	cfg, err := config.ParseFile(d.opts.ConfigPath, config.Options{Macros: d.opts.Macros})
+	if err != nil {
+		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
+	}
+	cfg.CheckFiles()
+	for _, w := range cfg.Warnings {
+		d.warn("config", w)
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	if cfg.StateDir != old.StateDir || cfg.Socket != old.Socket {
+		d.warn("config", "state-directory and socket changes take effect at the next restart")
+	}
+	if err := d.configure(cfg); err != nil {
+		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
+	}
+	d.info("msg", "configuration reloaded")
+	return nil
+}
+
+// Run serves until ctx ends: the control socket, the walk scheduler, table
+// syncs, expiry and snapshots. On return the state is saved.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = d.now()
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	socket := cfg.Socket
+	if d.opts.SocketPath != "" {
+		socket = d.opts.SocketPath
+	}
+	gid := -1
+	if cfg.SocketGroup != "" {
+		g, err := user.LookupGroup(cfg.SocketGroup)
+		if err != nil {
+			return fmt.Errorf("socket group: %w", err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	me := os.Getuid()
+	srv := &control.Server{
+		Path:       socket,
+		Mode:       cfg.SocketMode,
+		GID:        gid,
+		Handler:    d.handle,
+		Privileged: func(uid int) bool { return uid == 0 || uid == me },
+		Logf:       func(f string, a ...any) { d.warn("control", fmt.Sprintf(f, a...)) },
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	// Reconcile the tables with the restored state before anything else.
+	d.syncTables(ctx)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				select {
+				case errc <- fmt.Errorf("%s: %w", name, err):
+				default:
+				}
+				cancel()
+			}
+		}()
+	}
+	run("control", srv.Serve)
+	run("scheduler", d.scheduleLoop)
+	run("sync", d.syncLoop)
+	run("expiry", d.expiryLoop)
+	run("save", d.saveLoop)
+	run("files", d.filesLoop)
+	if d.opts.Notify != nil {
+		d.opts.Notify("READY=1")
+	}
+	d.info("msg", "spfd started", "socket", socket, "backend", d.backend.Kind(),
+		"white", d.lists.Len(White), "black", d.lists.Len(Black), "domains", len(d.domains))
+	<-ctx.Done()
+	if d.opts.Notify != nil {
+		d.opts.Notify("STOPPING=1")
+	}
+	wg.Wait()
+	var runErr error
+	select {
+	case runErr = <-errc:
+	default:
+	}
+	if err := d.snapshot(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("final snapshot: %w", err))
+	}
+	d.store.Close()
+	d.backend.Close()
+	d.info("msg", "spfd stopped")
+	return runErr
+}
+
+// syncLoop pushes the lists to the tables after changes, coalescing bursts,
+// and repairs drift on a timer.
+func (d *Daemon) syncLoop(ctx context.Context) error {
+	repair := time.NewTicker(time.Minute)
+	defer repair.Stop()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.dirty:
+		case <-repair.C:
+		case <-retry:
+		}
+		// Let a burst of changes land before computing the covers.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+		retry = nil
+		if err := d.syncTables(ctx); err != nil {
+			retry = time.After(5 * time.Second)
+		}
+	}
+}
+
+// syncTables computes the covers and pushes both tables.
+func (d *Daemon) syncTables(ctx context.Context) error {
+	d.mu.Lock()
+	version := d.lists.Version()
+	white := d.lists.Prefixes(White)
+	black := d.lists.Prefixes(Black)
+	ignore := d.lists.Ignore()
+	backend, cfg := d.backend, d.cfg
+	d.mu.Unlock()
+
+	ws, bs := Covers(white, black, ignore)
+	var errs []error
+	if err := backend.Sync(ctx, tableName(cfg.White), ws.Prefixes()); err != nil {
+		errs = append(errs, err)
+	}
+	if err := backend.Sync(ctx, tableName(cfg.Black), bs.Prefixes()); err != nil {
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
+	d.mu.Lock()
+	d.pushed = [2]*netipx.IPSet{ws, bs}
+	d.syncVersion = version
+	d.lastSync = d.now()
+	d.syncErr = err
+	d.mu.Unlock()
+	if err != nil {
+		d.recordError("sync", err)
+	} else {
+		d.debug("msg", "tables synced", "white", len(ws.Prefixes()), "black", len(bs.Prefixes()))
+	}
+	return err
+}
+
+// tableName is how the backend knows a table: the file path or the name.
+func tableName(t config.Table) string {
+	if t.Backend == "file" {
+		return t.Path
+	}
+	return t.Name
+}
+
+func newBackend(cfg *config.Config) (pftable.Backend, error) {
+	switch cfg.White.Backend {
+	case "file":
+		tables := map[string]pftable.FileTable{}
+		for _, t := range []config.Table{cfg.White, cfg.Black} {
+			tables[t.Path] = pftable.FileTable{Path: t.Path, Command: t.Command}
+		}
+		return pftable.NewFile(tables), nil
+	}
+	return nil, fmt.Errorf("backend %q is not available in this build", cfg.White.Backend)
+}
+
+// expiryLoop drops expired holds.
+func (d *Daemon) expiryLoop(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			d.expire()
+		}
+	}
+}
+
+func (d *Daemon) expire() []Removal {
+	d.mu.Lock()
+	removed := d.lists.Expire()
+	d.mu.Unlock()
+	if len(removed) > 0 {
+		for _, r := range removed {
+			d.debug("msg", "expired", "list", r.List, "prefix", r.Prefix, "source", r.Source)
+		}
+		d.signal(d.dirty)
+		d.signal(d.save)
+	}
+	return removed
+}
+
+// saveLoop writes a snapshot after changes, waiting a little so bursts
+// share one; the wait grows with the snapshot's cost.
+func (d *Daemon) saveLoop(ctx context.Context) error {
+	delay := 2 * time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.save:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		start := time.Now()
+		if err := d.snapshot(); err != nil {
+			d.recordError("snapshot", err)
+		}
+		delay = max(2*time.Second, 10*time.Since(start))
+	}
+}
+
+// snapshot writes the state and starts a new journal generation.
+func (d *Daemon) snapshot() error {
+	var buf bytes.Buffer
+	d.mu.Lock()
+	gen, err := d.store.Rotate()
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	snap := &Snapshot{Generation: gen, Lists: d.lists}
+	for _, name := range sortedKeys(d.domains) {
+		snap.Domains = append(snap.Domains, *d.domains[name])
+	}
+	snap.Positions = d.positions
+	err = WriteSnapshot(&buf, snap)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return d.store.Commit(buf.Bytes(), gen)
+}
+
+// filesLoop re-reads list and domain files that appeared or changed.
+func (d *Daemon) filesLoop(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if d.filesChanged() {
+				d.mu.Lock()
+				cfg := d.cfg
+				d.mu.Unlock()
+				if err := d.configure(cfg); err != nil {
+					d.recordError("files", err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,437 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/resolver"
+	"go4.org/netipx"
+)
+
+// handle answers one control command.
+func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Command, w io.Writer) error {
+	d.debug("msg", "control", "cmd", strings.Join(cmd.Words(), " "))
+	switch cmd.Name {
+	case "show whitelist":
+		return d.showList(w, White, req)
+	case "show blacklist":
+		return d.showList(w, Black, req)
+	case "show domains":
+		return d.showDomains(w, req)
+	case "show status":
+		return d.showStatus(ctx, w, req)
+	case "show stats":
+		return d.showStats(ctx, w, req)
+	case "add":
+		return d.cmdAdd(w, cmd)
+	case "delete":
+		return d.cmdDelete(w, cmd)
+	case "expire":
+		return d.cmdExpire(w, cmd)
+	case "domain add":
+		return d.cmdDomainAdd(ctx, w, cmd)
+	case "domain delete":
+		return d.cmdDomainDelete(w, cmd)
+	case "rewalk":
+		return d.cmdRewalk(ctx, w, cmd)
+	case "reload":
+		if err := d.Reload(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "configuration reloaded")
+		return nil
+	case "log verbose", "log brief":
+		d.verbose.Store(cmd.Name == "log verbose")
+		fmt.Fprintf(w, "logging %s\n", strings.TrimPrefix(cmd.Name, "log "))
+		return nil
+	}
+	return fmt.Errorf("command %q not supported", cmd.Name)
+}
+
+// entryView is one entry as spfctl show -v -j prints it.
+type entryView struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Holds  []holdView   `json:"sources"`
+	Pushed string       `json:"pushed"`
+}
+
+type holdView struct {
+	Source  string    `json:"source"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// showList prints the table as pushed, one prefix a line, or with -v every
+// entry held, its sources and expiries, and whether it is pushed.
+func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
+	d.mu.Lock()
+	pushed := d.pushed
+	if !req.Verbose {
+		d.mu.Unlock()
+		var ps []netip.Prefix
+		if pushed[list] != nil {
+			ps = pushed[list].Prefixes()
+		}
+		if req.JSON {
+			return json.NewEncoder(w).Encode(ps)
+		}
+		bw := bufio.NewWriterSize(w, 64<<10)
+		var buf []byte
+		for _, p := range ps {
+			buf = append(p.AppendTo(buf[:0]), '\n')
+			bw.Write(buf)
+		}
+		return bw.Flush()
+	}
+	entries := d.lists.Entries(list)
+	ignore := d.lists.Ignore()
+	d.mu.Unlock()
+	white := pushed[White]
+	if white == nil {
+		white = &netipx.IPSet{}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	for _, e := range entries {
+		state := "pushed"
+		if list == Black {
+			state = PushState(e.Prefix, white, ignore)
+		}
+		if req.JSON {
+			v := entryView{Prefix: e.Prefix, Pushed: state}
+			for _, h := range e.Holds {
+				v.Holds = append(v.Holds, holdView(h))
+			}
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+			continue
+		}
+		var srcs []string
+		for _, h := range e.Holds {
+			if h.Expires.IsZero() {
+				srcs = append(srcs, h.Source)
+			} else {
+				srcs = append(srcs, fmt.Sprintf("%s(expires %s)", h.Source, h.Expires.UTC().Format(time.RFC3339)))
+			}
+		}
+		fmt.Fprintf(bw, "%s\t%s\t%s\n", e.Prefix, strings.Join(srcs, ","), state)
+	}
+	return bw.Flush()
+}
+
+func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
+	d.mu.Lock()
+	var states []DomainState
+	for _, name := range sortedKeys(d.domains) {
+		ds := *d.domains[name]
+		ds.Prefixes = slices.Clone(ds.Prefixes)
+		states = append(states, ds)
+	}
+	d.mu.Unlock()
+	if req.JSON {
+		return json.NewEncoder(w).Encode(states)
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "%-32s %-18s %8s  %-20s  %-20s  %s\n", "DOMAIN", "STATUS", "NETWORKS", "LAST WALK", "NEXT WALK", "FROM")
+	for _, ds := range states {
+		status := ds.Status
+		if status == "" {
+			status = "pending"
+		}
+		fmt.Fprintf(bw, "%-32s %-18s %8d  %-20s  %-20s  %s\n", ds.Name, status, len(ds.Prefixes),
+			stamp(ds.LastWalk), stamp(ds.NextWalk), strings.Join(ds.Origins, ","))
+		if !ds.LostSince.IsZero() {
+			fmt.Fprintf(bw, "\tSPF networks lost since %s; kept for the grace period\n", stamp(ds.LostSince))
+		}
+		for _, e := range ds.Errors {
+			fmt.Fprintf(bw, "\terror: %s\n", e)
+		}
+		if req.Verbose {
+			for _, wn := range ds.Warnings {
+				fmt.Fprintf(bw, "\twarning: %s\n", wn)
+			}
+			for _, p := range ds.Prefixes {
+				fmt.Fprintf(bw, "\t%s\n", p)
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05Z")
+}
+
+type statusView struct {
+	Uptime       string   `json:"uptime"`
+	Config       string   `json:"config"`
+	Backend      string   `json:"backend"`
+	WhiteEntries int      `json:"white_entries"`
+	WhitePushed  int      `json:"white_pushed"`
+	BlackEntries int      `json:"black_entries"`
+	BlackPushed  int      `json:"black_pushed"`
+	Domains      int      `json:"domains"`
+	DomainStatus []string `json:"domain_status"`
+	LastSync     string   `json:"last_sync"`
+	SyncError    string   `json:"sync_error,omitempty"`
+	InSync       bool     `json:"in_sync"`
+	Journal      int      `json:"journal_ops"`
+	HeapMB       uint64   `json:"heap_mb"`
+	Errors       []string `json:"recent_errors,omitempty"`
+}
+
+func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request) error {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	d.mu.Lock()
+	v := statusView{
+		Uptime:       d.now().Sub(d.started).Round(time.Second).String(),
+		Config:       d.opts.ConfigPath,
+		Backend:      d.backend.Kind(),
+		WhiteEntries: d.lists.Len(White),
+		BlackEntries: d.lists.Len(Black),
+		Domains:      len(d.domains),
+		LastSync:     stamp(d.lastSync),
+		InSync:       d.syncVersion == d.lists.Version() && d.syncErr == nil,
+		Journal:      d.store.JournalLines(),
+		HeapMB:       ms.HeapAlloc >> 20,
+		Errors:       slices.Clone(d.recentErrs),
+	}
+	if d.syncErr != nil {
+		v.SyncError = d.syncErr.Error()
+	}
+	if d.pushed[White] != nil {
+		v.WhitePushed = len(d.pushed[White].Prefixes())
+		v.BlackPushed = len(d.pushed[Black].Prefixes())
+	}
+	counts := map[string]int{}
+	for _, ds := range d.domains {
+		s := ds.Status
+		if s == "" {
+			s = "pending"
+		}
+		counts[s]++
+	}
+	d.mu.Unlock()
+	for _, s := range sortedKeys(counts) {
+		v.DomainStatus = append(v.DomainStatus, fmt.Sprintf("%d %s", counts[s], s))
+	}
+	if req.JSON {
+		return json.NewEncoder(w).Encode(v)
+	}
+	fmt.Fprintf(w, "uptime %s\nconfig %s\nbackend %s\n", v.Uptime, v.Config, v.Backend)
+	fmt.Fprintf(w, "whitelist %d entries, %d prefixes pushed\n", v.WhiteEntries, v.WhitePushed)
+	fmt.Fprintf(w, "blacklist %d entries, %d prefixes pushed\n", v.BlackEntries, v.BlackPushed)
+	fmt.Fprintf(w, "domains %d (%s)\n", v.Domains, strings.Join(v.DomainStatus, ", "))
+	sync := "in sync"
+	if !v.InSync {
+		sync = "sync pending"
+	}
+	fmt.Fprintf(w, "last sync %s, %s\n", v.LastSync, sync)
+	if v.SyncError != "" {
+		fmt.Fprintf(w, "sync error: %s\n", v.SyncError)
+	}
+	fmt.Fprintf(w, "journal %d ops since the last snapshot\nheap %d MiB\n", v.Journal, v.HeapMB)
+	for _, e := range v.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+	return nil
+}
+
+type statsView struct {
+	Table    string    `json:"table"`
+	List     string    `json:"list"`
+	Held     int       `json:"entries_held"`
+	Pushed   int       `json:"prefixes_pushed"`
+	Packets  *uint64   `json:"packets,omitempty"`
+	Bytes    *uint64   `json:"bytes,omitempty"`
+	LastSync time.Time `json:"last_sync,omitzero"`
+	Repairs  int       `json:"drift_repairs"`
+}
+
+func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request) error {
+	d.mu.Lock()
+	backend, cfg := d.backend, d.cfg
+	held := [2]int{d.lists.Len(White), d.lists.Len(Black)}
+	d.mu.Unlock()
+	var views []statsView
+	for i, t := range []string{tableName(cfg.White), tableName(cfg.Black)} {
+		st, err := backend.Stats(ctx, t)
+		if err != nil {
+			return fmt.Errorf("stats of %s: %w", t, err)
+		}
+		v := statsView{Table: t, List: List(i).String(), Held: held[i], Pushed: st.Entries, LastSync: st.LastSync, Repairs: st.Repairs}
+		if st.Counters {
+			v.Packets, v.Bytes = &st.Packets, &st.Bytes
+		}
+		views = append(views, v)
+	}
+	if req.JSON {
+		return json.NewEncoder(w).Encode(views)
+	}
+	for _, v := range views {
+		counters := "packets - bytes - (not counted by the " + backend.Kind() + " backend)"
+		if v.Packets != nil {
+			counters = fmt.Sprintf("packets %d bytes %d", *v.Packets, *v.Bytes)
+		}
+		fmt.Fprintf(w, "%s %s: held %d, pushed %d, %s, last sync %s, drift repairs %d\n",
+			v.List, v.Table, v.Held, v.Pushed, counters, stamp(v.LastSync), v.Repairs)
+	}
+	return nil
+}
+
+func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
+	list, _ := ParseList(cmd.List)
+	op := Op{Op: "add", List: list.String(), Prefix: cmd.Prefix, Source: SourceManual}
+	if cmd.TTL > 0 {
+		op.Expires = d.now().Add(cmd.TTL).Truncate(time.Second)
+	}
+	d.mu.Lock()
+	err := d.commit(op)
+	note := ""
+	if list == Black {
+		white := d.pushed[White]
+		if white == nil {
+			white = &netipx.IPSet{}
+		}
+		if s := PushState(cmd.Prefix, white, d.lists.Ignore()); s != "pushed" {
+			note = " (" + s + ")"
+		}
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.info("msg", "entry added", "list", list, "prefix", cmd.Prefix, "ttl", cmd.TTL)
+	if op.Expires.IsZero() {
+		fmt.Fprintf(w, "added %s to the %slist%s\n", cmd.Prefix, list, note)
+	} else {
+		fmt.Fprintf(w, "added %s to the %slist until %s%s\n", cmd.Prefix, list, stamp(op.Expires), note)
+	}
+	return nil
+}
+
+func (d *Daemon) cmdDelete(w io.Writer, cmd control.Command) error {
+	list, _ := ParseList(cmd.List)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.lists.Contains(list, cmd.Prefix) {
+		return fmt.Errorf("%s is not in the %slist", cmd.Prefix, list)
+	}
+	if err := d.commit(Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix}); err != nil {
+		return err
+	}
+	d.info("msg", "entry deleted", "list", list, "prefix", cmd.Prefix)
+	fmt.Fprintf(w, "deleted %s from the %slist\n", cmd.Prefix, list)
+	return nil
+}
+
+func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
+	if !cmd.Prefix.IsValid() {
+		for _, r := range d.expire() {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", r.List, r.Prefix, r.Source)
+		}
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ops []Op
+	for _, list := range []List{White, Black} {
+		if d.lists.Contains(list, cmd.Prefix) {
+			ops = append(ops, Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix})
+		}
+	}
+	if len(ops) == 0 {
+		return fmt.Errorf("%s is in neither list", cmd.Prefix)
+	}
+	if err := d.commit(ops...); err != nil {
+		return err
+	}
+	for _, op := range ops {
+		fmt.Fprintf(w, "%s\t%s\texpired now\n", op.List, op.Prefix)
+	}
+	return nil
+}
+
+func (d *Daemon) cmdDomainAdd(ctx context.Context, w io.Writer, cmd control.Command) error {
+	d.mu.Lock()
+	err := d.commit(Op{Op: "domain-add", Domain: cmd.Domain})
+	if err == nil {
+		d.domains[cmd.Domain].NextWalk = d.now()
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.info("msg", "domain added", "domain", cmd.Domain)
+	// Walk it now, so the answer says what it gave.
+	return d.reportWalks(w, d.walkDomains(ctx, []string{cmd.Domain}))
+}
+
+func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ds, ok := d.domains[cmd.Domain]
+	if !ok {
+		return fmt.Errorf("no domain %s", cmd.Domain)
+	}
+	if !slices.Contains(ds.Origins, OriginRuntime) {
+		return fmt.Errorf("%s comes from %s; remove it there", cmd.Domain, strings.Join(ds.Origins, ", "))
+	}
+	if err := d.commit(Op{Op: "domain-delete", Domain: cmd.Domain}); err != nil {
+		return err
+	}
+	if _, still := d.domains[cmd.Domain]; still {
+		fmt.Fprintf(w, "%s: no longer added at run time; still walked for %s\n", cmd.Domain, strings.Join(d.domains[cmd.Domain].Origins, ", "))
+	} else {
+		fmt.Fprintf(w, "deleted domain %s and its networks\n", cmd.Domain)
+	}
+	return nil
+}
+
+func (d *Daemon) cmdRewalk(ctx context.Context, w io.Writer, cmd control.Command) error {
+	d.mu.Lock()
+	var names []string
+	if cmd.Domain != "" {
+		if _, ok := d.domains[cmd.Domain]; !ok {
+			d.mu.Unlock()
+			return fmt.Errorf("no domain %s", cmd.Domain)
+		}
+		names = []string{cmd.Domain}
+	} else {
+		names = sortedKeys(d.domains)
+	}
+	d.mu.Unlock()
+	return d.reportWalks(w, d.walkDomains(ctx, names))
+}
+
+func (d *Daemon) reportWalks(w io.Writer, results []resolver.Result) error {
+	var failed []string
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%s\t%d networks\n", r.Domain, r.Status, len(r.Prefixes))
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "\terror: %s\n", e)
+		}
+		if r.Status != resolver.Complete {
+			failed = append(failed, r.Domain)
+		}
+	}
+	if len(failed) > 0 {
+		// The output is already sent; the error is logged, not replied.
+		return errors.New("walk incomplete for " + strings.Join(failed, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/spfd/spfd/resolver"
+)
+
+// Retry backoff after a temporary failure: 1m, 2m, 4m ... up to the
+// minimum walk interval.
+const firstRetry = time.Minute
+
+// maxBatch bounds the domains one scheduler pass walks.
+const maxBatch = 256
+
+// scheduleLoop walks domains when they are due.
+func (d *Daemon) scheduleLoop(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-d.wake:
+		}
+		due, next := d.dueDomains()
+		if len(due) > 0 {
+			d.walkDomains(ctx, due)
+			due, next = d.dueDomains()
+		}
+		wait := time.Minute
+		if len(due) > 0 {
+			wait = 0
+		} else if !next.IsZero() {
+			wait = min(wait, max(0, next.Sub(d.now())))
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// dueDomains returns the domains due now (oldest first, at most a batch)
+// and the time the next one falls due.
+func (d *Daemon) dueDomains() ([]string, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	var due []*DomainState
+	var next time.Time
+	for _, ds := range d.domains {
+		if !ds.NextWalk.After(now) {
+			due = append(due, ds)
+		} else if next.IsZero() || ds.NextWalk.Before(next) {
+			next = ds.NextWalk
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].NextWalk.Before(due[j].NextWalk) })
+	var names []string
+	for i, ds := range due {
+		if i == maxBatch {
+			break
+		}
+		names = append(names, ds.Name)
+	}
+	return names, next
+}
+
+// walkDomains walks names now and applies the results.
+func (d *Daemon) walkDomains(ctx context.Context, names []string) []resolver.Result {
+	d.mu.Lock()
+	walker := d.walker
+	d.mu.Unlock()
+	results := walker.WalkAll(ctx, names)
+	if ctx.Err() != nil {
+		return results // shutting down: do not record half-done walks
+	}
+	d.mu.Lock()
+	for _, r := range results {
+		d.applyResultLocked(r)
+	}
+	d.mu.Unlock()
+	d.signal(d.dirty)
+	d.signal(d.save)
+	return results
+}
+
+// applyResultLocked records one walk. The rules: a temporary failure keeps
+// the last good set and retries with backoff; a definitive answer replaces
+// it, except that a domain whose record vanished keeps its networks for
+// the grace period.
+func (d *Daemon) applyResultLocked(r resolver.Result) {
+	ds, ok := d.domains[r.Domain]
+	if !ok {
+		return // deleted while it was walked
+	}
+	now := d.now()
+	w := d.cfg.Walk
+	ds.LastWalk = now
+	ds.Status = r.Status.String()
+	ds.Errors = r.Errors
+	ds.Warnings = r.Warnings
+	for _, e := range r.Errors {
+		d.debug("msg", "walk problem", "domain", r.Domain, "status", r.Status, "err", e)
+	}
+	switch {
+	case r.Status == resolver.TempFail:
+		ds.Failures++
+		backoff := firstRetry << min(ds.Failures-1, 16)
+		ds.NextWalk = now.Add(jitter(min(backoff, w.MinInterval)))
+		d.info("msg", "walk failed temporarily, keeping the last good set", "domain", r.Domain,
+			"networks", len(ds.Prefixes), "retry", ds.NextWalk.Sub(now).Round(time.Second))
+		return
+	case len(r.Prefixes) == 0 && len(ds.Prefixes) > 0 && r.Status == resolver.PermFail:
+		ds.Failures = 0
+		if ds.LostSince.IsZero() {
+			ds.LostSince = now
+		}
+		if now.Sub(ds.LostSince) < w.Grace {
+			ds.NextWalk = now.Add(jitter(w.MinInterval))
+			d.info("msg", "domain lost its SPF networks, keeping them for the grace period", "domain", r.Domain,
+				"until", ds.LostSince.Add(w.Grace).UTC().Format(time.RFC3339))
+			return
+		}
+		d.info("msg", "grace period over, dropping networks", "domain", r.Domain)
+	}
+	ds.Failures = 0
+	ds.LostSince = time.Time{}
+	ds.Prefixes = r.Prefixes
+	ds.TTL = r.TTL
+	ds.LastGood = now
+	interval := min(max(r.TTL, w.MinInterval), w.MaxInterval)
+	ds.NextWalk = now.Add(jitter(interval))
+	added, removed := d.lists.SetSource(White, PrefixSPF+r.Domain, r.Prefixes, time.Time{})
+	if added+removed > 0 {
+		d.info("msg", "whitelist updated", "domain", r.Domain, "added", added, "removed", removed, "networks", len(r.Prefixes))
+	}
+}
+
+// jitter spreads walks by up to a tenth of the interval, earlier, so that
+// domains added together do not stay in lockstep.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d - time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
