@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/dnstest"
+	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/resolver"
+)
+
+// syncClock is a fake clock safe for the daemon's goroutines.
+type syncClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *syncClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *syncClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	d     *Daemon
+	dns   *dnstest.Server
+	fake  *pftable.Fake
+	clock *syncClock
+	dir   string
+}
+
+func newHarness(t *testing.T, zone, conf string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spfd.conf")
+	full := fmt.Sprintf("state-directory %q\nwalk grace 7d\n%s\n", filepath.Join(dir, "state"), conf)
+	if err := os.WriteFile(path, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{dns: dnstest.Start(t, zone), fake: pftable.NewFake(), dir: dir,
+		clock: &syncClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
+	var err error
+	h.d, err = New(Options{
+		ConfigPath: path,
+		Logger:     log.NewNopLogger(),
+		Now:        h.clock.Now,
+		Exchanger:  &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond},
+		Backend:    h.fake,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.d.store.Close() })
+	return h
+}
+
+func (h *harness) walk(t *testing.T, names ...string) {
+	t.Helper()
+	h.d.walkDomains(context.Background(), names)
+	if err := h.d.syncTables(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) white() []string {
+	var out []string
+	for _, p := range h.fake.Table(tableName(h.d.cfg.White)) {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+const exampleZone = `example.com. 600 IN TXT "v=spf1 ip4:192.0.2.0/24 include:_spf.example.net -all"
+_spf.example.net. 300 IN TXT "v=spf1 ip6:2001:db8::/32"`
+
+func TestTemporaryFailureKeepsLastGoodSet(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.walk(t, "example.com")
+	want := []string{"192.0.2.0/24", "2001:db8::/32"}
+	if !slices.Equal(h.white(), want) {
+		t.Fatalf("white %v, want %v", h.white(), want)
+	}
+	ds := h.d.domains["example.com"]
+	// TTL 300 is under the 1h minimum: the next walk is about an hour out.
+	if next := ds.NextWalk.Sub(h.clock.Now()); next > time.Hour || next < 54*time.Minute {
+		t.Errorf("next walk in %v, want about 1h", next)
+	}
+
+	h.dns.Set("_spf.example.net", dnstest.ServFail)
+	h.clock.Advance(2 * time.Hour) // past the cached answers' TTL
+	h.walk(t, "example.com")
+	if !slices.Equal(h.white(), want) {
+		t.Fatalf("after SERVFAIL: white %v, want the last good %v", h.white(), want)
+	}
+	if ds.Status != "temporary-failure" || ds.Failures != 1 {
+		t.Errorf("status %q failures %d", ds.Status, ds.Failures)
+	}
+	if next := ds.NextWalk.Sub(h.clock.Now()); next > time.Minute || next < 54*time.Second {
+		t.Errorf("first retry in %v, want about 1m", next)
+	}
+	h.walk(t, "example.com")
+	if next := ds.NextWalk.Sub(h.clock.Now()); next > 2*time.Minute || next < 108*time.Second {
+		t.Errorf("second retry in %v, want about 2m", next)
+	}
+	h.dns.Set("example.com", dnstest.Drop)
+	h.clock.Advance(2 * time.Hour)
+	h.walk(t, "example.com")
+	if !slices.Equal(h.white(), want) {
+		t.Fatalf("after timeout: white %v", h.white())
+	}
+}
+
+func TestDefinitiveChangeReplacesSet(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.walk(t, "example.com")
+	h.dns.Replace(t, "example.com", 16, `example.com. 600 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`)
+	h.clock.Advance(2 * time.Hour)
+	h.d.walker = resolver.NewWalker(&resolver.Client{Servers: []string{h.dns.Addr}, Timeout: time.Second}, resolver.Config{Now: h.clock.Now})
+	h.walk(t, "example.com")
+	if got := h.white(); !slices.Equal(got, []string{"198.51.100.0/24"}) {
+		t.Fatalf("white %v", got)
+	}
+}
+
+func TestLostRecordKeptForGracePeriod(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.walk(t, "example.com")
+	h.dns.Replace(t, "example.com", 16, `example.com. 600 IN TXT "not spf any more"`)
+	h.clock.Advance(2 * time.Hour) // past the cache's TTL
+	h.walk(t, "example.com")
+	ds := h.d.domains["example.com"]
+	if len(h.white()) != 2 || ds.LostSince.IsZero() {
+		t.Fatalf("networks dropped at once: %v (lost since %v)", h.white(), ds.LostSince)
+	}
+	h.clock.Advance(6 * 24 * time.Hour)
+	h.walk(t, "example.com")
+	if len(h.white()) != 2 {
+		t.Fatalf("dropped before the grace period ended: %v", h.white())
+	}
+	h.clock.Advance(25 * time.Hour)
+	h.walk(t, "example.com")
+	if len(h.white()) != 0 {
+		t.Fatalf("kept after the grace period: %v", h.white())
+	}
+}
+
+func TestWalkIntervalClampedToMax(t *testing.T) {
+	h := newHarness(t, `example.com. 604800 IN TXT "v=spf1 ip4:192.0.2.0/24"`, "domain example.com\nwalk max-interval 12h")
+	h.walk(t, "example.com")
+	if next := h.d.domains["example.com"].NextWalk.Sub(h.clock.Now()); next > 12*time.Hour || next < 10*time.Hour {
+		t.Errorf("next walk in %v, want at most 12h", next)
+	}
+}
+
+func TestRunStopsAndSavesOnCancel(t *testing.T) {
+	h := newHarness(t, exampleZone, fmt.Sprintf("domain example.com\nsocket %q", "/tmp/placeholder"))
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	var notes []string
+	var nmu sync.Mutex
+	h.d.opts.Notify = func(s string) { nmu.Lock(); notes = append(notes, s); nmu.Unlock() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	waitUntil(t, func() bool { return len(h.white()) == 2 })
+	var out bytes.Buffer
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", "203.0.113.1"}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	nmu.Lock()
+	if !slices.Equal(notes, []string{"READY=1", "STOPPING=1"}) {
+		t.Errorf("notifications %q", notes)
+	}
+	nmu.Unlock()
+	data, err := os.ReadFile(filepath.Join(h.dir, "state", "state"))
+	if err != nil || !strings.Contains(string(data), "203.0.113.1/32") || !strings.Contains(string(data), `"name":"example.com"`) {
+		t.Fatalf("final snapshot: %v\n%s", err, data)
+	}
+	if _, err := os.Stat(h.d.opts.SocketPath); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
