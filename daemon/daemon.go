@@ -24,8 +24,8 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/listfile"
 	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/resolver"
-	"go4.org/netipx"
 )
 
 // Options wire a daemon. Only ConfigPath and Logger are required; the rest
@@ -64,7 +64,8 @@ type Daemon struct {
 	backend   pftable.Backend
 	store     *Store
 	// pushed are the covers last pushed to the tables.
-	pushed      [2]*netipx.IPSet
+	pushed      [2]*prefixset.Set
+	pushedCount [2]int
 	lastSync    time.Time
 	syncErr     error
 	syncVersion uint64
@@ -560,23 +561,24 @@ func (d *Daemon) syncLoop(ctx context.Context) error {
 func (d *Daemon) syncTables(ctx context.Context) error {
 	d.mu.Lock()
 	version := d.lists.Version()
-	white := d.lists.Prefixes(White)
-	black := d.lists.Prefixes(Black)
+	white := d.lists.Builder(White)
+	black := d.lists.Builder(Black)
 	ignore := d.lists.Ignore()
 	backend, cfg := d.backend, d.cfg
 	d.mu.Unlock()
 
 	ws, bs := Covers(white, black, ignore)
 	var errs []error
-	if err := backend.Sync(ctx, tableName(cfg.White), ws.Prefixes()); err != nil {
+	if err := backend.Sync(ctx, tableName(cfg.White), ws); err != nil {
 		errs = append(errs, err)
 	}
-	if err := backend.Sync(ctx, tableName(cfg.Black), bs.Prefixes()); err != nil {
+	if err := backend.Sync(ctx, tableName(cfg.Black), bs); err != nil {
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
 	d.mu.Lock()
-	d.pushed = [2]*netipx.IPSet{ws, bs}
+	d.pushed = [2]*prefixset.Set{ws, bs}
+	d.pushedCount = [2]int{ws.Count(), bs.Count()}
 	d.syncVersion = version
 	d.lastSync = d.now()
 	d.syncErr = err
@@ -584,7 +586,7 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err != nil {
 		d.recordError("sync", err)
 	} else {
-		d.debug("msg", "tables synced", "white", len(ws.Prefixes()), "black", len(bs.Prefixes()))
+		d.debug("msg", "tables synced", "white", d.pushedCount[White], "black", d.pushedCount[Black])
 	}
 	return err
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/resolver"
-	"go4.org/netipx"
 )
 
 // handle answers one control command.
@@ -77,31 +76,35 @@ func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
 	pushed := d.pushed
 	if !req.Verbose {
 		d.mu.Unlock()
-		var ps []netip.Prefix
-		if pushed[list] != nil {
-			ps = pushed[list].Prefixes()
-		}
 		if req.JSON {
+			ps := pushed[list].Prefixes()
+			if ps == nil {
+				ps = []netip.Prefix{}
+			}
 			return json.NewEncoder(w).Encode(ps)
 		}
 		bw := bufio.NewWriterSize(w, 64<<10)
 		var buf []byte
-		for _, p := range ps {
+		var werr error
+		pushed[list].Each(func(p netip.Prefix) bool {
 			buf = append(p.AppendTo(buf[:0]), '\n')
-			bw.Write(buf)
+			_, werr = bw.Write(buf)
+			return werr == nil
+		})
+		if werr != nil {
+			return werr
 		}
 		return bw.Flush()
 	}
-	entries := d.lists.Entries(list)
+	dump := d.lists.Dump(list)
 	ignore := d.lists.Ignore()
 	d.mu.Unlock()
 	white := pushed[White]
-	if white == nil {
-		white = &netipx.IPSet{}
-	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
-	for _, e := range entries {
+	var werr error
+	var line []byte
+	dump.Each(func(e Entry) bool {
 		state := "pushed"
 		if list == Black {
 			state = PushState(e.Prefix, white, ignore)
@@ -111,20 +114,29 @@ func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
 			for _, h := range e.Holds {
 				v.Holds = append(v.Holds, holdView(h))
 			}
-			if err := enc.Encode(v); err != nil {
-				return err
-			}
-			continue
+			werr = enc.Encode(v)
+			return werr == nil
 		}
-		var srcs []string
-		for _, h := range e.Holds {
-			if h.Expires.IsZero() {
-				srcs = append(srcs, h.Source)
-			} else {
-				srcs = append(srcs, fmt.Sprintf("%s(expires %s)", h.Source, h.Expires.UTC().Format(time.RFC3339)))
+		line = append(e.Prefix.AppendTo(line[:0]), '\t')
+		for i, h := range e.Holds {
+			if i > 0 {
+				line = append(line, ',')
+			}
+			line = append(line, h.Source...)
+			if !h.Expires.IsZero() {
+				line = append(line, "(expires "...)
+				line = h.Expires.AppendFormat(line, time.RFC3339)
+				line = append(line, ')')
 			}
 		}
-		fmt.Fprintf(bw, "%s\t%s\t%s\n", e.Prefix, strings.Join(srcs, ","), state)
+		line = append(line, '\t')
+		line = append(line, state...)
+		line = append(line, '\n')
+		_, werr = bw.Write(line)
+		return werr == nil
+	})
+	if werr != nil {
+		return werr
 	}
 	return bw.Flush()
 }
@@ -213,10 +225,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if d.syncErr != nil {
 		v.SyncError = d.syncErr.Error()
 	}
-	if d.pushed[White] != nil {
-		v.WhitePushed = len(d.pushed[White].Prefixes())
-		v.BlackPushed = len(d.pushed[Black].Prefixes())
-	}
+	v.WhitePushed, v.BlackPushed = d.pushedCount[White], d.pushedCount[Black]
 	counts := map[string]int{}
 	for _, ds := range d.domains {
 		s := ds.Status
@@ -303,11 +312,7 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	err := d.commit(op)
 	note := ""
 	if list == Black {
-		white := d.pushed[White]
-		if white == nil {
-			white = &netipx.IPSet{}
-		}
-		if s := PushState(cmd.Prefix, white, d.lists.Ignore()); s != "pushed" {
+		if s := PushState(cmd.Prefix, d.pushed[White], d.lists.Ignore()); s != "pushed" {
 			note = " (" + s + ")"
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spfd/spfd/prefixset"
 )
 
 type fakeClock struct{ t time.Time }
@@ -125,7 +127,14 @@ func TestCoversWhitelistWins(t *testing.T) {
 	white := pfxs("192.0.2.0/25", "192.0.2.128/25", "2001:db8::/32")
 	black := pfxs("192.0.2.7/32", "198.51.100.0/24", "198.51.100.9/32", "10.1.2.3/32",
 		"127.0.0.1/32", "203.0.113.0/24", "2001:db8::5/128", "2001:db8:1::/48")
-	ws, bs := Covers(white, black, l.Ignore())
+	var wb, bb prefixset.Builder
+	for _, p := range white {
+		wb.Add(p)
+	}
+	for _, p := range black {
+		bb.Add(p)
+	}
+	ws, bs := Covers(&wb, &bb, l.Ignore())
 	if got, want := ws.Prefixes(), pfxs("192.0.2.0/24"); !slices.Equal(got[:1], want) {
 		t.Errorf("white cover %v, want %v first", got, want)
 	}

@@ -70,9 +70,9 @@ func WriteSnapshot(w io.Writer, s *Snapshot) error {
 	l := s.Lists
 	used := make(map[sourceID]bool)
 	for _, t := range l.tables {
-		for p, h := range t.first {
-			used[h.src] = true
-			for _, x := range t.extra[p] {
+		t.each(func(p netip.Prefix, h hold) { used[h.src] = true })
+		for _, ex := range t.extra {
+			for _, x := range ex {
 				used[x.src] = true
 			}
 		}
@@ -89,7 +89,7 @@ func WriteSnapshot(w io.Writer, s *Snapshot) error {
 		if List(li) == Black {
 			tag = 'B'
 		}
-		for p, h := range t.first {
+		t.each(func(p netip.Prefix, h hold) {
 			line = append(line[:0], tag, ' ')
 			line = p.AppendTo(line)
 			line = appendHold(line, h)
@@ -99,7 +99,7 @@ func WriteSnapshot(w io.Writer, s *Snapshot) error {
 			line = append(line, '\n')
 			bw.Write(line)
 			records++
-		}
+		})
 	}
 	for _, d := range s.Domains {
 		b, err := json.Marshal(d)
@@ -129,7 +129,7 @@ func appendHold(b []byte, h hold) []byte {
 	b = strconv.AppendUint(b, uint64(h.src), 10)
 	if h.expires != 0 {
 		b = append(b, '@')
-		b = strconv.AppendInt(b, h.expires, 10)
+		b = strconv.AppendInt(b, int64(h.expires)+holdEpoch, 10)
 	}
 	return b
 }
@@ -225,32 +225,38 @@ func (s *Snapshot) readRecord(text string, ids map[uint64]sourceID) error {
 		if text[0] == 'B' {
 			list = Black
 		}
-		fields := strings.Fields(rest)
-		if len(fields) < 2 {
+		prefixText, holds, ok := strings.Cut(rest, " ")
+		if !ok || holds == "" {
 			return errors.New("entry without a source")
 		}
-		p, err := netip.ParsePrefix(fields[0])
+		p, err := netip.ParsePrefix(prefixText)
 		if err != nil || p.Masked() != p {
-			return fmt.Errorf("bad prefix %q", fields[0])
+			return fmt.Errorf("bad prefix %q", prefixText)
 		}
 		t := l.tables[list]
-		if _, dup := t.first[p]; dup {
+		if _, dup := t.get(p); dup {
 			return fmt.Errorf("duplicate entry %s", p)
 		}
-		for _, f := range fields[1:] {
+		for holds != "" {
+			var f string
+			f, holds, _ = strings.Cut(holds, " ")
 			idText, expText, hasExp := strings.Cut(f, "@")
 			fid, err := strconv.ParseUint(idText, 10, 32)
 			id, known := ids[fid]
 			if err != nil || !known {
 				return fmt.Errorf("unknown source %q", idText)
 			}
-			var exp int64
+			var exp uint32
 			if hasExp {
-				if exp, err = strconv.ParseInt(expText, 10, 64); err != nil || exp <= 0 {
+				unix, err := strconv.ParseInt(expText, 10, 64)
+				if err != nil || unix <= holdEpoch || unix-holdEpoch >= 1<<32 {
 					return fmt.Errorf("bad expiry %q", expText)
 				}
+				exp = uint32(unix - holdEpoch)
 			}
-			t.set(p, hold{src: id, expires: exp})
+			if !t.set(p, hold{src: id, expires: exp}) && len(t.extra[p]) == 0 {
+				return fmt.Errorf("source %q twice on %s", idText, p)
+			}
 			if isSetSource(l.names[id]) {
 				l.members[list][id] = append(l.members[list][id], p)
 			}

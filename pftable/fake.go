@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/spfd/spfd/prefixset"
 )
 
 // Fake is an in-memory backend for tests.
@@ -30,13 +32,13 @@ func (f *Fake) Kind() string { return "fake" }
 func (f *Fake) Close() error { return nil }
 
 // Sync implements Backend.
-func (f *Fake) Sync(_ context.Context, table string, prefixes []netip.Prefix) error {
+func (f *Fake) Sync(_ context.Context, table string, set *prefixset.Set) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.Fail[table]; err != nil {
 		return fmt.Errorf("fake: table %s: %w", table, err)
 	}
-	f.tables[table] = slices.Clone(prefixes)
+	f.tables[table] = set.Prefixes()
 	f.syncs[table]++
 	return nil
 }

@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/spfd/spfd/prefixset"
 )
 
 // FileTable is where the file backend writes one table, and what it runs
@@ -46,23 +49,41 @@ func (f *File) Kind() string { return "file" }
 func (f *File) Close() error { return nil }
 
 // Sync writes the table's file if its content differs, then runs the
-// table's command. A file changed behind spfd's back is rewritten: that is
-// this backend's drift repair.
-func (f *File) Sync(ctx context.Context, table string, prefixes []netip.Prefix) error {
+// table's command. The new content streams to a temporary file while it is
+// hashed, and the old file is hashed as it is read, so a million-line
+// table costs no more than a buffer of memory. A file changed behind
+// spfd's back is rewritten and counted as a drift repair.
+func (f *File) Sync(ctx context.Context, table string, set *prefixset.Set) error {
 	t, ok := f.Tables[table]
 	if !ok {
 		return fmt.Errorf("file backend: no table %q", table)
 	}
-	var buf bytes.Buffer
-	buf.Grow(len(prefixes) * 20)
-	for _, p := range prefixes {
-		buf.WriteString(p.String())
-		buf.WriteByte('\n')
+	tmp, err := os.CreateTemp(filepath.Dir(t.Path), "."+filepath.Base(t.Path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("file backend: table %s: %w", table, err)
 	}
-	old, err := os.ReadFile(t.Path)
-	changed := err != nil || !bytes.Equal(old, buf.Bytes())
-	if changed {
-		if err := WriteFileAtomic(t.Path, buf.Bytes(), 0o644); err != nil {
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	newHash := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, newHash), 64<<10)
+	entries := 0
+	var buf []byte
+	set.Each(func(p netip.Prefix) bool {
+		buf = append(p.AppendTo(buf[:0]), '\n')
+		bw.Write(buf)
+		entries++
+		return true
+	})
+	werr := bw.Flush()
+	var sum [sha256.Size]byte
+	copy(sum[:], newHash.Sum(nil))
+	oldSum, oldErr := hashFile(t.Path)
+	changed := oldErr != nil || oldSum != sum
+	if !changed {
+		tmp.Close()
+	} else {
+		serr := tmp.Sync()
+		cerr := tmp.Close()
+		if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), 0o644), os.Rename(tmp.Name(), t.Path), SyncDir(filepath.Dir(t.Path))); err != nil {
 			return fmt.Errorf("file backend: table %s: %w", table, err)
 		}
 		if len(t.Command) > 0 {
@@ -74,14 +95,31 @@ func (f *File) Sync(ctx context.Context, table string, prefixes []netip.Prefix) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.stats[table]
-	if last, ok := f.written[table]; ok && last != sha256.Sum256(old) {
+	if last, ok := f.written[table]; ok && oldErr == nil && last != oldSum {
 		st.Repairs++ // the file was changed behind our back
+	} else if ok && oldErr != nil {
+		st.Repairs++ // or removed
 	}
-	f.written[table] = sha256.Sum256(buf.Bytes())
-	st.Entries = len(prefixes)
+	f.written[table] = sum
+	st.Entries = entries
 	st.LastSync = time.Now()
 	f.stats[table] = st
 	return nil
+}
+
+func hashFile(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	fh, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 func (f *File) run(ctx context.Context, argv []string) error {

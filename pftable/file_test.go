@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spfd/spfd/prefixset"
 )
 
 func TestFileBackend(t *testing.T) {
@@ -17,7 +19,12 @@ func TestFileBackend(t *testing.T) {
 	// The command gets its arguments as a list: a ';' is just a character.
 	f := NewFile(map[string]FileTable{path: {Path: path, Command: []string{"/usr/bin/touch", marker, filepath.Join(dir, "x; echo $HOME")}}})
 	ps := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
-	if err := f.Sync(context.Background(), path, ps); err != nil {
+	var b prefixset.Builder
+	for _, p := range ps {
+		b.Add(p)
+	}
+	set := b.Set()
+	if err := f.Sync(context.Background(), path, set); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadPrefixFile(path)
@@ -32,7 +39,7 @@ func TestFileBackend(t *testing.T) {
 	}
 	// Unchanged content: no rewrite, no command.
 	os.Remove(marker)
-	if err := f.Sync(context.Background(), path, ps); err != nil {
+	if err := f.Sync(context.Background(), path, set); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(marker); err == nil {
@@ -40,7 +47,7 @@ func TestFileBackend(t *testing.T) {
 	}
 	// Someone edits the file: the next sync repairs it and counts it.
 	os.WriteFile(path, []byte("10.0.0.0/8\n"), 0o644)
-	if err := f.Sync(context.Background(), path, ps); err != nil {
+	if err := f.Sync(context.Background(), path, set); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = ReadPrefixFile(path)
@@ -56,7 +63,7 @@ func TestFileBackend(t *testing.T) {
 func TestFileBackendCommandFailure(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "black.txt")
 	f := NewFile(map[string]FileTable{path: {Path: path, Command: []string{"/bin/false"}}})
-	err := f.Sync(context.Background(), path, nil)
+	err := f.Sync(context.Background(), path, &prefixset.Set{})
 	if err == nil || !strings.Contains(err.Error(), "/bin/false") {
 		t.Fatalf("failing command: %v", err)
 	}

@@ -5,17 +5,18 @@ package pftable
 
 import (
 	"context"
-	"net/netip"
 	"time"
+
+	"github.com/spfd/spfd/prefixset"
 )
 
 // Backend makes kernel (or file) tables match spfd's state.
 type Backend interface {
 	// Kind names the backend ("file", "nftables", "pf").
 	Kind() string
-	// Sync makes table hold exactly prefixes, which are sorted and do
-	// not overlap. It must not flush a table to refill it.
-	Sync(ctx context.Context, table string, prefixes []netip.Prefix) error
+	// Sync makes table hold exactly the minimal prefix cover of set. It
+	// must not flush a table to refill it.
+	Sync(ctx context.Context, table string, set *prefixset.Set) error
 	// Stats reports what the table holds and matched, where known.
 	Stats(ctx context.Context, table string) (Stats, error)
 	// Close releases the backend's resources.

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# spfd with N (default 1 000 000) blacklist entries in its state: time from
+# start to answering spfctl, peak RSS, and the time of spfctl show
+# blacklist (plain and -v). No root needed; file backend.
+#   bench/state.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+out=bench/out/state
+rm -rf "$out"; mkdir -p "$out"
+out=$(cd "$out" && pwd)
+go build -o "$out/spfd" ./cmd/spfd
+go build -o "$out/spfctl" ./cmd/spfctl
+go run ./bench/stategen -n "$n" -dir "$out/state"
+ls -l "$out/state/state" | awk '{print "state file:", $5, "bytes"}'
+cat > "$out/spfd.conf" <<CONF
+state-directory "$out/state"
+socket "$out/spfd.sock"
+resolver 127.0.0.1:1
+table white file "$out/white.txt"
+table black file "$out/black.txt"
+CONF
+
+ms() { date +%s%3N; }
+for round in 1 2; do
+	t0=$(ms)
+	"$out/spfd" -d -f "$out/spfd.conf" 2> "$out/spfd.log" & pid=$!
+	until "$out/spfctl" -s "$out/spfd.sock" show status > /dev/null 2>&1; do sleep 0.01; done
+	t1=$(ms)
+	echo "round $round: restart to ready $((t1 - t0)) ms ($(wc -l < "$out/black.txt") prefixes in the table file), peak RSS so far $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+	t0=$(ms); "$out/spfctl" -s "$out/spfd.sock" show blacklist > "$out/show.txt"; t1=$(ms)
+	echo "  spfctl show blacklist: $((t1 - t0)) ms, $(wc -l < "$out/show.txt") lines", peak RSS so far $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)
+	t0=$(ms); "$out/spfctl" -s "$out/spfd.sock" show blacklist -v > "$out/show-v.txt"; t1=$(ms)
+	echo "  spfctl show blacklist -v: $((t1 - t0)) ms, $(wc -l < "$out/show-v.txt") lines"
+	"$out/spfctl" -s "$out/spfd.sock" show status | grep -E 'blacklist|heap'
+	echo "  peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+	t0=$(ms); kill -TERM $pid; wait $pid || true; t1=$(ms)
+	echo "  shutdown (final snapshot) $((t1 - t0)) ms"
+done

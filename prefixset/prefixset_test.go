@@ -1,0 +1,122 @@
+package prefixset
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"go4.org/netipx"
+)
+
+func randPrefix(r *rand.Rand) netip.Prefix {
+	if r.IntN(2) == 0 {
+		// A small corner of the space, so prefixes overlap and touch.
+		a := netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(4)), byte(r.IntN(256))})
+		return netip.PrefixFrom(a, 22+r.IntN(11)).Masked()
+	}
+	var b [16]byte
+	b[0], b[1], b[14], b[15] = 0x20, 0x01, byte(r.IntN(4)), byte(r.IntN(256))
+	return netip.PrefixFrom(netip.AddrFrom16(b), 110+r.IntN(19)).Masked()
+}
+
+// The sets must agree with netipx, a well-kept reference, on random
+// inputs: the cover, the difference, containment and overlap.
+func TestAgainstNetipx(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for round := range 300 {
+		var ours, other Builder
+		var ref, refOther netipx.IPSetBuilder
+		for range r.IntN(40) {
+			p := randPrefix(r)
+			ours.Add(p)
+			ref.AddPrefix(p)
+		}
+		for range r.IntN(10) {
+			p := randPrefix(r)
+			other.Add(p)
+			refOther.AddPrefix(p)
+		}
+		a, b := ours.Set(), other.Set()
+		ra, _ := ref.IPSet()
+		rb, _ := refOther.IPSet()
+		if got, want := a.Prefixes(), ra.Prefixes(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: cover\n got %v\nwant %v", round, got, want)
+		}
+		var diff netipx.IPSetBuilder
+		diff.AddSet(ra)
+		diff.RemoveSet(rb)
+		rd, _ := diff.IPSet()
+		if got, want := a.Minus(b).Prefixes(), rd.Prefixes(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: minus\n got %v\nwant %v", round, got, want)
+		}
+		for range 20 {
+			p := randPrefix(r)
+			if a.Contains(p) != ra.ContainsPrefix(p) || a.Overlaps(p) != ra.OverlapsPrefix(p) {
+				t.Fatalf("round %d: %v: contains %v/%v overlaps %v/%v", round, p,
+					a.Contains(p), ra.ContainsPrefix(p), a.Overlaps(p), ra.OverlapsPrefix(p))
+			}
+		}
+	}
+}
+
+func TestEdges(t *testing.T) {
+	var b Builder
+	for _, s := range []string{"0.0.0.0/0", "::/0", "255.255.255.255/32", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "::ffff:192.0.2.0/120"} {
+		b.Add(netip.MustParsePrefix(s))
+	}
+	got := b.Set().Prefixes()
+	want := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v", got)
+	}
+	var w Builder
+	w.Add(netip.MustParsePrefix("0.0.0.0/0"))
+	var c Builder
+	c.Add(netip.MustParsePrefix("192.0.2.0/24"))
+	c.Add(netip.MustParsePrefix("::ffff:198.51.100.0/120"))
+	cs := c.Set()
+	if got := cs.Prefixes(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24")}) {
+		t.Fatalf("mapped prefixes not unmapped: %v", got)
+	}
+	if !cs.Minus(w.Set()).Empty() {
+		t.Fatal("x minus everything is not empty")
+	}
+	if (*Set)(nil).Contains(netip.MustParsePrefix("192.0.2.1/32")) || !(*Set)(nil).Empty() {
+		t.Fatal("nil set misbehaves")
+	}
+}
+
+func BenchmarkCoverMillion(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ps := make([]netip.Prefix, 1_000_000)
+	for i := range ps {
+		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}), 32)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var bl Builder
+		bl.Grow(len(ps), 0)
+		for _, p := range ps {
+			bl.Add(p)
+		}
+		bl.Set().Count()
+	}
+}
+
+func BenchmarkCoverMillionNetipx(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ps := make([]netip.Prefix, 1_000_000)
+	for i := range ps {
+		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}), 32)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var bl netipx.IPSetBuilder
+		for _, p := range ps {
+			bl.AddPrefix(p)
+		}
+		s, _ := bl.IPSet()
+		_ = len(s.Prefixes())
+	}
+}
