@@ -16,6 +16,13 @@ bin/spfd: FORCE
 bin/spfctl: FORCE
 	$(GO) build $(GOFLAGS) -o bin/spfctl ./cmd/spfctl
 
+# Try spfd without root: file backend, state and socket under ./run,
+# the common domains list, the system's resolvers. In another terminal:
+#   bin/spfctl -s run/spfd.sock show domains
+try: all
+	mkdir -p run
+	bin/spfd -d -f etc/spfd.conf -D statedir=`pwd`/run -D common=`pwd`/etc/common_domains.txt -s `pwd`/run/spfd.sock
+
 # The checks every change must pass: formatting, vet, staticcheck, and the
 # tests with the race detector.
 test: lint
@@ -38,8 +45,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/spfd $(DESTDIR)$(SBINDIR)/spfctl
 
 clean:
-	rm -rf bin
+	rm -rf bin run
 
 FORCE:
 
-.PHONY: all test lint cross install uninstall clean FORCE
+.PHONY: all try test lint cross install uninstall clean FORCE
