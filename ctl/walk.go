@@ -1,12 +1,14 @@
 package ctl
 
 import (
+	"bufio"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/resolver"
-	"go4.org/netipx"
 )
 
 // stringList is a repeatable string flag.
@@ -22,9 +24,14 @@ func runWalk(env Env, args []string) int {
 	verbose := fs.Bool("v", false, "per-domain detail and warnings on standard error")
 	lenient := fs.Bool("l", false, "take the union of several SPF records on one name")
 	timeout := fs.Duration("t", 2*time.Second, "timeout of one DNS query")
+	concurrency := fs.Int("c", resolver.DefaultConcurrency, "domains walked at once")
 	var servers stringList
 	fs.Var(&servers, "s", "resolver `address[:port]` (repeatable; default: /etc/resolv.conf)")
 	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *concurrency < 1 || *concurrency > 1024 {
+		fmt.Fprintln(env.Stderr, "spfctl walk: -c takes 1 to 1024")
 		return ExitUsage
 	}
 	if *only4 && *only6 {
@@ -70,29 +77,29 @@ func runWalk(env Env, args []string) int {
 	}
 
 	client := &resolver.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
-	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient})
+	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient, Concurrency: *concurrency})
 	results := w.WalkAll(env.Ctx, domains)
 
-	var all netipx.IPSetBuilder
+	var all prefixset.Builder
 	for _, r := range results {
 		for _, p := range r.Prefixes {
-			all.AddPrefix(p)
+			all.Add(p)
 		}
 		if r.Status != resolver.Complete {
 			failed = true
 		}
 		reportDomain(env, r, *verbose)
 	}
-	set, err := all.IPSet()
-	if err != nil {
+	out := bufio.NewWriter(env.Stdout)
+	all.Set().Each(func(p netip.Prefix) bool {
+		if (!*only4 || p.Addr().Is4()) && (!*only6 || p.Addr().Is6()) {
+			fmt.Fprintln(out, p)
+		}
+		return true
+	})
+	if err := out.Flush(); err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
 		return ExitFailure
-	}
-	for _, p := range set.Prefixes() {
-		if (*only4 && !p.Addr().Is4()) || (*only6 && !p.Addr().Is6()) {
-			continue
-		}
-		fmt.Fprintln(env.Stdout, p)
 	}
 	if *verbose {
 		fmt.Fprintf(env.Stderr, "# %d domains, %d DNS questions, %d queries sent\n",

@@ -112,7 +112,9 @@ func (c *cache) lookup(ctx context.Context, name string, qtype uint16) (answer, 
 }
 
 func (c *cache) get(ctx context.Context, name string, qtype uint16) (answer, error) {
-	key := cacheKey{strings.ToLower(dns.Fqdn(name)), qtype}
+	// Normalised without the root dot: no allocation for names that are
+	// already lower case, as walk names are.
+	key := cacheKey{strings.ToLower(strings.TrimSuffix(name, ".")), qtype}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok {
 		select {

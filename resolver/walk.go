@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -12,7 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"go4.org/netipx"
+	"github.com/spfd/spfd/prefixset"
 )
 
 // Status summarises how a domain's walk went.
@@ -123,10 +124,11 @@ type Walker struct {
 	cfg   Config
 	cache *cache
 
-	// parsed memoises ParseRecord: provider records are shared by
-	// thousands of domains.
-	mu     sync.Mutex
-	parsed map[string]parsedRecord
+	// parsed memoises ParseRecord and subtrees the walks of include
+	// targets: provider records are shared by thousands of domains.
+	mu       sync.Mutex
+	parsed   map[string]parsedRecord
+	subtrees map[string]*subtree
 }
 
 type parsedRecord struct {
@@ -157,7 +159,7 @@ func (w *Walker) parse(txt string) (*Record, error) {
 // NewWalker returns a walker that asks DNS through ex.
 func NewWalker(ex Exchanger, cfg Config) *Walker {
 	cfg = cfg.withDefaults()
-	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now), parsed: make(map[string]parsedRecord)}
+	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now), parsed: make(map[string]parsedRecord), subtrees: make(map[string]*subtree)}
 }
 
 // Questions reports how many distinct questions the walker has put to DNS.
@@ -194,6 +196,7 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 		ctx:     ctx,
 		visited: make(map[string]bool),
 		minTTL:  ^uint32(0),
+		loopMin: math.MaxInt,
 	}
 	st.res.Domain = NormalizeDomain(domain)
 	if err := ValidateDomain(st.res.Domain); err != nil {
@@ -207,8 +210,11 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 	if st.res.Lookups > rfcLookupLimit {
 		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
 	}
-	set, _ := st.set.IPSet()
-	st.res.Prefixes = set.Prefixes()
+	var b prefixset.Builder
+	for _, p := range st.added {
+		b.Add(p)
+	}
+	st.res.Prefixes = b.Set().Prefixes()
 	if st.minTTL != ^uint32(0) {
 		st.res.TTL = time.Duration(st.minTTL) * time.Second
 	}
@@ -242,13 +248,20 @@ type walk struct {
 	w       *Walker
 	ctx     context.Context
 	res     Result
-	set     netipx.IPSetBuilder
+	added   []netip.Prefix
 	visited map[string]bool // include/redirect targets already resolved
 	stack   []string        // the include path, for loop detection
 	queries int
 	voids   int
 	minTTL  uint32
 	aborted bool
+
+	// A subtree walk (an include or redirect target, memoised for other
+	// domains) starts at stack index root and depth rootDepth.
+	root, rootDepth int
+	deepest         int  // the deepest nesting reached
+	loopMin         int  // the lowest stack index a loop went back to
+	depthLimited    bool // the nesting cap cut this walk short
 }
 
 func (st *walk) fail(s Status, format string, args ...any) {
@@ -290,14 +303,16 @@ func (st *walk) lookup(name string, qtype uint16) (answer, bool) {
 // evalDomain resolves the SPF record of name and adds its pass networks.
 func (st *walk) evalDomain(name string, depth int) {
 	name = NormalizeDomain(name)
-	if slices.Contains(st.stack, name) {
-		st.fail(PermFail, "loop: %s includes %s again", strings.Join(st.stack, " -> "), name)
+	if i := slices.Index(st.stack, name); i >= 0 {
+		st.loopMin = min(st.loopMin, i)
+		st.fail(PermFail, "loop: %s includes %s again", strings.Join(st.stack[i:], " -> "), name)
 		return
 	}
 	if st.visited[name] {
 		return // diamond: already resolved in this walk
 	}
 	if depth > st.w.cfg.MaxDepth {
+		st.depthLimited = true
 		st.fail(PermFail, "%s: nesting deeper than %d", name, st.w.cfg.MaxDepth)
 		return
 	}
@@ -306,6 +321,16 @@ func (st *walk) evalDomain(name string, depth int) {
 		return
 	}
 	st.visited[name] = true
+	if depth > 0 {
+		st.include(name, depth)
+		return
+	}
+	st.evalRecord(name, depth)
+}
+
+// evalRecord walks the record of name, which is on no stack yet.
+func (st *walk) evalRecord(name string, depth int) {
+	st.deepest = max(st.deepest, depth)
 	st.stack = append(st.stack, name)
 	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
 
@@ -324,6 +349,86 @@ func (st *walk) evalDomain(name string, depth int) {
 		}
 		st.evalDomain(rec.Redirect, depth+1)
 	}
+}
+
+// subtree is what an include or redirect target contributes. It depends
+// only on the target's records, so it is memoised, until its lowest TTL
+// runs out, for every domain that includes the same provider: thousands of
+// domains include the same few trees.
+type subtree struct {
+	added, refused    []netip.Prefix
+	errors, warnings  []string
+	status            Status
+	lookups, voids    int
+	queries, relDepth int
+	minTTL            uint32
+	expires           time.Time
+}
+
+// maxSubtrees bounds the subtree memo.
+const maxSubtrees = 20_000
+
+// include walks the subtree of an include or redirect target as a walk of
+// its own (memoised), and merges it.
+func (st *walk) include(name string, depth int) {
+	w := st.w
+	w.mu.Lock()
+	memo, ok := w.subtrees[name]
+	w.mu.Unlock()
+	if ok && w.cfg.Now().Before(memo.expires) {
+		st.merge(memo, depth)
+		return
+	}
+	child := &walk{
+		w: w, ctx: st.ctx, visited: make(map[string]bool), minTTL: ^uint32(0),
+		stack: st.stack, queries: st.queries, root: len(st.stack), rootDepth: depth,
+		loopMin: math.MaxInt,
+	}
+	child.evalRecord(name, depth)
+	sub := &subtree{
+		added: child.added, refused: child.res.Refused,
+		errors: child.res.Errors, warnings: child.res.Warnings,
+		status: child.res.Status, lookups: child.res.Lookups, voids: child.voids,
+		queries: child.queries - st.queries, relDepth: child.deepest - depth, minTTL: child.minTTL,
+	}
+	st.merge(sub, depth)
+	st.loopMin = min(st.loopMin, child.loopMin)
+	st.aborted = st.aborted || child.aborted
+	st.depthLimited = st.depthLimited || child.depthLimited
+	// Only a result that does not depend on where it was reached from is
+	// kept: no loop back above its root, no cap hit, no temporary failure.
+	if child.loopMin >= child.root && !child.aborted && !child.depthLimited && sub.status != TempFail && sub.minTTL > 0 {
+		sub.expires = w.cfg.Now().Add(time.Duration(sub.minTTL) * time.Second)
+		w.mu.Lock()
+		if len(w.subtrees) >= maxSubtrees {
+			clear(w.subtrees)
+		}
+		w.subtrees[name] = sub
+		w.mu.Unlock()
+	}
+}
+
+func (st *walk) merge(sub *subtree, depth int) {
+	if depth+sub.relDepth > st.w.cfg.MaxDepth {
+		st.depthLimited = true
+		st.fail(PermFail, "nesting deeper than %d", st.w.cfg.MaxDepth)
+		return
+	}
+	if st.queries+sub.queries > st.w.cfg.MaxQueries {
+		st.aborted = true
+		st.fail(PermFail, "walk stopped after %d lookups (safety cap)", st.queries)
+		return
+	}
+	st.queries += sub.queries
+	st.added = append(st.added, sub.added...)
+	st.res.Refused = append(st.res.Refused, sub.refused...)
+	st.res.Errors = append(st.res.Errors, sub.errors...)
+	st.res.Warnings = append(st.res.Warnings, sub.warnings...)
+	st.res.Status = max(st.res.Status, sub.status)
+	st.res.Lookups += sub.lookups
+	st.voids += sub.voids
+	st.minTTL = min(st.minTTL, sub.minTTL)
+	st.deepest = max(st.deepest, depth+sub.relDepth)
 }
 
 // fetchRecord finds and parses the single SPF record of name.
@@ -353,6 +458,14 @@ func (st *walk) fetchRecord(name string) (*Record, bool) {
 	case len(texts) > 1 && !st.w.cfg.Lenient:
 		st.fail(PermFail, "%s: %d SPF records (RFC 7208 allows one)", name, len(texts))
 		return nil, false
+	}
+	if len(texts) == 1 {
+		rec, err := st.w.parse(texts[0])
+		if err != nil {
+			st.fail(PermFail, "%s: %v", name, err)
+			return nil, false
+		}
+		return rec, true // shared with the memo: read-only from here on
 	}
 	sort.Strings(texts) // deterministic order for the lenient union
 	merged := &Record{}
@@ -493,5 +606,5 @@ func (st *walk) add(name string, p netip.Prefix) {
 		st.warn("%s: %s is broader than /%d, refused", name, p, floor)
 		return
 	}
-	st.set.AddPrefix(p)
+	st.added = append(st.added, p)
 }

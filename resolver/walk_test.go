@@ -484,3 +484,44 @@ func TestServersFromResolvConf(t *testing.T) {
 		t.Error("no error for resolv.conf without nameservers")
 	}
 }
+
+// Include targets are memoised across domains until their lowest TTL runs
+// out, and a changed record is seen after that.
+func TestSubtreeMemoHonoursTTL(t *testing.T) {
+	srv := dnstest.Start(t, `
+one.example. 3600 IN TXT "v=spf1 include:_spf.provider.example -all"
+two.example. 3600 IN TXT "v=spf1 include:_spf.provider.example -all"
+_spf.provider.example. 30 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w, _ := newTestWalker(t, srv, Config{Now: func() time.Time { return now }})
+	for _, d := range []string{"one.example", "two.example"} {
+		if r := w.Walk(context.Background(), d); !slices.Equal(r.Prefixes, prefixes("192.0.2.0/24")) || r.TTL != 30*time.Second {
+			t.Fatalf("%s: %v ttl %v", d, r.Prefixes, r.TTL)
+		}
+	}
+	srv.Replace(t, "_spf.provider.example", dns.TypeTXT, `_spf.provider.example. 30 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`)
+	now = now.Add(31 * time.Second)
+	if r := w.Walk(context.Background(), "two.example"); !slices.Equal(r.Prefixes, prefixes("198.51.100.0/24")) {
+		t.Fatalf("after the TTL: %v", r.Prefixes)
+	}
+}
+
+// A subtree reached through a loop depends on the path to it: the walk of
+// each domain must still see the whole loop and every network on it.
+func TestSubtreeMemoAndLoops(t *testing.T) {
+	srv := dnstest.Start(t, `
+a.example. 300 IN TXT "v=spf1 ip4:192.0.2.1 include:x.example"
+x.example. 300 IN TXT "v=spf1 ip4:192.0.2.2 include:a.example"
+b.example. 300 IN TXT "v=spf1 ip4:192.0.2.3 include:x.example"`)
+	w, _ := newTestWalker(t, srv, Config{})
+	want := map[string][]netip.Prefix{
+		"a.example": prefixes("192.0.2.1/32", "192.0.2.2/32"),
+		"b.example": prefixes("192.0.2.1/32", "192.0.2.2/31"),
+	}
+	for _, d := range []string{"a.example", "b.example", "a.example", "b.example"} {
+		r := w.Walk(context.Background(), d)
+		if !slices.Equal(r.Prefixes, want[d]) || r.Status != PermFail || !containsSub(r.Errors, "loop") {
+			t.Errorf("%s: %v %v %q", d, r.Prefixes, r.Status, r.Errors)
+		}
+	}
+}

@@ -21,8 +21,9 @@ func main() {
 	n := flag.Int("n", 10000, "number of apexes")
 	providers := flag.Int("p", 16, "number of shared provider trees")
 	dir := flag.String("dir", ".", "output directory")
+	simple := flag.Bool("simple", false, "apexes with ip4 and include terms only: the work every walker does the same way")
 	flag.Parse()
-	if err := write(*dir, *n, *providers); err != nil {
+	if err := write(*dir, *n, *providers, *simple); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -32,7 +33,7 @@ type questions map[string]bool
 
 func (q questions) ask(name, qtype string) { q[name+"/"+qtype] = true }
 
-func write(dir string, n, providers int) error {
+func write(dir string, n, providers int, simple bool) error {
 	zf, err := os.Create(filepath.Join(dir, zone+".zone"))
 	if err != nil {
 		return err
@@ -87,10 +88,12 @@ func write(dir string, n, providers int) error {
 		p1, p2 := i%providers, (i*7+3)%providers
 		mx := "mx." + d
 		var txt string
-		switch i % 10 {
-		case 0: // redirect instead of include, dual-CIDR mx
+		switch {
+		case simple:
+			txt = fmt.Sprintf("v=spf1 ip4:44.%d.%d.0/24 include:_spf.p%d.%s include:_spf.p%d.%s ~all", hi, lo, p1, zone, p2, zone)
+		case i%10 == 0: // redirect instead of include, dual-CIDR mx
 			txt = fmt.Sprintf("v=spf1 ip4:44.%d.%d.0/24 ip6:2001:db8:%x::/48 a mx/28//64 redirect=_spf.p%d.%s", hi, lo, i, p1, zone)
-		case 1: // a with a length
+		case i%10 == 1: // a with a length
 			txt = fmt.Sprintf("v=spf1 ip4:44.%d.%d.0/24 ip6:2001:db8:%x::/48 a/24 mx include:_spf.p%d.%s include:_spf.p%d.%s -all", hi, lo, i, p1, zone, p2, zone)
 		default:
 			txt = fmt.Sprintf("v=spf1 ip4:44.%d.%d.0/24 ip6:2001:db8:%x::/48 a mx include:_spf.p%d.%s include:_spf.p%d.%s ~all", hi, lo, i, p1, zone, p2, zone)
@@ -98,13 +101,15 @@ func write(dir string, n, providers int) error {
 		fmt.Fprintf(z, "%s. IN TXT %q\n%s. IN A 45.%d.%d.1\n%s. IN MX 10 %s.\n%s. IN A 46.%d.%d.25\n%s. IN AAAA 2001:db8:ffff:%x::25\n",
 			d, txt, d, hi, lo, d, mx, mx, hi, lo, mx, i)
 		need.ask(d, "TXT")
-		need.ask(d, "A")
-		need.ask(d, "AAAA")
-		need.ask(d, "MX")
-		need.ask(mx, "A")
-		need.ask(mx, "AAAA")
+		if !simple {
+			need.ask(d, "A")
+			need.ask(d, "AAAA")
+			need.ask(d, "MX")
+			need.ask(mx, "A")
+			need.ask(mx, "AAAA")
+		}
 		walkProvider(fmt.Sprintf("_spf.p%d.%s", p1, zone), 0)
-		if i%10 != 0 {
+		if simple || i%10 != 0 {
 			walkProvider(fmt.Sprintf("_spf.p%d.%s", p2, zone), 0)
 		}
 		fmt.Fprintln(l, d)
