@@ -1,0 +1,207 @@
+package logwatch
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 27, 21, 0, 0, 0, time.UTC)
+
+func TestParseSyslog(t *testing.T) {
+	tests := []struct {
+		line     string
+		prog     string
+		pid      int
+		msg      string
+		wantTime time.Time
+	}{
+		{"Nov 27 20:06:52 mx1 sshd[4242]: Invalid user a from 192.0.2.1 port 1", "sshd", 4242, "Invalid user a from 192.0.2.1 port 1",
+			time.Date(2026, 11, 27, 20, 6, 52, 0, time.UTC)},
+		{"Nov  7 01:02:03 mx1 sshd-session[7]: x", "sshd-session", 7, "x", time.Date(2026, 11, 7, 1, 2, 3, 0, time.UTC)},
+		{"Dec 31 23:59:59 mx1 sshd[1]: last year", "sshd", 1, "last year", time.Date(2025, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{"2026-11-27T20:06:52.123456+01:00 deb sshd[99]: m", "sshd", 99, "m",
+			time.Date(2026, 11, 27, 19, 6, 52, 123456000, time.UTC)},
+		{"Nov 27 20:06:52 mx1 smtpd: no pid", "smtpd", 0, "no pid", time.Date(2026, 11, 27, 20, 6, 52, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		h, ok := ParseSyslog(tt.line, testNow)
+		if !ok || h.Program != tt.prog || h.PID != tt.pid || h.Message != tt.msg || !h.Time.Equal(tt.wantTime) {
+			t.Errorf("ParseSyslog(%q) = %+v, %v", tt.line, h, ok)
+		}
+	}
+	for _, bad := range []string{
+		"", "garbage", "Foo 27 20:06:52 host sshd[1]: x", "Nov 27 20:06:52 host sshd[x]: m",
+		"Nov 27 20:06:52 host sshd[1] no colon", "2026-13-01T00:00:00Z host sshd[1]: m",
+		"Nov 27 20:06:52 host : empty program",
+	} {
+		if h, ok := ParseSyslog(bad, testNow); ok {
+			t.Errorf("ParseSyslog(%q) accepted: %+v", bad, h)
+		}
+	}
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestParseSSHD(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want Event // Time is checked apart
+	}{
+		// OpenBSD authlog and classic Linux auth.log.
+		{"invalid user", "Nov 27 20:06:52 mx1 sshd[4242]: Invalid user admin from 203.0.113.5 port 50122",
+			Event{Kind: SSHInvalidUser, Addr: addr("203.0.113.5"), Port: 50122, User: "admin", Invalid: true}},
+		{"invalid user, old OpenSSH without port", "Nov 27 20:06:52 mx1 sshd[4242]: Invalid user admin from 203.0.113.5",
+			Event{Kind: SSHInvalidUser, Addr: addr("203.0.113.5"), User: "admin", Invalid: true}},
+		{"failed password, invalid user", "Nov 27 20:06:52 mx1 sshd[4242]: Failed password for invalid user admin from 203.0.113.5 port 50122 ssh2",
+			Event{Kind: SSHFailed, Addr: addr("203.0.113.5"), Port: 50122, User: "admin", Invalid: true, Method: "password"}},
+		{"failed password for root", "Nov 27 20:06:52 mx1 sshd[4242]: Failed password for root from 198.51.100.23 port 41000 ssh2",
+			Event{Kind: SSHFailed, Addr: addr("198.51.100.23"), Port: 41000, User: "root", Method: "password"}},
+		{"keyboard-interactive on Debian", "Nov 27 20:06:52 deb sshd[9]: Failed keyboard-interactive/pam for invalid user git from 203.0.113.9 port 2222 ssh2",
+			Event{Kind: SSHFailed, Addr: addr("203.0.113.9"), Port: 2222, User: "git", Invalid: true, Method: "keyboard-interactive/pam"}},
+		{"publickey with fingerprint", "Nov 27 20:06:52 mx1 sshd[1]: Failed publickey for alice from 192.0.2.7 port 50000 ssh2: ED25519 SHA256:AbCdEf0123456789+/xyz",
+			Event{Kind: SSHFailed, Addr: addr("192.0.2.7"), Port: 50000, User: "alice", Method: "publickey"}},
+		{"none method", "Nov 27 20:06:52 mx1 sshd[1]: Failed none for invalid user x from 203.0.113.5 port 1 ssh2",
+			Event{Kind: SSHFailed, Addr: addr("203.0.113.5"), Port: 1, User: "x", Invalid: true, Method: "none"}},
+		{"max auth, error prefix", "Nov 27 20:06:52 mx1 sshd[1]: error: maximum authentication attempts exceeded for root from 203.0.113.5 port 4000 ssh2 [preauth]",
+			Event{Kind: SSHMaxAuth, Addr: addr("203.0.113.5"), Port: 4000, User: "root"}},
+		{"max auth, invalid user", "Nov 27 20:06:52 mx1 sshd[1]: maximum authentication attempts exceeded for invalid user ftp from 203.0.113.5 port 4000 ssh2 [preauth]",
+			Event{Kind: SSHMaxAuth, Addr: addr("203.0.113.5"), Port: 4000, User: "ftp", Invalid: true}},
+		{"connection closed, invalid user", "Nov 27 20:06:52 mx1 sshd[1]: Connection closed by invalid user oracle 203.0.113.5 port 33000 [preauth]",
+			Event{Kind: SSHPreauth, Addr: addr("203.0.113.5"), Port: 33000, User: "oracle", Invalid: true}},
+		{"disconnected, authenticating user", "Nov 27 20:06:52 mx1 sshd[1]: Disconnected from authenticating user root 203.0.113.5 port 33000 [preauth]",
+			Event{Kind: SSHPreauth, Addr: addr("203.0.113.5"), Port: 33000, User: "root"}},
+		{"connection reset", "Nov 27 20:06:52 mx1 sshd[1]: Connection reset by invalid user pi 203.0.113.5 port 33000 [preauth]",
+			Event{Kind: SSHPreauth, Addr: addr("203.0.113.5"), Port: 33000, User: "pi", Invalid: true}},
+		// Debian 12+ ISO timestamps and OpenSSH 9.8+ sshd-session.
+		{"ISO header, sshd-session", "2026-11-27T20:06:52.000123+00:00 deb sshd-session[31337]: Invalid user test from 2001:db8::77 port 50122",
+			Event{Kind: SSHInvalidUser, Addr: addr("2001:db8::77"), Port: 50122, User: "test", Invalid: true}},
+		{"IPv4-mapped IPv6 is unmapped", "Nov 27 20:06:52 mx1 sshd[1]: Failed password for root from ::ffff:203.0.113.5 port 22 ssh2",
+			Event{Kind: SSHFailed, Addr: addr("203.0.113.5"), Port: 22, User: "root", Method: "password"}},
+		{"user name with spaces", "Nov 27 20:06:52 mx1 sshd[1]: Invalid user john smith from 203.0.113.5 port 50122",
+			Event{Kind: SSHInvalidUser, Addr: addr("203.0.113.5"), Port: 50122, User: "john smith", Invalid: true}},
+		{"empty user name", "Nov 27 20:06:52 mx1 sshd[1]: Invalid user  from 203.0.113.5 port 50122",
+			Event{Kind: SSHInvalidUser, Addr: addr("203.0.113.5"), Port: 50122, User: "", Invalid: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseSSHDLine(tt.line, testNow)
+			if !ok {
+				t.Fatalf("no event from %q", tt.line)
+			}
+			if got.Time.IsZero() {
+				t.Error("no time")
+			}
+			got.Time = time.Time{}
+			if got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Crafted user names must yield the real client, or nothing: never an
+// address the attacker chose.
+func TestParseSSHDInjection(t *testing.T) {
+	// sshd writes the real client last; whatever the user name holds
+	// comes before it. want is that client, or "" for no event.
+	tests := []struct {
+		name string
+		msg  string
+		want string
+	}{
+		{"from clause in invalid user", "Invalid user x from 203.0.113.50 from 198.51.100.7 port 4444", "198.51.100.7"},
+		{"from and port in invalid user", "Invalid user x from 203.0.113.50 port 22 from 198.51.100.7 port 4444", "198.51.100.7"},
+		{"whole clause in failed user", "Failed password for invalid user x from 203.0.113.50 port 22 ssh2 from 198.51.100.7 port 4444 ssh2", "198.51.100.7"},
+		{"root-looking user", "Failed password for invalid user root from 203.0.113.50 port 22 ssh2 from 198.51.100.7 port 4444 ssh2", "198.51.100.7"},
+		{"fake preauth in user", "Connection closed by invalid user x 203.0.113.50 port 22 [preauth] 198.51.100.7 port 4444 [preauth]", "198.51.100.7"},
+		{"fake max-auth clause", "maximum authentication attempts exceeded for invalid user x from 203.0.113.50 port 1 ssh2 [preauth] from 198.51.100.7 port 4444 ssh2 [preauth]", "198.51.100.7"},
+		{"fake key suffix in user", "Failed publickey for invalid user x from 203.0.113.50 port 22 ssh2: RSA SHA256:abc from 198.51.100.7 port 4444 ssh2: RSA SHA256:def", "198.51.100.7"},
+		{"user ending like a key line", "Failed publickey for invalid user x from 203.0.113.50 port 4444 ssh2: RSA SHA256:abc from 198.51.100.7 port 22 ssh2", "198.51.100.7"},
+		{"text after ssh2: that is not a key", "Failed password for root from 198.51.100.7 port 4444 ssh2: from 203.0.113.50", ""},
+		{"certificate text after the key", "Failed publickey for root from 198.51.100.7 port 4444 ssh2: RSA-CERT SHA256:x ID evil from 203.0.113.50 port 22 (serial 1) CA RSA SHA256:y", ""},
+		{"address in the port's place", "Invalid user x from 198.51.100.7 port 203.0.113.50", ""},
+		{"zone", "Invalid user x from fe80::1%eth0 port 22", ""},
+		{"host name instead of address", "Invalid user x from evil.example port 22", ""},
+		{"unknown method", "Failed magic for root from 198.51.100.7 port 4444 ssh2", ""},
+		{"leading zero port", "Invalid user x from 198.51.100.7 port 022", ""},
+		{"port out of range", "Invalid user x from 198.51.100.7 port 70000", ""},
+		{"unspecified address", "Invalid user x from 0.0.0.0 port 22", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ParseSSHD(tt.msg)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("event %+v from an ambiguous or malformed line", e)
+				}
+				return
+			}
+			if !ok || e.Addr != addr(tt.want) {
+				t.Fatalf("got %v (ok %v), the real client is %s", e.Addr, ok, tt.want)
+			}
+		})
+	}
+	// A message from another program that quotes sshd is not sshd's.
+	line := "Nov 27 20:06:52 mx1 cron[1]: sshd[2]: Invalid user x from 203.0.113.50 port 22"
+	if e, ok := ParseSSHDLine(line, testNow); ok {
+		t.Fatalf("another program's line parsed as sshd: %+v", e)
+	}
+}
+
+// What sshd logs on normal use yields no event.
+func TestParseSSHDNormal(t *testing.T) {
+	for _, msg := range []string{
+		"Accepted publickey for alice from 192.0.2.7 port 50000 ssh2: ED25519 SHA256:abc",
+		"Accepted password for bob from 192.0.2.7 port 50000 ssh2",
+		"Connection closed by 203.0.113.5 port 33000 [preauth]",
+		"Received disconnect from 203.0.113.5 port 33000:11: Bye Bye [preauth]",
+		"Disconnected from user alice 192.0.2.7 port 50000",
+		"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root",
+		"pam_unix(sshd:session): session opened for user alice(uid=1000) by (uid=0)",
+		"Server listening on 0.0.0.0 port 22.",
+		"Connection from 203.0.113.5 port 33000 on 192.0.2.1 port 22",
+		"banner exchange: Connection from 203.0.113.5 port 33000: invalid format",
+	} {
+		if e, ok := ParseSSHD(msg); ok {
+			t.Errorf("%q gave %+v", msg, e)
+		}
+	}
+}
+
+func FuzzParseSSHD(f *testing.F) {
+	for _, s := range []string{
+		"Invalid user admin from 203.0.113.5 port 50122",
+		"Failed password for invalid user x from 203.0.113.50 port 22 ssh2",
+		"Failed publickey for alice from 192.0.2.7 port 50000 ssh2: ED25519 SHA256:abc",
+		"Connection closed by invalid user oracle 203.0.113.5 port 33000 [preauth]",
+		"error: maximum authentication attempts exceeded for root from 203.0.113.5 port 4000 ssh2 [preauth]",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		e, ok := ParseSSHD(msg)
+		if !ok {
+			return
+		}
+		if !e.Addr.IsValid() || e.Addr.Is4In6() || e.Addr.Zone() != "" {
+			t.Fatalf("%q: bad address %v", msg, e.Addr)
+		}
+		// The address and port are taken from the message, never made up.
+		found := false
+		for _, tok := range strings.Fields(msg) {
+			if a, err := netip.ParseAddr(tok); err == nil && a.Unmap() == e.Addr {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%q: address %v not in the message", msg, e.Addr)
+		}
+		if e.Port != 0 && !strings.Contains(msg, " port "+strconv.Itoa(e.Port)) {
+			t.Fatalf("%q: port %d not in the message", msg, e.Port)
+		}
+	})
+}
