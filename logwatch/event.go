@@ -37,8 +37,9 @@ type Event struct {
 	Invalid bool   // sshd: the user does not exist
 	Method  string // sshd: password, publickey, keyboard-interactive/pam, ...
 
-	Status int    // httpd: the response status
-	Path   string // httpd: the request path
+	Status    int    // httpd: the response status
+	Path      string // httpd: the request path
+	Forwarded string // httpd: X-Forwarded-For, if logged
 
 	Sender    string // mail: envelope sender
 	Recipient string // mail: envelope recipient

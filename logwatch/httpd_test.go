@@ -1,0 +1,88 @@
+package logwatch
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseHTTPD(t *testing.T) {
+	ts := time.Date(2026, 11, 27, 20, 6, 52, 0, time.FixedZone("", 0))
+	tests := []struct {
+		name string
+		line string
+		want Event
+	}{
+		{"nginx combined 404", `203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET /wp-admin/setup-config.php HTTP/1.1" 404 153 "-" "Mozilla/5.0 (zgrab)"`,
+			Event{Kind: HTTPStatus, Addr: addr("203.0.113.5"), Status: 404, Path: "/wp-admin/setup-config.php"}},
+		{"apache common 403", `2001:db8::5 - - [27/Nov/2026:20:06:52 +0000] "POST /xmlrpc.php HTTP/1.0" 403 -`,
+			Event{Kind: HTTPStatus, Addr: addr("2001:db8::5"), Status: 403, Path: "/xmlrpc.php"}},
+		{"apache combined 200 with user and escaped quote", `192.0.2.9 - bob [27/Nov/2026:20:06:52 +0000] "GET /a\"b HTTP/1.1" 200 512 "http://x/" "curl/8"`,
+			Event{Kind: HTTPRequest, Addr: addr("192.0.2.9"), Status: 200, Path: `/a"b`}},
+		{"OpenBSD httpd common", `www.example.org 203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET /phpMyAdmin/index.php HTTP/1.1" 404 0`,
+			Event{Kind: HTTPStatus, Addr: addr("203.0.113.5"), Status: 404, Path: "/phpMyAdmin/index.php"}},
+		{"OpenBSD httpd combined", `www.example.org 203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET /tmUnblock.cgi HTTP/1.1" 404 0 "" "Mozilla/4.0"`,
+			Event{Kind: HTTPStatus, Addr: addr("203.0.113.5"), Status: 404, Path: "/tmUnblock.cgi"}},
+		{"OpenBSD httpd forwarded", `www.example.org 127.0.0.1 - - [27/Nov/2026:20:06:52 +0000] "GET /mysql-admin/ HTTP/1.1" 404 0 "" "UA" 203.0.113.77 443`,
+			Event{Kind: HTTPStatus, Addr: addr("127.0.0.1"), Status: 404, Path: "/mysql-admin/", Forwarded: "203.0.113.77"}},
+		{"server name that is an address", `192.0.2.1 203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0`,
+			Event{Kind: HTTPStatus, Addr: addr("203.0.113.5"), Status: 404, Path: "/"}},
+		{"apache vhost_combined", `www.example.org:443 203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET /.env HTTP/1.1" 404 196 "-" "x"`,
+			Event{Kind: HTTPStatus, Addr: addr("203.0.113.5"), Status: 404, Path: "/.env"}},
+		{"TLS garbage to port 80", `203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "\x16\x03\x01\x00\xfc\x01" 400 157 "-" "-"`,
+			Event{Kind: HTTPRequest, Addr: addr("203.0.113.5"), Status: 400}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseHTTPD(tt.line)
+			if !ok {
+				t.Fatalf("no event from %s", tt.line)
+			}
+			if !got.Time.Equal(ts) {
+				t.Errorf("time %v", got.Time)
+			}
+			got.Time = time.Time{}
+			if got != tt.want {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseHTTPDRejects(t *testing.T) {
+	for _, line := range []string{
+		``,
+		`not a log line at all`,
+		// A forged address in the request, user or agent is never the client.
+		`- - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0 "203.0.113.5" "x"`,
+		`host - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0`,
+		`203.0.113.5 x - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0`,
+		`203.0.113.5 - - [yesterday] "GET / HTTP/1.1" 404 0`,
+		`203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 4040 0`,
+		`203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 lots`,
+		`203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1 404 0`,
+		`"203.0.113.5" - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0`,
+		`fe80::1%em0 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0`,
+	} {
+		if e, ok := ParseHTTPD(line); ok {
+			t.Errorf("%q gave %+v", line, e)
+		}
+	}
+}
+
+func FuzzParseHTTPD(f *testing.F) {
+	f.Add(`203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET /wp-admin/ HTTP/1.1" 404 153 "-" "UA"`)
+	f.Add(`www.example.org 203.0.113.5 - - [27/Nov/2026:20:06:52 +0000] "GET / HTTP/1.1" 404 0 "" "UA" 192.0.2.1 443`)
+	f.Fuzz(func(t *testing.T, line string) {
+		e, ok := ParseHTTPD(line)
+		if !ok {
+			return
+		}
+		fields, _ := splitAccessLog(line)
+		// The client is the first or the second field, bare.
+		if a, ok := parseAddr(fields[0].text); !(ok && a == e.Addr && !fields[0].quoted) {
+			if a, ok := parseAddr(fields[1].text); !(ok && a == e.Addr && !fields[1].quoted) {
+				t.Fatalf("%q: client %v not in the first two fields", line, e.Addr)
+			}
+		}
+	})
+}

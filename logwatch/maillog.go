@@ -1,0 +1,362 @@
+package logwatch
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// MailParser reads OpenSMTPD and Postfix logs. Outbound deliveries and
+// inbound recipients are spread over several lines joined by a session or
+// queue id; the joins are held in bounded tables, so a flood of sessions
+// that never finish cannot exhaust memory.
+type MailParser struct {
+	sessions *boundedMap // OpenSMTPD session id or Postfix queue id -> client address
+	senders  *boundedMap // Postfix queue id -> envelope sender
+}
+
+// maxJoins bounds each join table.
+const maxJoins = 20_000
+
+// NewMailParser returns a parser with empty join tables.
+func NewMailParser() *MailParser {
+	return &MailParser{sessions: newBoundedMap(maxJoins), senders: newBoundedMap(maxJoins)}
+}
+
+// Parse reads one syslog line of smtpd or postfix.
+func (m *MailParser) Parse(line string, now time.Time) (Event, bool) {
+	h, ok := ParseSyslog(line, now)
+	if !ok {
+		return Event{}, false
+	}
+	var e Event
+	switch {
+	case h.Program == "smtpd":
+		e, ok = m.parseSMTPD(h.Message)
+	case strings.HasPrefix(h.Program, "postfix/") || strings.HasPrefix(h.Program, "postfix-"):
+		_, daemon, _ := strings.Cut(h.Program, "/")
+		e, ok = m.parsePostfix(daemon, h.Message)
+	default:
+		return Event{}, false
+	}
+	e.Time = h.Time
+	return e, ok
+}
+
+// kv parses "key=value key="quoted value" key=<addr>" pairs. A key given
+// twice makes the line ambiguous: nothing is returned.
+func kv(s string) (map[string]string, bool) {
+	out := make(map[string]string)
+	for s != "" {
+		s = strings.TrimLeft(s, " ,")
+		if s == "" {
+			break
+		}
+		eq := strings.IndexByte(s, '=')
+		sp := strings.IndexAny(s, " ,")
+		if eq <= 0 || (sp >= 0 && sp < eq) {
+			// A bare word: skip it.
+			if sp < 0 {
+				break
+			}
+			s = s[sp:]
+			continue
+		}
+		key := s[:eq]
+		s = s[eq+1:]
+		var val string
+		switch {
+		case strings.HasPrefix(s, `"`):
+			end := strings.IndexByte(s[1:], '"')
+			if end < 0 {
+				return nil, false
+			}
+			val, s = s[1:end+1], s[end+2:]
+		case strings.HasPrefix(s, "<"):
+			end := strings.IndexByte(s, '>')
+			if end < 0 {
+				return nil, false
+			}
+			val, s = s[1:end], s[end+1:]
+		default:
+			end := strings.IndexAny(s, " ,")
+			if end < 0 {
+				end = len(s)
+			}
+			val, s = s[:end], s[end:]
+		}
+		if _, dup := out[key]; dup {
+			return nil, false
+		}
+		out[key] = val
+	}
+	return out, true
+}
+
+// isLoopbackRelay recognises a content filter hop: relay=127.0.0.1[...],
+// "localhost [::1]", and the like.
+func isLoopbackRelay(relay string) bool {
+	i := strings.LastIndexByte(relay, '[')
+	j := strings.LastIndexByte(relay, ']')
+	if i < 0 || j < i {
+		return false
+	}
+	a, ok := parseAddr(relay[i+1 : j])
+	return ok && a.IsLoopback()
+}
+
+func validMailbox(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && domain != "" && !strings.ContainsAny(s, " <>\"") && !strings.Contains(domain, "@")
+}
+
+func (m *MailParser) parseSMTPD(msg string) (Event, bool) {
+	// Older OpenSMTPD: "relay: Ok for <evpid>: session=..., from=<s>, to=<r>, ..."
+	if rest, ok := strings.CutPrefix(msg, "relay: Ok for "); ok {
+		_, pairs, ok := strings.Cut(rest, ": ")
+		if !ok {
+			return Event{}, false
+		}
+		return m.smtpdDelivery(pairs, true)
+	}
+	sid, rest, ok := strings.Cut(msg, " ")
+	if !ok || !isHex(sid) {
+		return Event{}, false
+	}
+	switch {
+	case strings.HasPrefix(rest, "mta delivery "):
+		// 6.4+: mta delivery evpid=... from=<s> to=<r> ... result="Ok"
+		return m.smtpdDelivery(rest[len("mta delivery "):], false)
+	case strings.HasPrefix(rest, "event=delivery "):
+		return m.smtpdDelivery(rest[len("event=delivery "):], false)
+	case strings.HasPrefix(rest, "smtp connected "):
+		f, ok := kv(rest[len("smtp connected "):])
+		if !ok {
+			return Event{}, false
+		}
+		if a, ok := parseAddr(f["address"]); ok {
+			m.sessions.put(sid, a.String())
+		}
+		return Event{}, false
+	case strings.HasPrefix(rest, "smtp disconnected"):
+		m.sessions.del(sid)
+		return Event{}, false
+	case strings.HasPrefix(rest, "smtp envelope "):
+		// An accepted recipient of a remote client.
+		f, ok := kv(rest[len("smtp envelope "):])
+		if !ok || !validMailbox(f["to"]) {
+			return Event{}, false
+		}
+		return m.inbound(sid, f["from"], f["to"])
+	case strings.HasPrefix(rest, "smtp failed-command "):
+		// A refused RCPT TO of a remote client.
+		f, ok := kv(rest[len("smtp failed-command "):])
+		if !ok {
+			return Event{}, false
+		}
+		cmd := f["command"]
+		if len(cmd) < 9 || !strings.EqualFold(cmd[:9], "RCPT TO:<") {
+			return Event{}, false
+		}
+		to, _, ok := strings.Cut(cmd[9:], ">")
+		if !ok || !validMailbox(to) {
+			return Event{}, false
+		}
+		return m.inbound(sid, "", to)
+	}
+	return Event{}, false
+}
+
+func (m *MailParser) inbound(sid, from, to string) (Event, bool) {
+	a, ok := m.sessions.get(sid)
+	if !ok {
+		return Event{}, false
+	}
+	addr, ok := parseAddr(a)
+	if !ok {
+		return Event{}, false
+	}
+	return Event{Kind: MailRecipient, Addr: addr, Sender: from, Recipient: strings.ToLower(to)}, true
+}
+
+// smtpdDelivery reads the pairs of a delivery line: a remote delivery that
+// succeeded, from a real sender, to a remote relay that is not a local
+// content filter.
+func (m *MailParser) smtpdDelivery(pairs string, old bool) (Event, bool) {
+	f, ok := kv(pairs)
+	if !ok {
+		return Event{}, false
+	}
+	if old {
+		if !strings.HasPrefix(f["stat"], "Sent") {
+			return Event{}, false
+		}
+	} else if f["result"] != "Ok" {
+		return Event{}, false
+	}
+	from, to, relay := f["from"], f["to"], f["relay"]
+	if relay == "" || isLoopbackRelay(relay) || !validMailbox(from) || !validMailbox(to) {
+		return Event{}, false
+	}
+	return Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(to)}, true
+}
+
+func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
+	if rest, ok := strings.CutPrefix(msg, "NOQUEUE: reject: RCPT from "); ok {
+		// NOQUEUE: reject: RCPT from host[IP]: 550 ...; from=<s> to=<r> proto=...
+		a, after, ok := bracketAddr(rest)
+		if !ok {
+			return Event{}, false
+		}
+		i := strings.LastIndex(after, "; from=<")
+		if i < 0 {
+			return Event{}, false
+		}
+		f, ok := kv(after[i+2:])
+		if !ok || !validMailbox(f["to"]) {
+			return Event{}, false
+		}
+		return Event{Kind: MailRecipient, Addr: a, Sender: f["from"], Recipient: strings.ToLower(f["to"])}, true
+	}
+	qid, rest, ok := strings.Cut(msg, ": ")
+	if !ok || !isQueueID(qid) {
+		return Event{}, false
+	}
+	switch {
+	case daemon == "smtpd" && strings.HasPrefix(rest, "client="):
+		a, _, ok := bracketAddr(rest[len("client="):])
+		if ok {
+			m.sessions.put(qid, a.String())
+		}
+		return Event{}, false
+	case daemon == "qmgr" && strings.HasPrefix(rest, "from=<"):
+		f, ok := kv(rest)
+		if ok {
+			m.senders.put(qid, f["from"])
+		}
+		return Event{}, false
+	case daemon == "qmgr" && rest == "removed":
+		m.senders.del(qid)
+		m.sessions.del(qid)
+		return Event{}, false
+	case strings.HasPrefix(rest, "to=<"):
+		// The remote server's reply in parentheses is its own text.
+		if i := strings.Index(rest, " ("); i >= 0 {
+			rest = rest[:i]
+		}
+		f, ok := kv(rest)
+		if !ok || !validMailbox(f["to"]) {
+			return Event{}, false
+		}
+		status, _, _ := strings.Cut(f["status"], " ")
+		if daemon == "smtp" {
+			from, known := m.senders.get(qid)
+			relay := f["relay"]
+			if status != "sent" || !known || !validMailbox(from) || relay == "" || relay == "none" || isLoopbackRelay(relay) {
+				return Event{}, false
+			}
+			return Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(f["to"])}, true
+		}
+		// Local delivery (local, virtual, lmtp, pipe) of mail a remote
+		// client handed in.
+		a, ok := m.sessions.get(qid)
+		if !ok {
+			return Event{}, false
+		}
+		addr, ok := parseAddr(a)
+		if !ok {
+			return Event{}, false
+		}
+		from, _ := m.senders.get(qid)
+		return Event{Kind: MailRecipient, Addr: addr, Sender: from, Recipient: strings.ToLower(f["to"])}, true
+	}
+	return Event{}, false
+}
+
+// bracketAddr reads "host[IP]" up to the first "]" and returns the address
+// in the last "[" before it, and what follows.
+func bracketAddr(s string) (Addr, string, bool) {
+	j := strings.IndexByte(s, ']')
+	if j < 0 {
+		return Addr{}, "", false
+	}
+	i := strings.LastIndexByte(s[:j], '[')
+	if i < 0 {
+		return Addr{}, "", false
+	}
+	a, ok := parseAddr(strings.TrimPrefix(s[i+1:j], "IPv6:"))
+	return a, s[j+1:], ok
+}
+
+func isHex(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isQueueID accepts Postfix queue ids: short hex (ABC123DEF) or long
+// (4WxYz5Abc6z1).
+func isQueueID(s string) bool {
+	if len(s) < 5 || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// boundedMap is a string map that forgets its oldest keys past a limit.
+type boundedMap struct {
+	limit int
+	m     map[string]string
+	order []string // insertion order, oldest first; may hold deleted keys
+}
+
+func newBoundedMap(limit int) *boundedMap {
+	return &boundedMap{limit: limit, m: make(map[string]string)}
+}
+
+func (b *boundedMap) put(k, v string) {
+	if _, ok := b.m[k]; !ok {
+		b.order = append(b.order, k)
+	}
+	b.m[k] = v
+	for len(b.m) > b.limit && len(b.order) > 0 {
+		delete(b.m, b.order[0])
+		b.order = b.order[1:]
+	}
+	if len(b.order) > 2*b.limit {
+		// Drop deleted keys and all but the newest copy of each live one.
+		seen := make(map[string]bool, len(b.m))
+		var live []string
+		for i := len(b.order) - 1; i >= 0; i-- {
+			k := b.order[i]
+			if _, ok := b.m[k]; ok && !seen[k] {
+				seen[k] = true
+				live = append(live, k)
+			}
+		}
+		slices.Reverse(live)
+		b.order = live
+	}
+}
+
+func (b *boundedMap) get(k string) (string, bool) {
+	v, ok := b.m[k]
+	return v, ok
+}
+
+func (b *boundedMap) del(k string) { delete(b.m, k) }
+
+func (b *boundedMap) len() int { return len(b.m) }
