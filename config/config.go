@@ -60,10 +60,6 @@ type Config struct {
 	BlacklistTTL time.Duration
 	// Logs are the log sources to follow.
 	Logs []LogSource
-	// Capture configures outbound-domain learning from the mail log.
-	Capture Capture
-	// Spamtraps are addresses whose would-be senders are blacklisted.
-	Spamtraps []string
 	// Warnings are problems that do not stop spfd: missing files.
 	Warnings []string
 }
@@ -92,7 +88,6 @@ func Default() *Config {
 			FloorIPv6:   resolver.DefaultMinIPv6Len,
 		},
 		BlacklistTTL: DefaultBlacklistTTL,
-		Capture:      defaultCapture(),
 	}
 }
 
@@ -473,6 +468,11 @@ func (s *stmt) prefixes() ([]netip.Prefix, error) {
 }
 
 func (c *Config) validate() error {
+	for i := range c.Logs {
+		if c.Logs[i].TTL == 0 {
+			c.Logs[i].TTL = c.BlacklistTTL // the blacklist-ttl default
+		}
+	}
 	w := c.Walk
 	if w.MinInterval > w.MaxInterval {
 		return fmt.Errorf("walk min-interval %s is longer than max-interval %s", w.MinInterval, w.MaxInterval)

@@ -99,6 +99,56 @@ func equal(a, b any) bool {
 	return a == b
 }
 
+func TestParseLogSources(t *testing.T) {
+	src := `blacklist-ttl 12h
+log sshd file "/var/log/authlog" threshold 5 within 30m allow-users { alice bob }
+log sshd journal "ssh.service" ttl 2d
+log httpd file { "/var/www/logs/access.log" "/var/www/logs/error.log" } probes { "/wp-admin" } probe-threshold 2 trust-proxy 127.0.0.1
+log maillog file "/var/log/maillog" capture yes capture-threshold 2 within 7d capture-expire 60d \
+	local-domains { example.org } spamtraps { "Trap@Example.org" }
+`
+	cfg, err := parseString(t, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Logs) != 4 {
+		t.Fatalf("%d log sources", len(cfg.Logs))
+	}
+	ssh, jssh, web, mail := cfg.Logs[0], cfg.Logs[1], cfg.Logs[2], cfg.Logs[3]
+	if ssh.Parser != "sshd" || ssh.Threshold != 5 || ssh.Window != 30*time.Minute || ssh.TTL != 12*time.Hour ||
+		!slices.Equal(ssh.AllowUsers, []string{"alice", "bob"}) || !slices.Equal(ssh.Files, []string{"/var/log/authlog"}) {
+		t.Errorf("sshd: %+v", ssh)
+	}
+	if jssh.Journal != "ssh.service" || jssh.TTL != 48*time.Hour || jssh.Threshold != 3 || jssh.Window != time.Hour {
+		t.Errorf("journal sshd: %+v", jssh)
+	}
+	if web.Threshold != 20 || web.Window != 10*time.Minute || web.ProbeThreshold != 2 || len(web.Files) != 2 ||
+		!slices.Equal(web.Probes, []string{"/wp-admin"}) || len(web.TrustProxy) != 1 {
+		t.Errorf("httpd: %+v", web)
+	}
+	if !mail.Capture || mail.CaptureThreshold != 2 || mail.CaptureWindow != 7*24*time.Hour || mail.CaptureExpire != 60*24*time.Hour ||
+		!slices.Equal(mail.LocalDomains, []string{"example.org"}) || !slices.Equal(mail.Spamtraps, []string{"trap@example.org"}) {
+		t.Errorf("maillog: %+v", mail)
+	}
+	def, _ := parseString(t, "log httpd file \"/x\"\n", nil)
+	if len(def.Logs[0].Probes) == 0 || def.Logs[0].TTL != 24*time.Hour {
+		t.Errorf("httpd defaults: %+v", def.Logs[0])
+	}
+	for _, bad := range []struct{ src, want string }{
+		{"log ftpd file \"/x\"\n", "unknown log parser"},
+		{"log sshd \"/x\"\n", "expected file or journal"},
+		{"log sshd file relative.log\n", "must be an absolute path"},
+		{"log sshd file \"/x\" probes { /x }\n", "probes does not apply to sshd"},
+		{"log httpd file \"/x\" threshold 5 during 1h\n", "expected within"},
+		{"log maillog file \"/x\" spamtraps { nobody }\n", "invalid spamtrap"},
+		{"log sshd file \"/x\" ttl 5s\n", "at least 1m"},
+	} {
+		if _, err := parseString(t, bad.src, nil); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)
+		}
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	cfg, err := parseString(t, "", nil)
 	if err != nil {

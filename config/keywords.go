@@ -12,27 +12,51 @@ import (
 	"github.com/spfd/spfd/resolver"
 )
 
-// LogSource is one followed log (see the log mining rules).
+// LogSource is one followed log and its rules.
 type LogSource struct {
-	Parser    string   // sshd, httpd, maillog
-	Files     []string // files to follow
-	Journal   string   // systemd unit to read from the journal instead
+	Parser  string   // sshd, httpd, maillog
+	Files   []string // files to follow
+	Journal string   // or: a systemd unit read from the journal
+	// Threshold strikes within Window blacklist an address for TTL.
 	Threshold int
 	Window    time.Duration
 	TTL       time.Duration
+	// sshd: users that may log in; a failure for anyone else counts at once.
+	AllowUsers []string
+	// httpd: path patterns of the narrow rule, and its threshold.
+	Probes         []string
+	ProbeThreshold int
+	// httpd: proxies whose X-Forwarded-For is believed.
+	TrustProxy []netip.Prefix
+	// maillog: learn the domains local users send to.
+	Capture          bool
+	CaptureThreshold int
+	CaptureWindow    time.Duration
+	CaptureExpire    time.Duration
+	LocalDomains     []string // senders that count as local; empty: any
+	// maillog: addresses that only spammers write to.
+	Spamtraps []string
 }
 
-// Capture configures learning the domains local users send mail to.
-type Capture struct {
-	Enabled   bool
-	Threshold int
-	Window    time.Duration
-	Expire    time.Duration
+// Default rules per parser.
+func defaultLogSource(parser string) LogSource {
+	l := LogSource{Parser: parser, ProbeThreshold: 1,
+		CaptureThreshold: 1, CaptureWindow: 30 * 24 * time.Hour, CaptureExpire: 30 * 24 * time.Hour}
+	switch parser {
+	case "sshd":
+		l.Threshold, l.Window = 3, time.Hour
+	case "httpd":
+		l.Threshold, l.Window = 20, 10*time.Minute
+	case "maillog":
+		l.Threshold, l.Window = 1, time.Hour
+	}
+	return l
 }
 
-func defaultCapture() Capture {
-	return Capture{Threshold: 1, Window: 30 * 24 * time.Hour, Expire: 30 * 24 * time.Hour}
-}
+// DefaultProbes are the narrow httpd rule's patterns when none are given:
+// paths no legitimate visitor of a mail host asks for.
+var DefaultProbes = []string{"/wp-admin", "/wp-login.php", "/xmlrpc.php", "phpmyadmin", "mysql-admin",
+	"/tmunblock.cgi", "/.env", "/.git/", "/cgi-bin/luci", "/boaform/", "/hnap1"}
 
 // keywords maps each statement's first word to its parser.
 var keywords map[string]func(*stmt) error
@@ -52,6 +76,7 @@ func init() {
 		"blacklist-file":  func(s *stmt) error { return s.files(&s.p.cfg.BlackFiles) },
 		"ignore":          func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
 		"blacklist-ttl":   (*stmt).blacklistTTL,
+		"log":             (*stmt).log,
 		"include":         nil, // handled by the parser itself
 	}
 }
@@ -273,3 +298,152 @@ func (s *stmt) blacklistTTL() error {
 	return s.end()
 }
 func fileMode(m uint64) os.FileMode { return os.FileMode(m) }
+
+// log sshd|httpd|maillog file PATH|{ PATH ... } | journal UNIT [options]
+//
+// options: threshold N within D, ttl D, allow-users { U ... },
+// probes { P ... }, probe-threshold N, trust-proxy { NET ... },
+// capture yes|no, capture-threshold N within D, capture-expire D,
+// local-domains { D ... }, spamtraps { ADDR ... }
+func (s *stmt) log() error {
+	parser, err := s.value("sshd, httpd or maillog")
+	if err != nil {
+		return err
+	}
+	switch parser {
+	case "sshd", "httpd", "maillog":
+	default:
+		return fmt.Errorf("unknown log parser %q (want sshd, httpd or maillog)", parser)
+	}
+	l := defaultLogSource(parser)
+	if parser == "httpd" {
+		l.Probes = DefaultProbes
+	}
+	switch kind, _ := s.value("file or journal"); kind {
+	case "file":
+		if l.Files, err = s.values("a log file"); err != nil {
+			return err
+		}
+		for _, f := range l.Files {
+			if !filepath.IsAbs(f) {
+				return fmt.Errorf("log file %q must be an absolute path", f)
+			}
+		}
+	case "journal":
+		if l.Journal, err = s.value("a systemd unit"); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("expected file or journal, got %q", kind)
+	}
+	only := func(opt string, parsers ...string) error {
+		for _, p := range parsers {
+			if p == parser {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not apply to %s logs", opt, parser)
+	}
+	for s.more() {
+		opt, _ := s.value("an option")
+		switch opt {
+		case "threshold":
+			if l.Threshold, err = s.number("threshold", 1, 100000); err == nil {
+				err = s.keyword("within")
+			}
+			if err == nil {
+				l.Window, err = s.duration()
+			}
+		case "ttl":
+			l.TTL, err = s.duration()
+			if err == nil && l.TTL < time.Minute {
+				err = fmt.Errorf("ttl must be at least 1m")
+			}
+		case "allow-users":
+			if err = only(opt, "sshd"); err == nil {
+				l.AllowUsers, err = s.values("a user name")
+			}
+		case "probes":
+			if err = only(opt, "httpd"); err == nil {
+				l.Probes, err = s.values("a path pattern")
+			}
+		case "probe-threshold":
+			if err = only(opt, "httpd"); err == nil {
+				l.ProbeThreshold, err = s.number("probe-threshold", 1, 100000)
+			}
+		case "trust-proxy":
+			if err = only(opt, "httpd"); err == nil {
+				var vals []string
+				if vals, err = s.values("a proxy network"); err == nil {
+					for _, v := range vals {
+						p, perr := ParsePrefix(v)
+						if perr != nil {
+							return perr
+						}
+						l.TrustProxy = append(l.TrustProxy, p)
+					}
+				}
+			}
+		case "capture":
+			if err = only(opt, "maillog"); err == nil {
+				l.Capture, err = s.yesno()
+			}
+		case "capture-threshold":
+			if err = only(opt, "maillog"); err == nil {
+				if l.CaptureThreshold, err = s.number("capture-threshold", 1, 100000); err == nil {
+					err = s.keyword("within")
+				}
+				if err == nil {
+					l.CaptureWindow, err = s.duration()
+				}
+			}
+		case "capture-expire":
+			if err = only(opt, "maillog"); err == nil {
+				l.CaptureExpire, err = s.duration()
+			}
+		case "local-domains":
+			if err = only(opt, "maillog"); err == nil {
+				var vals []string
+				if vals, err = s.values("a domain"); err == nil {
+					for _, v := range vals {
+						d := resolver.NormalizeDomain(v)
+						if derr := resolver.ValidateDomain(d); derr != nil {
+							return derr
+						}
+						l.LocalDomains = append(l.LocalDomains, d)
+					}
+				}
+			}
+		case "spamtraps":
+			if err = only(opt, "maillog"); err == nil {
+				var vals []string
+				if vals, err = s.values("a mail address"); err == nil {
+					for _, v := range vals {
+						if !strings.Contains(v, "@") || strings.ContainsAny(v, " <>") {
+							return fmt.Errorf("invalid spamtrap address %q", v)
+						}
+						l.Spamtraps = append(l.Spamtraps, strings.ToLower(v))
+					}
+				}
+			}
+		default:
+			return fmt.Errorf("unknown log option %q", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	s.p.cfg.Logs = append(s.p.cfg.Logs, l)
+	return nil
+}
+
+func (s *stmt) keyword(want string) error {
+	v, err := s.value(want)
+	if err != nil {
+		return err
+	}
+	if v != want {
+		return fmt.Errorf("expected %s, got %q", want, v)
+	}
+	return nil
+}

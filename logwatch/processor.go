@@ -1,0 +1,227 @@
+package logwatch
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/prefixset"
+)
+
+// Action says what an outcome asks for.
+type Action int
+
+// Actions.
+const (
+	// Note: an event worth reporting (spfctl scan), nothing to do yet.
+	Note Action = iota
+	// Ban: blacklist Addr for TTL under Rule.
+	Ban
+	// Capture: walk Domain, which local users send mail to.
+	Capture
+)
+
+// Outcome is what one line led to.
+type Outcome struct {
+	Action Action
+	Event  Event
+	Rule   string // sshd, httpd, httpd-probe, spamtrap, capture
+	Addr   netip.Addr
+	Domain string
+	TTL    time.Duration
+	Count  int
+	Reason string
+}
+
+// Processor applies one log source's rules to its lines. It is not safe
+// for concurrent use: one follower feeds it.
+type Processor struct {
+	src       config.LogSource
+	exempt    func(netip.Addr) bool
+	ssh       *SSHRules
+	mail      *MailParser
+	broad     *Tracker
+	probe     *Tracker
+	probes    ProbeMatcher
+	trusted   *prefixset.Set
+	spamtraps map[string]bool
+	local     map[string]bool
+	domains   map[string][]time.Time // capture: recent mail per domain
+	// UseLineTime takes event times from the lines (offline scans); a
+	// live follower uses the clock.
+	UseLineTime bool
+}
+
+// maxCaptureDomains bounds the domains counted for capture.
+const maxCaptureDomains = 50_000
+
+// NewProcessor returns a processor for src. exempt reports addresses that
+// are never counted (whitelisted or ignored); it may be nil.
+func NewProcessor(src config.LogSource, exempt func(netip.Addr) bool) *Processor {
+	p := &Processor{
+		src:       src,
+		exempt:    exempt,
+		broad:     NewTracker(src.Threshold, src.Window, DefaultMaxTracked),
+		probe:     NewTracker(src.ProbeThreshold, src.Window, DefaultMaxTracked),
+		probes:    ProbeMatcher(src.Probes),
+		spamtraps: make(map[string]bool),
+		local:     make(map[string]bool),
+		domains:   make(map[string][]time.Time),
+	}
+	switch src.Parser {
+	case "sshd":
+		p.ssh = NewSSHRules(src.AllowUsers)
+	case "maillog":
+		p.mail = NewMailParser()
+	}
+	var b prefixset.Builder
+	for _, n := range src.TrustProxy {
+		b.Add(n)
+	}
+	p.trusted = b.Set()
+	for _, t := range src.Spamtraps {
+		p.spamtraps[t] = true
+	}
+	for _, d := range src.LocalDomains {
+		p.local[d] = true
+	}
+	return p
+}
+
+// Parse turns a line into an event with the source's parser. For sshd,
+// a journal MESSAGE (no syslog header) is accepted too.
+func (p *Processor) Parse(line string, now time.Time) (Event, bool) {
+	switch p.src.Parser {
+	case "sshd":
+		if e, ok := ParseSSHDLine(line, now); ok {
+			return e, true
+		}
+		return Event{}, false
+	case "httpd":
+		return ParseHTTPD(line)
+	case "maillog":
+		return p.mail.Parse(line, now)
+	}
+	return Event{}, false
+}
+
+// Line processes one line at time now.
+func (p *Processor) Line(line string, now time.Time) []Outcome {
+	e, ok := p.Parse(line, now)
+	if !ok {
+		return nil
+	}
+	return p.Event(e, now)
+}
+
+// Event applies the rules to one event.
+func (p *Processor) Event(e Event, now time.Time) []Outcome {
+	t := now
+	if p.UseLineTime && !e.Time.IsZero() {
+		t = e.Time
+	}
+	switch e.Kind {
+	case SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth:
+		return p.sshEvent(e, t)
+	case HTTPStatus, HTTPRequest:
+		return p.httpEvent(e, t)
+	case MailSent:
+		return p.captureEvent(e, t)
+	case MailRecipient:
+		if !p.spamtraps[e.Recipient] {
+			return nil
+		}
+		if p.exempt != nil && p.exempt(e.Addr) {
+			return []Outcome{{Action: Note, Event: e, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"}}
+		}
+		return []Outcome{{Action: Ban, Event: e, Rule: "spamtrap", Addr: e.Addr, TTL: p.src.TTL, Count: 1, Reason: "mail to spamtrap " + e.Recipient}}
+	}
+	return nil
+}
+
+func (p *Processor) sshEvent(e Event, t time.Time) []Outcome {
+	n, immediate, reason := p.ssh.Strikes(e)
+	if n == 0 && !immediate {
+		return nil
+	}
+	if p.exempt != nil && p.exempt(e.Addr) {
+		return []Outcome{{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reason + " (exempt)"}}
+	}
+	count, fire := p.broad.Strike(e.Addr, t, n)
+	if immediate {
+		fire = true
+	}
+	o := Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Count: count, Reason: reason}
+	if fire {
+		o.Action, o.TTL = Ban, p.src.TTL
+	}
+	return []Outcome{o}
+}
+
+func (p *Processor) httpEvent(e Event, t time.Time) []Outcome {
+	client, ok := ClientBehind(e, func(a netip.Addr) bool { return p.trusted.Contains(netip.PrefixFrom(a, a.BitLen())) })
+	if !ok {
+		return nil
+	}
+	e.Addr = client
+	if p.exempt != nil && p.exempt(client) {
+		return nil
+	}
+	var out []Outcome
+	if pat := p.probes.Match(e.Path); pat != "" {
+		count, fire := p.probe.Strike(client, t, 1)
+		o := Outcome{Action: Note, Event: e, Rule: "httpd-probe", Addr: client, Count: count, Reason: "probe " + pat}
+		if fire {
+			o.Action, o.TTL = Ban, p.src.TTL
+		}
+		out = append(out, o)
+	}
+	if e.Kind == HTTPStatus {
+		count, fire := p.broad.Strike(client, t, 1)
+		o := Outcome{Action: Note, Event: e, Rule: "httpd", Addr: client, Count: count, Reason: "status " + strconv.Itoa(e.Status)}
+		if fire {
+			o.Action, o.TTL = Ban, p.src.TTL
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (p *Processor) captureEvent(e Event, t time.Time) []Outcome {
+	if !p.src.Capture {
+		return nil
+	}
+	_, senderDomain, _ := strings.Cut(e.Sender, "@")
+	if len(p.local) > 0 && !p.local[senderDomain] {
+		return nil // not from a local sender (forwarded mail, say)
+	}
+	d := e.Domain()
+	if d == "" || p.local[d] {
+		return nil
+	}
+	times, known := p.domains[d]
+	if !known && len(p.domains) >= maxCaptureDomains {
+		return nil
+	}
+	since := t.Add(-p.src.CaptureWindow)
+	kept := times[:0]
+	for _, x := range times {
+		if !x.Before(since) {
+			kept = append(kept, x)
+		}
+	}
+	if len(kept) < p.src.CaptureThreshold {
+		kept = append(kept, t)
+	} else {
+		kept = append(kept[1:], t)
+	}
+	p.domains[d] = kept
+	o := Outcome{Action: Note, Event: e, Rule: "capture", Domain: d, Count: len(kept), Reason: "mail from " + e.Sender}
+	if len(kept) >= p.src.CaptureThreshold {
+		o.Action = Capture
+	}
+	return []Outcome{o}
+}
+
