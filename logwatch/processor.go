@@ -224,4 +224,3 @@ func (p *Processor) captureEvent(e Event, t time.Time) []Outcome {
 	}
 	return []Outcome{o}
 }
-
