@@ -1,0 +1,358 @@
+package logwatch
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// Position is where a follower stands: the file (device, inode and its
+// first bytes, which survive compression where the inode does not) and
+// the offset after the last whole line read.
+type Position struct {
+	Path   string `json:"path"`
+	Dev    uint64 `json:"dev"`
+	Ino    uint64 `json:"ino"`
+	Offset int64  `json:"offset"`
+	Head   string `json:"head"` // hex of up to headLen first bytes
+}
+
+// headLen is how much of a file's start identifies it.
+const headLen = 64
+
+// Batch is the lines read in one go and the position after them.
+type Batch struct {
+	Lines []string
+	Pos   Position
+}
+
+// Follower follows one log file across rotation by rename (newsyslog,
+// logrotate), copytruncate and compression, including rotation that
+// happened while spfd was down. It reads by offset from its own file
+// descriptor, so no line is lost or read twice: before it moves to a new
+// file it drains the old one to its end.
+type Follower struct {
+	Path string
+	// Start resumes from a saved position; nil starts at the end of the
+	// file, as tail -f does, or at its beginning with FromStart.
+	Start     *Position
+	FromStart bool
+	// Poll is the fallback interval; change notification (inotify,
+	// kqueue) wakes the follower sooner.
+	Poll time.Duration
+	// Logf reports problems (a missing file, a permission error) once
+	// each, not on every retry.
+	Logf func(format string, args ...any)
+
+	f       *os.File
+	dev     uint64
+	ino     uint64
+	off     int64
+	head    []byte
+	partial []byte
+	lastErr string
+	notify  notifier
+}
+
+// maxLineBytes bounds a line; the rest of a longer line is skipped.
+const maxLineBytes = MaxLine
+
+// Run follows the file until ctx ends, sending batches to out.
+func (f *Follower) Run(ctx context.Context, out chan<- Batch) error {
+	if f.Poll <= 0 {
+		f.Poll = time.Second
+	}
+	f.notify = newNotifier(f.Path)
+	defer f.notify.close()
+	defer f.closeFile()
+	tick := time.NewTicker(f.Poll)
+	defer tick.Stop()
+	first := true
+	for {
+		if f.f == nil {
+			// Only a file there at the start is read from its end; one
+			// that appears later is read whole.
+			f.open(ctx, out, first)
+			first = false
+		}
+		if f.f != nil {
+			if err := f.step(ctx, out); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.notify.events():
+		case <-tick.C:
+		}
+	}
+}
+
+func (f *Follower) logf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if msg == f.lastErr {
+		return
+	}
+	f.lastErr = msg
+	if f.Logf != nil {
+		f.Logf("%s", msg)
+	}
+}
+
+func fileID(fi os.FileInfo) (dev, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), uint64(st.Ino)
+	}
+	return 0, 0
+}
+
+// open opens the file and decides where to read from.
+func (f *Follower) open(ctx context.Context, out chan<- Batch, first bool) {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			f.logf("%s does not exist (yet); waiting for it", f.Path)
+		} else {
+			f.logf("cannot open %s: %v; retrying", f.Path, err)
+		}
+		if first && f.Start != nil && errors.Is(err, fs.ErrNotExist) {
+			// Rotated away while spfd was down and not recreated yet.
+			f.readRotated(ctx, out, *f.Start)
+			f.Start = nil
+		}
+		return
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		f.logf("cannot stat %s: %v; retrying", f.Path, err)
+		return
+	}
+	f.lastErr = ""
+	f.adopt(fh)
+	switch {
+	case f.Start != nil:
+		st := *f.Start
+		f.Start = nil
+		if st.Dev == f.dev && st.Ino == f.ino && headMatches(f.head, st.Head) && fi.Size() >= st.Offset {
+			f.off = st.Offset
+			return
+		}
+		// The file changed while spfd was down: finish the old one
+		// where rotation put it, then read the new one from its start.
+		f.readRotated(ctx, out, st)
+	case first && !f.FromStart:
+		f.off = fi.Size()
+	}
+}
+
+func readHead(fh *os.File) []byte {
+	b := make([]byte, headLen)
+	n, _ := fh.ReadAt(b, 0)
+	return b[:n]
+}
+
+// headMatches compares a file's head with a saved one; a file that was
+// shorter when saved is compared over the saved length.
+func headMatches(head []byte, saved string) bool {
+	s, err := hex.DecodeString(saved)
+	if err != nil || len(head) < len(s) {
+		return false
+	}
+	return bytes.Equal(head[:len(s)], s)
+}
+
+// step reads what is new and handles rotation and truncation.
+func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
+	// Truncation first, so nothing is read from a stale offset in a file
+	// that was truncated (copytruncate) and refilled meanwhile.
+	if cur, err := f.f.Stat(); err == nil && (cur.Size() < f.off || !bytes.HasPrefix(readHead(f.f), f.head)) {
+		f.off = 0
+		f.partial = nil
+		f.head = readHead(f.f)
+	}
+	if err := f.drain(ctx, out); err != nil {
+		return err
+	}
+	if len(f.head) < headLen {
+		f.head = readHead(f.f)
+	}
+	fi, err := os.Stat(f.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // renamed or removed: keep draining until a new file comes
+	case err != nil:
+		f.logf("cannot stat %s: %v", f.Path, err)
+		return nil
+	}
+	if dev, ino := fileID(fi); dev == f.dev && ino == f.ino {
+		return nil
+	}
+	// A new file took the name. Hold it open before letting the old one
+	// go, then finish the old one: lines written just before rotation.
+	nf, err := os.Open(f.Path)
+	if err != nil {
+		return nil // gone again; the next wake looks anew
+	}
+	if err := f.drain(ctx, out); err != nil {
+		nf.Close()
+		return err
+	}
+	if len(f.partial) > 0 {
+		f.emit(ctx, out, []string{string(f.partial)})
+		f.partial = nil
+	}
+	f.closeFile()
+	f.adopt(nf)
+	return f.drain(ctx, out)
+}
+
+// adopt makes fh the followed file, read from its start.
+func (f *Follower) adopt(fh *os.File) {
+	f.f = fh
+	if fi, err := fh.Stat(); err == nil {
+		f.dev, f.ino = fileID(fi)
+	}
+	f.head = readHead(fh)
+	f.partial = nil
+	f.off = 0
+	f.notify.watch(fh)
+}
+
+// drain reads from the offset to the end of the open file.
+func (f *Follower) drain(ctx context.Context, out chan<- Batch) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.f.ReadAt(buf, f.off)
+		if n > 0 {
+			f.off += int64(n)
+			lines := f.split(buf[:n])
+			if len(lines) > 0 && !f.emit(ctx, out, lines) {
+				return ctx.Err()
+			}
+		}
+		if err != nil || n == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				f.logf("reading %s: %v", f.Path, err)
+			}
+			return nil
+		}
+	}
+}
+
+// split cuts whole lines out of data, keeping a trailing partial line.
+func (f *Follower) split(data []byte) []string {
+	var lines []string
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			if len(f.partial) < maxLineBytes {
+				f.partial = append(f.partial, data[:min(len(data), maxLineBytes-len(f.partial))]...)
+			}
+			break
+		}
+		line := data[:min(i, maxLineBytes)]
+		if len(f.partial) > 0 {
+			if len(f.partial) < maxLineBytes {
+				f.partial = append(f.partial, line[:min(len(line), maxLineBytes-len(f.partial))]...)
+			}
+			line = f.partial
+		}
+		lines = append(lines, string(bytes.TrimSuffix(line, []byte("\r"))))
+		f.partial = f.partial[:0]
+		data = data[i+1:]
+	}
+	return lines
+}
+
+func (f *Follower) emit(ctx context.Context, out chan<- Batch, lines []string) bool {
+	select {
+	case out <- Batch{Lines: lines, Pos: f.Position()}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Position returns where the follower stands: after the last whole line.
+func (f *Follower) Position() Position {
+	return Position{Path: f.Path, Dev: f.dev, Ino: f.ino, Offset: f.off - int64(len(f.partial)), Head: hex.EncodeToString(f.head)}
+}
+
+func (f *Follower) closeFile() {
+	if f.f != nil {
+		f.f.Close()
+		f.f = nil
+	}
+}
+
+// readRotated finds the file a saved position points into among the
+// rotated names (path.0, path.1, path-DATE, compressed or not) and sends
+// what it holds after the saved offset.
+func (f *Follower) readRotated(ctx context.Context, out chan<- Batch, st Position) {
+	cands := []string{f.Path + ".0", f.Path + ".1", f.Path + ".0.gz", f.Path + ".1.gz"}
+	if dated, err := filepath.Glob(f.Path + "-*"); err == nil {
+		sort.Sort(sort.Reverse(sort.StringSlice(dated)))
+		cands = append(cands, dated...)
+	}
+	for _, c := range cands {
+		fh, err := os.Open(c)
+		if err != nil {
+			continue
+		}
+		var r io.Reader = fh
+		fi, _ := fh.Stat()
+		if filepath.Ext(c) == ".gz" {
+			zr, err := gzip.NewReader(fh)
+			if err != nil {
+				fh.Close()
+				continue
+			}
+			r = zr
+		} else if dev, ino := fileID(fi); dev != st.Dev || ino != st.Ino {
+			fh.Close()
+			continue
+		}
+		head := make([]byte, headLen)
+		n, _ := io.ReadFull(r, head)
+		if !headMatches(head[:n], st.Head) || n < len(st.Head)/2 {
+			fh.Close()
+			continue
+		}
+		// Skip what was read before, then send the rest.
+		rest := io.MultiReader(bytes.NewReader(head[:n]), r)
+		if _, err := io.CopyN(io.Discard, rest, st.Offset); err != nil {
+			fh.Close()
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(rest, 256<<20))
+		fh.Close()
+		if err != nil {
+			f.logf("reading rotated %s: %v", c, err)
+		}
+		saved := f.partial
+		f.partial = nil
+		lines := f.split(data)
+		if len(f.partial) > 0 {
+			lines = append(lines, string(f.partial))
+		}
+		f.partial = saved
+		if len(lines) > 0 {
+			f.emit(ctx, out, lines)
+		}
+		f.logf("%s was rotated while spfd was down: read %d lines left in %s", f.Path, len(lines), c)
+		return
+	}
+	f.logf("%s was rotated while spfd was down and the old file was not found: lines after offset %d may be lost", f.Path, st.Offset)
+}

@@ -1,0 +1,5 @@
+//go:build !linux && !openbsd
+
+package logwatch
+
+func newNotifier(string) notifier { return pollOnly{} }
