@@ -38,15 +38,16 @@ type LogSource struct {
 	Spamtraps []string
 }
 
-// Default rules per parser.
-func defaultLogSource(parser string) LogSource {
-	l := LogSource{Parser: parser, ProbeThreshold: 1,
+// DefaultLogSource returns the default rules of a parser.
+func DefaultLogSource(parser string) LogSource {
+	l := LogSource{Parser: parser, ProbeThreshold: 1, TTL: DefaultBlacklistTTL,
 		CaptureThreshold: 1, CaptureWindow: 30 * 24 * time.Hour, CaptureExpire: 30 * 24 * time.Hour}
 	switch parser {
 	case "sshd":
 		l.Threshold, l.Window = 3, time.Hour
 	case "httpd":
 		l.Threshold, l.Window = 20, 10*time.Minute
+		l.Probes = DefaultProbes
 	case "maillog":
 		l.Threshold, l.Window = 1, time.Hour
 	}
@@ -315,10 +316,8 @@ func (s *stmt) log() error {
 	default:
 		return fmt.Errorf("unknown log parser %q (want sshd, httpd or maillog)", parser)
 	}
-	l := defaultLogSource(parser)
-	if parser == "httpd" {
-		l.Probes = DefaultProbes
-	}
+	l := DefaultLogSource(parser)
+	l.TTL = 0 // the blacklist-ttl default, filled in by validate
 	switch kind, _ := s.value("file or journal"); kind {
 	case "file":
 		if l.Files, err = s.values("a log file"); err != nil {

@@ -37,7 +37,8 @@ type local struct {
 
 func locals() []local {
 	return []local{
-		{"walk", "walk [-46lv] [-s server[:port]] [-t timeout] [domain ...]", runWalk},
+		{"walk", "walk [-46lv] [-c concurrency] [-s server[:port]] [-t timeout] [domain ...]", runWalk},
+		{"scan", "scan [-t sshd|httpd|maillog|auto] [-c spfd.conf] [file ...]", runScan},
 	}
 }
 

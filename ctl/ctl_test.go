@@ -15,6 +15,8 @@ func TestFindLocal(t *testing.T) {
 		{"w", "walk", ""},
 		{"show", "", ""},
 		{"sh", "", ""},
+		{"sc", "scan", ""},
+		{"s", "", "ambiguous command \"s\": scan, show"},
 		{"re", "", "ambiguous command \"re\": reload, rewalk"},
 		{"nosuch", "", ""},
 	}

@@ -72,6 +72,9 @@ type Daemon struct {
 	recentErrs  []string
 	fileStamps  map[string]time.Time
 
+	logs    *logSet
+	logsCtx context.Context
+
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot
 	wake  chan struct{} // the scheduler should look again
@@ -445,6 +448,7 @@ func (d *Daemon) Reload() error {
 	if err := d.configure(cfg); err != nil {
 		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
 	}
+	d.restartLogs(cfg)
 	d.info("msg", "configuration reloaded")
 	return nil
 }
@@ -506,6 +510,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("expiry", d.expiryLoop)
 	run("save", d.saveLoop)
 	run("files", d.filesLoop)
+	d.mu.Lock()
+	d.logsCtx = ctx
+	d.mu.Unlock()
+	d.restartLogs(cfg)
 	if d.opts.Notify != nil {
 		d.opts.Notify("READY=1")
 	}
@@ -514,6 +522,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-ctx.Done()
 	if d.opts.Notify != nil {
 		d.opts.Notify("STOPPING=1")
+	}
+	d.mu.Lock()
+	logs := d.logs
+	d.logs, d.logsCtx = nil, nil
+	d.mu.Unlock()
+	if logs != nil {
+		logs.stop()
 	}
 	wg.Wait()
 	var runErr error
@@ -528,6 +543,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.backend.Close()
 	d.info("msg", "spfd stopped")
 	return runErr
+}
+
+// restartLogs (re)starts the log followers for cfg, once Run is going.
+func (d *Daemon) restartLogs(cfg *config.Config) {
+	d.mu.Lock()
+	ctx, old := d.logsCtx, d.logs
+	d.logs = nil
+	d.mu.Unlock()
+	if old != nil {
+		old.stop() // positions are saved as batches are processed
+	}
+	if ctx == nil {
+		return // not running (yet)
+	}
+	ls := d.startLogs(ctx, cfg)
+	d.mu.Lock()
+	d.logs = ls
+	d.mu.Unlock()
 }
 
 // syncLoop pushes the lists to the tables after changes, coalescing bursts,
@@ -628,6 +661,7 @@ func (d *Daemon) expiryLoop(ctx context.Context) error {
 func (d *Daemon) expire() []Removal {
 	d.mu.Lock()
 	removed := d.lists.Expire()
+	d.expireCapturedLocked()
 	d.mu.Unlock()
 	if len(removed) > 0 {
 		for _, r := range removed {

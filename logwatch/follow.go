@@ -25,6 +25,8 @@ type Position struct {
 	Ino    uint64 `json:"ino"`
 	Offset int64  `json:"offset"`
 	Head   string `json:"head"` // hex of up to headLen first bytes
+	// Cursor is where a journal reader stands (Path is "journal:UNIT").
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // headLen is how much of a file's start identifies it.

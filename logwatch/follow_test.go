@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -223,9 +225,37 @@ func TestFollowFileAppearsLaterAndIsDeleted(t *testing.T) {
 
 func TestFollowPermissionError(t *testing.T) {
 	if os.Getuid() == 0 {
-		t.Skip("root reads any file; the permission case needs an ordinary user")
+		// Root reads any file: run this test again as nobody.
+		dir, err := os.MkdirTemp("", "spfd-perm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o777)
+		// The test binary's own directory is private: copy it out.
+		self, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "logwatch.test")
+		if err := os.WriteFile(bin, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-test.run=^TestFollowPermissionError$", "-test.v")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SPFD_PERM_DIR="+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestFollowPermissionError") {
+			t.Fatalf("as nobody: %v\n%s", err, out)
+		}
+		return
 	}
-	path := filepath.Join(t.TempDir(), "secure")
+	dir := os.Getenv("SPFD_PERM_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "secure")
 	os.WriteFile(path, []byte("line 1\n"), 0o000)
 	var got []string
 	var mu sync.Mutex

@@ -143,8 +143,11 @@ func (p *Processor) Event(e Event, now time.Time) []Outcome {
 
 func (p *Processor) sshEvent(e Event, t time.Time) []Outcome {
 	n, immediate, reason := p.ssh.Strikes(e)
+	if reason == "" {
+		return nil // normal use
+	}
 	if n == 0 && !immediate {
-		return nil
+		return []Outcome{{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reason + " (same attempt)"}}
 	}
 	if p.exempt != nil && p.exempt(e.Addr) {
 		return []Outcome{{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reason + " (exempt)"}}

@@ -1,0 +1,225 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/logwatch"
+)
+
+// logSet runs the followers of the configured log sources. A reload
+// replaces the whole set; positions carry over.
+type logSet struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startLogs starts following every configured log. Lock not held.
+func (d *Daemon) startLogs(ctx context.Context, cfg *config.Config) *logSet {
+	ctx, cancel := context.WithCancel(ctx)
+	ls := &logSet{cancel: cancel}
+	for _, src := range cfg.Logs {
+		proc := logwatch.NewProcessor(src, d.exempt)
+		if src.Journal != "" {
+			ls.wg.Add(1)
+			go func() {
+				defer ls.wg.Done()
+				d.runJournal(ctx, src, proc)
+			}()
+			continue
+		}
+		// One processor per source: a threshold counts across its files.
+		var pmu sync.Mutex
+		for _, path := range src.Files {
+			f := &logwatch.Follower{Path: path, Start: d.position(path), Logf: func(format string, args ...any) {
+				d.warn("log", fmt.Sprintf(format, args...))
+			}}
+			ls.wg.Add(1)
+			go func() {
+				defer ls.wg.Done()
+				d.runFollower(ctx, f, src, proc, &pmu)
+			}()
+		}
+	}
+	return ls
+}
+
+func (ls *logSet) stop() {
+	ls.cancel()
+	ls.wg.Wait()
+}
+
+func (d *Daemon) runFollower(ctx context.Context, f *logwatch.Follower, src config.LogSource, proc *logwatch.Processor, pmu *sync.Mutex) {
+	out := make(chan logwatch.Batch, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := f.Run(ctx, out); err != nil {
+			d.recordError("log "+f.Path, err)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case b := <-out:
+			now := d.now()
+			var outcomes []logwatch.Outcome
+			pmu.Lock()
+			for _, line := range b.Lines {
+				outcomes = append(outcomes, proc.Line(line, now)...)
+			}
+			pmu.Unlock()
+			d.applyOutcomes(src, outcomes)
+			d.setPosition(b.Pos)
+		}
+	}
+}
+
+// exempt says whether an address is never counted: whitelisted or in an
+// ignore network.
+func (d *Daemon) exempt(a netip.Addr) bool {
+	p := netip.PrefixFrom(a, a.BitLen())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lists.Ignore().Contains(p) || d.pushed[White].Contains(p)
+}
+
+// applyOutcomes blacklists and captures what a batch of lines asked for,
+// in one journal write.
+func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome) {
+	var ops []Op
+	var captured []string
+	now := d.now()
+	for _, o := range outcomes {
+		switch o.Action {
+		case logwatch.Ban:
+			p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
+			ops = append(ops, Op{Op: "add", List: "black", Prefix: p, Source: PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
+			d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
+		case logwatch.Capture:
+			captured = append(captured, o.Domain)
+		}
+	}
+	if len(ops) == 0 && len(captured) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range captured {
+		ds, ok := d.domains[name]
+		if !ok || !slices.Contains(ds.Origins, OriginCapture) {
+			ops = append(ops, Op{Op: "domain-add", Domain: name, Source: OriginCapture})
+		}
+	}
+	if err := d.commit(ops...); err != nil {
+		d.mu.Unlock()
+		d.recordError("log", err)
+		d.mu.Lock()
+		return
+	}
+	for _, name := range captured {
+		ds := d.domains[name]
+		if ds == nil {
+			continue
+		}
+		if ds.LastSeen.IsZero() {
+			d.info("msg", "domain captured from outbound mail", "domain", name)
+			d.signal(d.wake)
+		}
+		ds.LastSeen = now
+	}
+}
+
+// expireCaptured drops captured domains no mail went to for the capture
+// period. Lock held.
+func (d *Daemon) expireCapturedLocked() {
+	expire := time.Duration(0)
+	for _, l := range d.cfg.Logs {
+		if l.Capture {
+			expire = max(expire, l.CaptureExpire)
+		}
+	}
+	now := d.now()
+	for name, ds := range d.domains {
+		if !slices.Contains(ds.Origins, OriginCapture) {
+			continue
+		}
+		if expire == 0 || (!ds.LastSeen.IsZero() && now.Sub(ds.LastSeen) > expire) {
+			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
+			d.info("msg", "captured domain expired", "domain", name)
+		}
+	}
+	d.dropOrphansLocked()
+}
+
+// position returns the saved position of a followed file.
+func (d *Daemon) position(path string) *logwatch.Position {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, raw := range d.positions {
+		var p logwatch.Position
+		if json.Unmarshal(raw, &p) == nil && p.Path == path {
+			return &p
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) setPosition(p logwatch.Position) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, old := range d.positions {
+		var q logwatch.Position
+		if json.Unmarshal(old, &q) == nil && q.Path == p.Path {
+			d.positions[i] = raw
+			d.signal(d.save)
+			return
+		}
+	}
+	d.positions = append(d.positions, raw)
+	d.signal(d.save)
+}
+
+func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *logwatch.Processor) {
+	key := "journal:" + src.Journal
+	j := &logwatch.Journal{Unit: src.Journal, Logf: func(format string, args ...any) {
+		d.warn("journal", fmt.Sprintf(format, args...))
+	}}
+	if p := d.position(key); p != nil {
+		j.Cursor = p.Cursor
+	}
+	out := make(chan []logwatch.JournalEntry, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		j.Run(ctx, out)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case entries := <-out:
+			var outcomes []logwatch.Outcome
+			for _, e := range entries {
+				outcomes = append(outcomes, proc.Message(e, d.now())...)
+			}
+			d.applyOutcomes(src, outcomes)
+			if n := len(entries); n > 0 {
+				d.setPosition(logwatch.Position{Path: key, Cursor: entries[n-1].Cursor})
+			}
+		}
+	}
+}

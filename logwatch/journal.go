@@ -1,0 +1,160 @@
+package logwatch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JournalEntry is one journal record, with the fields the kernel and
+// systemd supply (_COMM, _SYSTEMD_UNIT), never the sender-supplied
+// SYSLOG_IDENTIFIER, which any local process can set to "sshd".
+type JournalEntry struct {
+	Message string
+	Comm    string
+	Unit    string
+	Cursor  string
+	Time    time.Time
+}
+
+// Journal follows a systemd unit's journal through journalctl -f -o json,
+// resuming after a saved cursor.
+type Journal struct {
+	Unit   string
+	Cursor string // resume after this entry; empty: from now on
+	// Command is journalctl's path (default "journalctl").
+	Command string
+	Logf    func(format string, args ...any)
+}
+
+// maxJournalLine bounds one JSON record.
+const maxJournalLine = 1 << 20
+
+// Run follows the journal until ctx ends, restarting journalctl with
+// backoff when it exits.
+func (j *Journal) Run(ctx context.Context, out chan<- []JournalEntry) error {
+	cmd := j.Command
+	if cmd == "" {
+		cmd = "journalctl"
+	}
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := j.once(ctx, cmd, out)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if j.Logf != nil {
+			j.Logf("journalctl for %s stopped (%v); restarting in %s", j.Unit, err, backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+	return nil
+}
+
+func (j *Journal) once(ctx context.Context, command string, out chan<- []JournalEntry) error {
+	args := []string{"-f", "-o", "json", "--no-pager", "-u", j.Unit}
+	if j.Cursor != "" {
+		args = append(args, "--after-cursor="+j.Cursor)
+	} else {
+		args = append(args, "-n", "0")
+	}
+	cmd := exec.CommandContext(ctx, command, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 0, 64<<10), maxJournalLine)
+	for sc.Scan() {
+		e, ok := ParseJournalJSON(sc.Bytes())
+		if !ok {
+			continue
+		}
+		j.Cursor = e.Cursor
+		if e.Unit != j.Unit {
+			continue // -u also matches messages about the unit
+		}
+		select {
+		case out <- []JournalEntry{e}:
+		case <-ctx.Done():
+		}
+	}
+	err = cmd.Wait()
+	if err == nil {
+		err = sc.Err()
+	}
+	return err
+}
+
+// ParseJournalJSON reads one record of journalctl -o json. MESSAGE may be
+// a string or, when not UTF-8, an array of bytes.
+func ParseJournalJSON(b []byte) (JournalEntry, bool) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return JournalEntry{}, false
+	}
+	str := func(k string) string {
+		var s string
+		if json.Unmarshal(raw[k], &s) == nil {
+			return s
+		}
+		var bs []byte
+		var ints []int
+		if json.Unmarshal(raw[k], &ints) == nil {
+			for _, i := range ints {
+				bs = append(bs, byte(i))
+			}
+			return string(bs)
+		}
+		return ""
+	}
+	e := JournalEntry{Message: str("MESSAGE"), Comm: str("_COMM"), Unit: str("_SYSTEMD_UNIT"), Cursor: str("__CURSOR")}
+	if us, err := strconv.ParseInt(str("__REALTIME_TIMESTAMP"), 10, 64); err == nil {
+		e.Time = time.UnixMicro(us)
+	}
+	return e, e.Cursor != "" && e.Message != ""
+}
+
+// Message turns a journal entry into an event with the source's parser,
+// trusting only the kernel-supplied command name for the program.
+func (p *Processor) Message(e JournalEntry, now time.Time) []Outcome {
+	var ev Event
+	var ok bool
+	switch p.src.Parser {
+	case "sshd":
+		if !IsSSHDProgram(e.Comm) {
+			return nil
+		}
+		ev, ok = ParseSSHD(e.Message)
+	case "httpd":
+		ev, ok = ParseHTTPD(e.Message)
+	case "maillog":
+		prog := e.Comm
+		if strings.HasPrefix(e.Unit, "postfix") {
+			prog = "postfix/" + e.Comm
+		}
+		// Rebuild a syslog line for the mail parser's joins.
+		line := fmt.Sprintf("%s journal %s[0]: %s", e.Time.UTC().Format(time.RFC3339Nano), prog, e.Message)
+		ev, ok = p.mail.Parse(line, now)
+	}
+	if !ok {
+		return nil
+	}
+	if ev.Time.IsZero() {
+		ev.Time = e.Time
+	}
+	return p.Event(ev, now)
+}
