@@ -517,8 +517,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Notify != nil {
 		d.opts.Notify("READY=1")
 	}
+	d.mu.Lock()
 	d.info("msg", "spfd started", "socket", socket, "backend", d.backend.Kind(),
 		"white", d.lists.Len(White), "black", d.lists.Len(Black), "domains", len(d.domains))
+	d.mu.Unlock()
 	<-ctx.Done()
 	if d.opts.Notify != nil {
 		d.opts.Notify("STOPPING=1")

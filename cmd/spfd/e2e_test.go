@@ -433,3 +433,88 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("-D macro: exit %d %s", code, errOut)
 	}
 }
+
+// TestDaemonLogMining: spfd follows a growing sshd log and an httpd log;
+// offenders reach show blacklist and the table file within a second,
+// whitelisted addresses never do, and rotation loses nothing.
+func TestDaemonLogMining(t *testing.T) {
+	dns := nsdtest.Start(t, zonesDir)
+	dir := t.TempDir()
+	authlog := filepath.Join(dir, "authlog")
+	access := filepath.Join(dir, "access.log")
+	os.WriteFile(authlog, nil, 0o644)
+	os.WriteFile(access, nil, 0o644)
+	in := newInstance(t, dns, fmt.Sprintf(`whitelist 198.51.100.0/24
+log sshd file %q threshold 3 within 1h ttl 2h
+log httpd file %q`, authlog, access))
+	in.start()
+	black := filepath.Join(in.dir, "black.txt")
+	waitFor(t, 10*time.Second, "walks", func() bool { return len(fileLines(filepath.Join(in.dir, "white.txt"))) > 0 })
+
+	appendLines := func(path string, lines ...string) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, l := range lines {
+			fmt.Fprintln(f, l)
+		}
+	}
+	attack := func(ip string, port int) []string {
+		return []string{
+			fmt.Sprintf("Nov 27 03:14:02 mx1 sshd[1]: Invalid user admin from %s port %d", ip, port),
+			fmt.Sprintf("Nov 27 03:14:04 mx1 sshd[1]: Failed password for invalid user admin from %s port %d ssh2", ip, port),
+		}
+	}
+	// Two attempts: not yet.
+	appendLines(authlog, append(attack("203.0.113.5", 1001), attack("203.0.113.5", 1002)...)...)
+	// A whitelisted address attacking as hard never gets in.
+	for p := 2000; p < 2010; p++ {
+		appendLines(authlog, attack("198.51.100.9", p)...)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := fileLines(black); len(got) != 0 {
+		t.Fatalf("blacklisted early: %v", got)
+	}
+	start := time.Now()
+	appendLines(authlog, attack("203.0.113.5", 1003)...)
+	waitFor(t, time.Second, "the third attempt to blacklist", func() bool { return slices.Equal(fileLines(black), []string{"203.0.113.5/32"}) })
+	t.Logf("log line to table file: %v", time.Since(start))
+
+	// Rotation by rename and create: the line written to the old file
+	// just before rotation, and the new file's, both count.
+	os.Rename(authlog, authlog+".0")
+	appendLines(authlog+".0", attack("203.0.113.6", 3001)...)
+	os.WriteFile(authlog, nil, 0o644)
+	appendLines(authlog, append(attack("203.0.113.6", 3002), attack("203.0.113.6", 3003)...)...)
+	appendLines(access, `www 2001:db8::66 - - [27/Nov/2026:03:30:00 +0000] "GET /wp-login.php HTTP/1.1" 404 0 "-" "x"`)
+	want := []string{"203.0.113.5/32", "203.0.113.6/32", "2001:db8::66/128"}
+	waitFor(t, 2*time.Second, "rotated log and httpd probe", func() bool { return slices.Equal(fileLines(black), want) })
+
+	v := in.mustCtl("show", "blacklist", "-v")
+	for _, w := range []string{"203.0.113.5/32\tlog:sshd(expires ", "2001:db8::66/128\tlog:httpd-probe(expires "} {
+		if !strings.Contains(v, w) {
+			t.Errorf("show blacklist -v lacks %q:\n%s", w, v)
+		}
+	}
+	if strings.Contains(v, "198.51.100.9") {
+		t.Errorf("whitelisted attacker in the blacklist:\n%s", v)
+	}
+	if got := strings.Fields(in.mustCtl("show", "blacklist")); !slices.Equal(got, want) {
+		t.Errorf("show blacklist %v", got)
+	}
+
+	// Restart: the positions are kept, nothing is read twice.
+	in.stop(syscall.SIGTERM)
+	appendLines(authlog, attack("203.0.113.7", 4001)...)
+	in.start()
+	appendLines(authlog, append(attack("203.0.113.7", 4002), attack("203.0.113.7", 4003)...)...)
+	// The table holds the cover: 203.0.113.6 and .7 make 203.0.113.6/31.
+	waitFor(t, 2*time.Second, "attempts across a restart", func() bool {
+		return slices.Contains(fileLines(black), "203.0.113.6/31")
+	})
+	if v := in.mustCtl("show", "blacklist", "-v"); !strings.Contains(v, "203.0.113.7/32\tlog:sshd") {
+		t.Errorf("show blacklist -v:\n%s", v)
+	}
+}
