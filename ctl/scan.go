@@ -2,14 +2,21 @@ package ctl
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/logwatch"
@@ -30,7 +37,7 @@ type scanner struct {
 }
 
 type banSummary struct {
-	rules  map[string]bool
+	rules  []string // a handful at most
 	ttl    time.Duration
 	events int
 }
@@ -55,6 +62,11 @@ func runScan(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "spfctl scan: %v\n", err)
 			return ExitUsage
 		}
+	}
+	// A batch tool over a big file: a soft memory limit keeps the heap
+	// small at little cost in speed (unless GOMEMLIMIT says otherwise).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(32 << 20)
 	}
 	s := newScanner(cfg, *typ, env.Stdout)
 	inputs := fs.Args()
@@ -144,31 +156,137 @@ func (s *scanner) family(line string) string {
 	return "httpd"
 }
 
+// chunk is a run of whole lines handed to a parse worker. Its buffer and
+// parsed slice are recycled once the in-order stage is done with them, so
+// scanning a big file allocates almost nothing per line; text points into
+// buf, and nothing keeps a string of it past the chunk (mail lines, whose
+// parser keeps ids, are copied).
+type chunk struct {
+	seq       int
+	firstLine int
+	buf       []byte
+	text      string
+	parsed    []parsedLine
+	done      chan struct{}
+}
+
+var chunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, 0, chunkSize)} }}
+
+type parsedLine struct {
+	line int
+	fam  string
+	ev   logwatch.Event
+	raw  string // maillog lines: parsed in order, the parser joins lines
+}
+
+const chunkSize = 256 << 10
+
+// scan reads r in chunks of whole lines, parses them on every core (sshd
+// and httpd parsers are pure), and applies the rules in line order.
 func (s *scanner) scan(r io.Reader, prefix string) error {
-	br := bufio.NewReaderSize(r, 256<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// An over-long line: skip the rest of it.
-			for err == bufio.ErrBufferFull {
-				_, err = br.ReadSlice('\n')
+	workers := max(1, runtime.GOMAXPROCS(0))
+	jobs := make(chan *chunk, workers)
+	ordered := make(chan *chunk, workers+1)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				s.parseChunk(c)
+				close(c.done)
 			}
-			continue
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(ordered)
+		defer close(jobs)
+		readErr <- s.readChunks(r, jobs, ordered)
+	}()
+	var outcomes []logwatch.Outcome
+	for c := range ordered {
+		<-c.done
+		for _, p := range c.parsed {
+			outcomes = outcomes[:0]
+			if p.raw != "" {
+				outcomes = append(outcomes, s.procs[p.fam].Line(p.raw, s.now)...)
+			} else {
+				outcomes = s.procs[p.fam].AppendEvent(outcomes, p.ev, s.now)
+			}
+			for _, o := range outcomes {
+				s.report(prefix, p.line, o)
+			}
 		}
-		if len(line) > 0 {
-			s.lines++
-			text := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
-			if fam := s.family(text); fam != "" {
-				for _, o := range s.procs[fam].Line(text, s.now) {
-					s.report(prefix, n, o)
+		clear(c.parsed) // drop references into the buffer before reuse
+		c.parsed, c.text = c.parsed[:0], ""
+		chunkPool.Put(c)
+	}
+	wg.Wait()
+	return <-readErr
+}
+
+// readChunks cuts r into chunks at line ends and queues each twice: to a
+// worker, and to the in-order consumer.
+func (s *scanner) readChunks(r io.Reader, jobs, ordered chan<- *chunk) error {
+	buf := make([]byte, chunkSize)
+	var carry []byte // a partial line, carried into the next chunk
+	line := 1
+	for seq := 0; ; seq++ {
+		n, err := io.ReadFull(r, buf)
+		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !eof {
+			return err
+		}
+		data := append(carry, buf[:n]...)
+		carry = nil
+		if !eof {
+			i := bytes.LastIndexByte(data, '\n')
+			if i < 0 {
+				if len(data) <= 4*chunkSize {
+					carry = data // a very long line: keep reading
 				}
+				continue
 			}
+			carry = append([]byte(nil), data[i+1:]...)
+			data = data[:i+1]
 		}
-		if err == io.EOF {
+		if len(data) > 0 {
+			c := chunkPool.Get().(*chunk)
+			c.buf = append(c.buf[:0], data...)
+			c.seq, c.firstLine, c.text, c.done = seq, line, unsafe.String(unsafe.SliceData(c.buf), len(c.buf)), make(chan struct{})
+			lines := strings.Count(c.text, "\n")
+			if !strings.HasSuffix(c.text, "\n") {
+				lines++
+			}
+			line += lines
+			s.lines += lines
+			jobs <- c
+			ordered <- c
+		}
+		if eof {
 			return nil
 		}
-		if err != nil {
-			return err
+	}
+}
+
+// parseChunk parses a chunk's lines; mail lines wait for the in-order
+// stage, whose parser joins them by session and queue id.
+func (s *scanner) parseChunk(c *chunk) {
+	text := c.text
+	for n := c.firstLine; text != ""; n++ {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		line = strings.TrimSuffix(line, "\r")
+		fam := s.family(line)
+		switch fam {
+		case "":
+		case "maillog":
+			c.parsed = append(c.parsed, parsedLine{line: n, fam: fam, raw: strings.Clone(line)})
+		default:
+			if ev, ok := s.procs[fam].Parse(line, s.now); ok {
+				c.parsed = append(c.parsed, parsedLine{line: n, fam: fam, ev: ev})
+			}
 		}
 	}
 }
@@ -200,10 +318,12 @@ func (s *scanner) report(prefix string, n int, o logwatch.Outcome) {
 		b = append(b, ')')
 		bs := s.bans[o.Addr]
 		if bs == nil {
-			bs = &banSummary{rules: make(map[string]bool)}
+			bs = &banSummary{}
 			s.bans[o.Addr] = bs
 		}
-		bs.rules[o.Rule] = true
+		if !slices.Contains(bs.rules, o.Rule) {
+			bs.rules = append(bs.rules, o.Rule)
+		}
 		bs.ttl = max(bs.ttl, o.TTL)
 		bs.events++
 	case logwatch.Capture:
@@ -225,11 +345,7 @@ func (s *scanner) summary() {
 	fmt.Fprintf(s.out, "# would blacklist %d addresses\n", len(addrs))
 	for _, a := range addrs {
 		bs := s.bans[a]
-		var rules []string
-		for r := range bs.rules {
-			rules = append(rules, r)
-		}
-		sort.Strings(rules)
+		rules := slices.Sorted(slices.Values(bs.rules))
 		fmt.Fprintf(s.out, "# blacklist %s\t%s\tttl %s\n", a, strings.Join(rules, ","), bs.ttl)
 	}
 	domains := make([]string, 0, len(s.capture))

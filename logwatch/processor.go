@@ -117,40 +117,44 @@ func (p *Processor) Line(line string, now time.Time) []Outcome {
 }
 
 // Event applies the rules to one event.
-func (p *Processor) Event(e Event, now time.Time) []Outcome {
+func (p *Processor) Event(e Event, now time.Time) []Outcome { return p.AppendEvent(nil, e, now) }
+
+// AppendEvent applies the rules to one event and appends the outcomes to
+// dst, so a busy caller can reuse one slice.
+func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome {
 	t := now
 	if p.UseLineTime && !e.Time.IsZero() {
 		t = e.Time
 	}
 	switch e.Kind {
 	case SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth:
-		return p.sshEvent(e, t)
+		return p.sshEvent(dst, e, t)
 	case HTTPStatus, HTTPRequest:
-		return p.httpEvent(e, t)
+		return p.httpEvent(dst, e, t)
 	case MailSent:
-		return p.captureEvent(e, t)
+		return p.captureEvent(dst, e, t)
 	case MailRecipient:
 		if !p.spamtraps[e.Recipient] {
-			return nil
+			return dst
 		}
 		if p.exempt != nil && p.exempt(e.Addr) {
-			return []Outcome{{Action: Note, Event: e, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"}}
+			return append(dst, Outcome{Action: Note, Event: e, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"})
 		}
-		return []Outcome{{Action: Ban, Event: e, Rule: "spamtrap", Addr: e.Addr, TTL: p.src.TTL, Count: 1, Reason: "mail to spamtrap " + e.Recipient}}
+		return append(dst, Outcome{Action: Ban, Event: e, Rule: "spamtrap", Addr: e.Addr, TTL: p.src.TTL, Count: 1, Reason: "mail to spamtrap " + e.Recipient})
 	}
-	return nil
+	return dst
 }
 
-func (p *Processor) sshEvent(e Event, t time.Time) []Outcome {
+func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	n, immediate, reason := p.ssh.Strikes(e)
 	if reason == "" {
-		return nil // normal use
+		return dst // normal use
 	}
 	if n == 0 && !immediate {
-		return []Outcome{{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reason + " (same attempt)"}}
+		return append(dst, Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
 	}
 	if p.exempt != nil && p.exempt(e.Addr) {
-		return []Outcome{{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reason + " (exempt)"}}
+		return append(dst, Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 2)})
 	}
 	count, fire := p.broad.Strike(e.Addr, t, n)
 	if immediate {
@@ -160,26 +164,25 @@ func (p *Processor) sshEvent(e Event, t time.Time) []Outcome {
 	if fire {
 		o.Action, o.TTL = Ban, p.src.TTL
 	}
-	return []Outcome{o}
+	return append(dst, o)
 }
 
-func (p *Processor) httpEvent(e Event, t time.Time) []Outcome {
+func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	client, ok := ClientBehind(e, func(a netip.Addr) bool { return p.trusted.Contains(netip.PrefixFrom(a, a.BitLen())) })
 	if !ok {
-		return nil
+		return dst
 	}
 	e.Addr = client
 	if p.exempt != nil && p.exempt(client) {
-		return nil
+		return dst
 	}
-	var out []Outcome
 	if pat := p.probes.Match(e.Path); pat != "" {
 		count, fire := p.probe.Strike(client, t, 1)
 		o := Outcome{Action: Note, Event: e, Rule: "httpd-probe", Addr: client, Count: count, Reason: "probe " + pat}
 		if fire {
 			o.Action, o.TTL = Ban, p.src.TTL
 		}
-		out = append(out, o)
+		dst = append(dst, o)
 	}
 	if e.Kind == HTTPStatus {
 		count, fire := p.broad.Strike(client, t, 1)
@@ -187,26 +190,26 @@ func (p *Processor) httpEvent(e Event, t time.Time) []Outcome {
 		if fire {
 			o.Action, o.TTL = Ban, p.src.TTL
 		}
-		out = append(out, o)
+		dst = append(dst, o)
 	}
-	return out
+	return dst
 }
 
-func (p *Processor) captureEvent(e Event, t time.Time) []Outcome {
+func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	if !p.src.Capture {
-		return nil
+		return dst
 	}
 	_, senderDomain, _ := strings.Cut(e.Sender, "@")
 	if len(p.local) > 0 && !p.local[senderDomain] {
-		return nil // not from a local sender (forwarded mail, say)
+		return dst // not from a local sender (forwarded mail, say)
 	}
 	d := e.Domain()
 	if d == "" || p.local[d] {
-		return nil
+		return dst
 	}
 	times, known := p.domains[d]
 	if !known && len(p.domains) >= maxCaptureDomains {
-		return nil
+		return dst
 	}
 	since := t.Add(-p.src.CaptureWindow)
 	kept := times[:0]
@@ -225,5 +228,5 @@ func (p *Processor) captureEvent(e Event, t time.Time) []Outcome {
 	if len(kept) >= p.src.CaptureThreshold {
 		o.Action = Capture
 	}
-	return []Outcome{o}
+	return append(dst, o)
 }

@@ -1,7 +1,6 @@
 package logwatch
 
 import (
-	"container/list"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -10,19 +9,17 @@ import (
 
 // Tracker counts strikes per address within a rolling window. Memory is
 // bounded: each address keeps at most threshold timestamps, and at most
-// MaxTracked addresses are tracked, the least recently struck forgotten
-// first, so a flood of forged addresses cannot exhaust memory.
+// maxTracked addresses are tracked, the oldest forgotten first, so a
+// flood of forged addresses cannot exhaust memory.
 type Tracker struct {
 	threshold int
-	window    time.Duration
-	max       int
-	lru       *list.List // of *track, most recent first
-	byAddr    map[netip.Addr]*list.Element
+	window    int64 // nanoseconds
+	tracks    map[netip.Addr]*track
+	fifo      *fifo[netip.Addr]
 }
 
 type track struct {
-	addr  netip.Addr
-	times []time.Time // ring of the last threshold strikes
+	times []int64 // ring of the last threshold strikes, Unix nanoseconds
 	next  int
 }
 
@@ -38,36 +35,32 @@ func NewTracker(threshold int, window time.Duration, maxTracked int) *Tracker {
 	if maxTracked < 1 {
 		maxTracked = DefaultMaxTracked
 	}
-	return &Tracker{threshold: threshold, window: window, max: maxTracked, lru: list.New(), byAddr: make(map[netip.Addr]*list.Element)}
+	return &Tracker{threshold: threshold, window: int64(window), tracks: make(map[netip.Addr]*track), fifo: newFIFO[netip.Addr](maxTracked)}
 }
 
 // Strike records n strikes for a at t and reports the strikes within the
 // window and whether they reach the threshold.
 func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire bool) {
-	el, ok := tr.byAddr[a]
-	if ok {
-		tr.lru.MoveToFront(el)
-	} else {
-		el = tr.lru.PushFront(&track{addr: a, times: make([]time.Time, 0, min(tr.threshold, 16))})
-		tr.byAddr[a] = el
-		for tr.lru.Len() > tr.max {
-			old := tr.lru.Back()
-			tr.lru.Remove(old)
-			delete(tr.byAddr, old.Value.(*track).addr)
+	tk, ok := tr.tracks[a]
+	if !ok {
+		tk = &track{times: make([]int64, 0, min(tr.threshold, 8))}
+		tr.tracks[a] = tk
+		if old, evicted := tr.fifo.push(a); evicted {
+			delete(tr.tracks, old)
 		}
 	}
-	tk := el.Value.(*track)
+	now := t.UnixNano()
 	for range n {
 		if len(tk.times) < tr.threshold {
-			tk.times = append(tk.times, t)
+			tk.times = append(tk.times, now)
 		} else {
-			tk.times[tk.next] = t
+			tk.times[tk.next] = now
 			tk.next = (tk.next + 1) % tr.threshold
 		}
 	}
-	since := t.Add(-tr.window)
+	since := now - tr.window
 	for _, x := range tk.times {
-		if !x.Before(since) {
+		if x >= since {
 			count++
 		}
 	}
@@ -75,7 +68,29 @@ func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire boo
 }
 
 // Len reports the addresses tracked.
-func (tr *Tracker) Len() int { return tr.lru.Len() }
+func (tr *Tracker) Len() int { return len(tr.tracks) }
+
+// fifo remembers up to max keys in insertion order; pushing past max
+// returns the oldest to forget. A ring that grows to max and then wraps:
+// no allocation per key, and no memory for keys never seen.
+type fifo[K comparable] struct {
+	ring []K
+	max  int
+	head int
+}
+
+func newFIFO[K comparable](max int) *fifo[K] { return &fifo[K]{max: max} }
+
+func (f *fifo[K]) push(k K) (old K, evicted bool) {
+	if len(f.ring) < f.max {
+		f.ring = append(f.ring, k)
+		return old, false
+	}
+	old = f.ring[f.head]
+	f.ring[f.head] = k
+	f.head = (f.head + 1) % f.max
+	return old, true
+}
 
 // SSHRules turns sshd events into strikes: one per failed authentication,
 // at least one per connection, so the three or four lines sshd writes
@@ -83,8 +98,8 @@ func (tr *Tracker) Len() int { return tr.lru.Len() }
 // AllowUsers counts at once.
 type SSHRules struct {
 	AllowUsers map[string]bool // empty: everyone may try
-	conns      *list.List
-	byConn     map[connKey]*list.Element
+	conns      map[connKey]connState
+	fifo       *fifo[connKey]
 }
 
 type connKey struct {
@@ -93,9 +108,47 @@ type connKey struct {
 }
 
 type connState struct {
-	key     connKey
-	counted int
-	failed  int
+	counted int32
+	failed  int32
+}
+
+// sshReasons[kind][root][notAllowed][variant] are built once: no string
+// is made per event. Variants: plain, same attempt, exempt.
+var sshReasons = func() (t [4][2][2][3]string) {
+	for k, kind := range []Kind{SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth} {
+		for root := range 2 {
+			for na := range 2 {
+				r := string(kind)
+				if root == 1 {
+					r += " (root)"
+				}
+				if na == 1 {
+					r += " (user not allowed)"
+				}
+				t[k][root][na] = [3]string{r, r + " (same attempt)", r + " (exempt)"}
+			}
+		}
+	}
+	return t
+}()
+
+func sshKindIndex(k Kind) int {
+	switch k {
+	case SSHInvalidUser:
+		return 0
+	case SSHFailed:
+		return 1
+	case SSHMaxAuth:
+		return 2
+	}
+	return 3
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // maxConns bounds the connections SSHRules remembers.
@@ -103,7 +156,7 @@ const maxConns = 50_000
 
 // NewSSHRules returns sshd rules; allowUsers may be empty.
 func NewSSHRules(allowUsers []string) *SSHRules {
-	r := &SSHRules{conns: list.New(), byConn: make(map[connKey]*list.Element)}
+	r := &SSHRules{conns: make(map[connKey]connState), fifo: newFIFO[connKey](maxConns)}
 	if len(allowUsers) > 0 {
 		r.AllowUsers = make(map[string]bool)
 		for _, u := range allowUsers {
@@ -111,6 +164,13 @@ func NewSSHRules(allowUsers []string) *SSHRules {
 		}
 	}
 	return r
+}
+
+// reasonVariant returns the same-attempt (1) or exempt (2) form of an
+// sshd reason without building a string.
+func reasonVariant(e Event, allow map[string]bool, v int) string {
+	na := allow != nil && !allow[e.User]
+	return sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(na)][v]
 }
 
 // Strikes says how many strikes e is worth, and whether it is so bad it
@@ -127,37 +187,26 @@ func (r *SSHRules) Strikes(e Event) (n int, immediate bool, reason string) {
 			return 0, false, ""
 		}
 	}
-	reason = string(e.Kind)
-	if e.User == "root" {
-		reason += " (root)"
-	}
-	if r.AllowUsers != nil && !r.AllowUsers[e.User] {
-		immediate = true
-		reason += " (user not allowed)"
-	}
+	immediate = r.AllowUsers != nil && !r.AllowUsers[e.User]
+	reasons := &sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(immediate)]
+	reason = reasons[0]
 	if e.Port == 0 {
 		return 1, immediate, reason // no port: every line is an attempt
 	}
 	key := connKey{e.Addr, e.Port}
-	el, ok := r.byConn[key]
+	c, ok := r.conns[key]
 	if !ok {
-		el = r.conns.PushFront(&connState{key: key})
-		r.byConn[key] = el
-		for r.conns.Len() > maxConns {
-			old := r.conns.Back()
-			r.conns.Remove(old)
-			delete(r.byConn, old.Value.(*connState).key)
+		if old, evicted := r.fifo.push(key); evicted {
+			delete(r.conns, old)
 		}
-	} else {
-		r.conns.MoveToFront(el)
 	}
-	c := el.Value.(*connState)
 	if e.Kind == SSHFailed {
 		c.failed++
 	}
 	want := max(1, c.failed)
-	n = want - c.counted
+	n = int(want - c.counted)
 	c.counted = want
+	r.conns[key] = c
 	return n, immediate, reason
 }
 
