@@ -49,6 +49,8 @@ type Config struct {
 	Walk        Walk
 	White       Table
 	Black       Table
+	// NFTable is the nftables table (family inet) that holds the sets.
+	NFTable     string
 	Domains     []string
 	DomainFiles []string
 	// StaticWhite and StaticBlack are entries written in the file.
@@ -77,6 +79,7 @@ func Default() *Config {
 		Socket:     DefaultSocket,
 		SocketMode: 0o660,
 		StateDir:   DefaultStateDir,
+		NFTable:    "spfd",
 		Walk: Walk{
 			MinInterval: time.Hour,
 			MaxInterval: 24 * time.Hour,

@@ -78,6 +78,7 @@ func init() {
 		"ignore":          func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
 		"blacklist-ttl":   (*stmt).blacklistTTL,
 		"log":             (*stmt).log,
+		"nftables-table":  (*stmt).nftablesTable,
 		"include":         nil, // handled by the parser itself
 	}
 }
@@ -445,4 +446,17 @@ func (s *stmt) keyword(want string) error {
 		return fmt.Errorf("expected %s, got %q", want, v)
 	}
 	return nil
+}
+
+// nftables-table NAME: the inet table holding spfd's sets.
+func (s *stmt) nftablesTable() error {
+	name, err := s.value("a table name")
+	if err != nil {
+		return err
+	}
+	if name == "" || len(name) > 31 || strings.ContainsAny(name, " \t/") {
+		return fmt.Errorf("invalid nftables table name %q", name)
+	}
+	s.p.cfg.NFTable = name
+	return s.end()
 }

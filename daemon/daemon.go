@@ -643,7 +643,11 @@ func newBackend(cfg *config.Config) (pftable.Backend, error) {
 		}
 		return pftable.NewFile(tables), nil
 	}
-	return nil, fmt.Errorf("backend %q is not available in this build", cfg.White.Backend)
+	return newKernelBackend(cfg)
+}
+
+func errUnavailable(backend string) error {
+	return fmt.Errorf("backend %q is not available on this system", backend)
 }
 
 // expiryLoop drops expired holds.

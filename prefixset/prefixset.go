@@ -316,3 +316,33 @@ func (s *Set) Count() int {
 	s.Each(func(netip.Prefix) bool { n++; return true })
 	return n
 }
+
+// EachRange calls f with the set's maximal ranges, IPv4 first, in
+// address order, until f returns false. Adjacent addresses are always in
+// one range, so no two ranges touch: what an nftables interval set wants.
+func (s *Set) EachRange(f func(lo, hi netip.Addr) bool) {
+	if s == nil {
+		return
+	}
+	for _, r := range s.v4 {
+		if !f(addr4(r.lo), addr4(r.hi)) {
+			return
+		}
+	}
+	for _, r := range s.v6 {
+		if !f(addr6(r.lo), addr6(r.hi)) {
+			return
+		}
+	}
+}
+
+func addr4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func addr6(v u128) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], v.hi)
+	binary.BigEndian.PutUint64(b[8:], v.lo)
+	return netip.AddrFrom16(b)
+}

@@ -120,3 +120,19 @@ func BenchmarkCoverMillionNetipx(b *testing.B) {
 		_ = len(s.Prefixes())
 	}
 }
+
+func TestEachRange(t *testing.T) {
+	var b Builder
+	for _, s := range []string{"10.0.1.0/24", "10.0.2.0/23", "10.0.0.7/32", "2001:db8::/127", "2001:db8::2/128"} {
+		b.Add(netip.MustParsePrefix(s))
+	}
+	var got []string
+	b.Set().EachRange(func(lo, hi netip.Addr) bool {
+		got = append(got, lo.String()+"-"+hi.String())
+		return true
+	})
+	want := []string{"10.0.0.7-10.0.0.7", "10.0.1.0-10.0.3.255", "2001:db8::-2001:db8::2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

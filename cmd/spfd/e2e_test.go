@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -516,5 +517,72 @@ log httpd file %q`, authlog, access))
 	})
 	if v := in.mustCtl("show", "blacklist", "-v"); !strings.Contains(v, "203.0.113.7/32\tlog:sshd") {
 		t.Errorf("show blacklist -v:\n%s", v)
+	}
+}
+
+// TestDaemonNFTables runs spfd with the nftables backend in a private
+// network namespace and checks the kernel's sets with nft.
+func TestDaemonNFTables(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root; this test must run there")
+		}
+		t.Skip("needs root for a network namespace")
+	}
+	for _, tool := range []string{"unshare", "nsenter", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (util-linux, nftables)", tool)
+		}
+	}
+	spfd, _ := binaries(t)
+	in := newInstance(t, "127.0.0.1:1", "")
+	conf := fmt.Sprintf(`state-directory %q
+socket %q
+resolver 127.0.0.1:1
+table white nftables "white"
+table black nftables "black"
+whitelist { 192.0.2.0/24 2001:db8::/32 }
+`, filepath.Join(in.dir, "state"), in.sock)
+	os.WriteFile(in.conf, []byte(conf), 0o644)
+	in.stderr = &bytes.Buffer{}
+	in.cmd = exec.Command("unshare", "-n", spfd, "-d", "-f", in.conf)
+	in.cmd.Stderr = in.stderr
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, exited := in.cmd, make(chan error, 1)
+	in.exited = exited
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { in.stop(syscall.SIGTERM) })
+	waitFor(t, 10*time.Second, "spfd to answer", func() bool { _, _, code := in.ctl("show", "status"); return code == 0 })
+	pid := strconv.Itoa(in.cmd.Process.Pid) // unshare execs spfd in place
+	nftIn := func(args ...string) string {
+		out, err := exec.Command("nsenter", append([]string{"-t", pid, "-n", "nft"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	in.mustCtl("add", "black", "203.0.113.5")
+	in.mustCtl("add", "black", "198.51.100.0/24")
+	in.mustCtl("add", "black", "192.0.2.77") // whitelisted: never in the kernel's blacklist
+	waitFor(t, 2*time.Second, "the blacklist in the kernel", func() bool {
+		return strings.Contains(nftIn("list", "set", "inet", "spfd", "black4h"), "203.0.113.5")
+	})
+	if out := nftIn("list", "set", "inet", "spfd", "black4"); !strings.Contains(out, "198.51.100.0/24") {
+		t.Errorf("black4:\n%s", out)
+	}
+	if out := nftIn("list", "table", "inet", "spfd"); strings.Contains(out, "192.0.2.77") || !strings.Contains(out, "2001:db8::/32") {
+		t.Errorf("table:\n%s", out)
+	}
+	// nft -f with "flush ruleset": spfd's next sync brings it all back.
+	nftIn("flush", "ruleset")
+	in.mustCtl("add", "black", "203.0.113.9")
+	waitFor(t, 2*time.Second, "the table restored after flush ruleset", func() bool {
+		out, _ := exec.Command("nsenter", "-t", pid, "-n", "nft", "list", "set", "inet", "spfd", "black4h").CombinedOutput()
+		return strings.Contains(string(out), "203.0.113.5") && strings.Contains(string(out), "203.0.113.9")
+	})
+	if st := in.mustCtl("show", "stats"); !strings.Contains(st, "black black: held 4, pushed") || !strings.Contains(st, "packets 0") {
+		t.Errorf("stats:\n%s", st)
 	}
 }

@@ -1,0 +1,352 @@
+package pftable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"github.com/spfd/spfd/prefixset"
+)
+
+// NFTables keeps spfd's lists in sets of its own nftables table (default
+// inet spfd): for a list named N, N4 and N6 (interval sets of ranges) and
+// N4h and N6h (hash sets of single addresses), all with element counters.
+// It reconciles with what the kernel holds at the first sync (never
+// flushing), then applies diffs, and repairs drift: a missing table or
+// set (nft -f with "flush ruleset") is noticed on every sync, stray or
+// missing elements on a full re-read every RereadEvery.
+type NFTables struct {
+	Table       string // nftables table name
+	RereadEvery time.Duration
+
+	mu      sync.Mutex
+	conn    *nftables.Conn
+	table   *nftables.Table
+	lists   map[string]*nftList
+	repairs map[string]int
+	synced  map[string]time.Time
+}
+
+type nftList struct {
+	sets     [4]*nftables.Set // ranges4, ranges6, hosts4, hosts6
+	cur      nftContent       // what the kernel holds, as far as we know
+	known    bool             // cur was read from the kernel
+	lastRead time.Time
+}
+
+// NewNFTables opens a netlink connection for the table.
+func NewNFTables(table string) (*NFTables, error) {
+	conn, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(func(c *netlink.Conn) error {
+		// Big batches: ask for room, and take what is given.
+		_ = c.SetWriteBuffer(16 << 20)
+		_ = c.SetReadBuffer(16 << 20)
+		return nil
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	if table == "" {
+		table = "spfd"
+	}
+	return &NFTables{
+		Table: table, RereadEvery: 15 * time.Minute, conn: conn,
+		table:   &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
+		lists:   make(map[string]*nftList),
+		repairs: make(map[string]int),
+		synced:  make(map[string]time.Time),
+	}, nil
+}
+
+// Kind implements Backend.
+func (n *NFTables) Kind() string { return "nftables" }
+
+// Close implements Backend; the table and its sets stay in the kernel.
+func (n *NFTables) Close() error { return n.conn.CloseLasting() }
+
+func setNames(list string) [4]string {
+	return [4]string{list + "4", list + "6", list + "4h", list + "6h"}
+}
+
+// ensure creates the table and the list's sets when they are missing and
+// reports whether anything had to be created (the kernel's content is
+// then unknown, or empty).
+func (n *NFTables) ensure(list string) (*nftList, bool, error) {
+	l := n.lists[list]
+	if l == nil {
+		l = &nftList{}
+		n.lists[list] = l
+	}
+	// The library loses the errno when the table is missing, so look
+	// for the table first.
+	tables, err := n.conn.ListTablesOfFamily(n.table.Family)
+	if err != nil {
+		return nil, false, fmt.Errorf("listing tables: %w", err)
+	}
+	var existing []*nftables.Set
+	if slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == n.table.Name }) {
+		if existing, err = n.conn.GetSets(n.table); err != nil {
+			return nil, false, fmt.Errorf("listing sets: %w", err)
+		}
+	}
+	have := make(map[string]*nftables.Set)
+	for _, s := range existing {
+		have[s.Name] = s
+	}
+	created := false
+	n.conn.AddTable(n.table)
+	for i, name := range setNames(list) {
+		if s, ok := have[name]; ok {
+			s.Table = n.table
+			l.sets[i] = s
+			continue
+		}
+		created = true
+		s := &nftables.Set{Table: n.table, Name: name, KeyType: nftables.TypeIPAddr, Counter: true}
+		if i%2 == 1 {
+			s.KeyType = nftables.TypeIP6Addr
+		}
+		s.Interval = i < 2
+		if err := n.conn.AddSet(s, nil); err != nil {
+			return nil, false, fmt.Errorf("adding set %s: %w", name, err)
+		}
+		l.sets[i] = s
+	}
+	if err := n.conn.Flush(); err != nil {
+		return nil, false, fmt.Errorf("creating table %s and sets: %w", n.Table, err)
+	}
+	return l, created, nil
+}
+
+// Sync implements Backend.
+func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, created, err := n.ensure(list)
+	if err != nil {
+		return fmt.Errorf("nftables %s: %w", list, err)
+	}
+	if created && l.known {
+		n.repairs[list]++ // our sets vanished behind our back
+	}
+	if created || !l.known || time.Since(l.lastRead) > n.RereadEvery {
+		if err := n.read(list, l); err != nil {
+			return fmt.Errorf("nftables %s: reading sets: %w", list, err)
+		}
+	}
+	want := contentOf(set)
+	if err := n.apply(ctx, l, want); err != nil {
+		// Our idea of the kernel's content may be wrong (someone deleted
+		// an element): read it again and retry once.
+		if rerr := n.read(list, l); rerr != nil {
+			return fmt.Errorf("nftables %s: %w", list, errors.Join(err, rerr))
+		}
+		if err2 := n.apply(ctx, l, want); err2 != nil {
+			return fmt.Errorf("nftables %s: %w", list, err2)
+		}
+	}
+	n.synced[list] = time.Now()
+	return nil
+}
+
+// read loads the sets' elements from the kernel. Slow for big interval
+// sets (the library reads in small buffers), so done at start, after an
+// error, and every RereadEvery.
+func (n *NFTables) read(list string, l *nftList) error {
+	var c nftContent
+	for i, s := range l.sets {
+		elems, err := n.conn.GetSetElements(s)
+		if err != nil {
+			return err
+		}
+		if i < 2 {
+			rs, err := rangesOf(elems, i == 1)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				c.ranges4 = rs
+			} else {
+				c.ranges6 = rs
+			}
+			continue
+		}
+		for _, e := range elems {
+			a, ok := netip.AddrFromSlice(e.Key)
+			if !ok {
+				return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
+			}
+			if i == 2 {
+				c.hosts4 = append(c.hosts4, a)
+			} else {
+				c.hosts6 = append(c.hosts6, a)
+			}
+		}
+	}
+	sortContent(&c)
+	if l.known && !sameContent(l.cur, c) {
+		n.repairs[list]++ // changed behind our back: the next apply repairs it
+	}
+	l.cur, l.known, l.lastRead = c, true, time.Now()
+	return nil
+}
+
+// rangesOf pairs interval start and end elements.
+func rangesOf(elems []nftables.SetElement, v6 bool) ([]addrRange, error) {
+	sort.Slice(elems, func(i, j int) bool {
+		a, _ := netip.AddrFromSlice(elems[i].Key)
+		b, _ := netip.AddrFromSlice(elems[j].Key)
+		if c := a.Compare(b); c != 0 {
+			return c < 0
+		}
+		return elems[i].IntervalEnd && !elems[j].IntervalEnd
+	})
+	var out []addrRange
+	for i := 0; i < len(elems); i++ {
+		if elems[i].IntervalEnd {
+			continue // the implicit end at the bottom of the space
+		}
+		lo, ok := netip.AddrFromSlice(elems[i].Key)
+		if !ok || lo.Is6() != v6 {
+			return nil, fmt.Errorf("bad interval key %x", elems[i].Key)
+		}
+		hi := lastAddr(v6)
+		if i+1 < len(elems) && elems[i+1].IntervalEnd {
+			end, _ := netip.AddrFromSlice(elems[i+1].Key)
+			hi = end.Prev()
+			i++
+		}
+		out = append(out, addrRange{lo, hi})
+	}
+	return out, nil
+}
+
+func lastAddr(v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16([16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	}
+	return netip.AddrFrom4([4]byte{0xff, 0xff, 0xff, 0xff})
+}
+
+func rangeElems(rs []addrRange) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, 2*len(rs))
+	for _, r := range rs {
+		out = append(out, nftables.SetElement{Key: r.lo.AsSlice()})
+		if end, ok := next(r.hi); ok {
+			out = append(out, nftables.SetElement{Key: end.AsSlice(), IntervalEnd: true})
+		}
+	}
+	return out
+}
+
+func hostElems(hs []netip.Addr) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, nftables.SetElement{Key: h.AsSlice()})
+	}
+	return out
+}
+
+// apply makes the kernel hold want: deletions first, then additions, in
+// element calls under 64 KiB and flushes under the socket's size; it
+// deletes only what it knows is there.
+func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error {
+	type op struct {
+		set   *nftables.Set
+		elems []nftables.SetElement
+		del   bool
+		items int
+	}
+	var ops []op
+	queue := func(set *nftables.Set, del bool, elems []nftables.SetElement, keyLen, perItem int) {
+		items := len(elems) / perItem
+		for _, k := range chunks(items, keyLen, perItem) {
+			take := min(len(elems), k*perItem)
+			if perItem == 2 {
+				// a range at the top of the space has no end element
+				for take < len(elems) && elems[take].IntervalEnd {
+					take++
+				}
+			}
+			ops = append(ops, op{set, elems[:take], del, k})
+			elems = elems[take:]
+		}
+		if len(elems) > 0 {
+			ops = append(ops, op{set, elems, del, len(elems)})
+		}
+	}
+	d4, a4 := diffSorted(l.cur.ranges4, want.ranges4, cmpRange)
+	d6, a6 := diffSorted(l.cur.ranges6, want.ranges6, cmpRange)
+	dh4, ah4 := diffSorted(l.cur.hosts4, want.hosts4, netip.Addr.Compare)
+	dh6, ah6 := diffSorted(l.cur.hosts6, want.hosts6, netip.Addr.Compare)
+	queue(l.sets[0], true, rangeElems(d4), 4, 2)
+	queue(l.sets[1], true, rangeElems(d6), 16, 2)
+	queue(l.sets[2], true, hostElems(dh4), 4, 1)
+	queue(l.sets[3], true, hostElems(dh6), 16, 1)
+	queue(l.sets[0], false, rangeElems(a4), 4, 2)
+	queue(l.sets[1], false, rangeElems(a6), 16, 2)
+	queue(l.sets[2], false, hostElems(ah4), 4, 1)
+	queue(l.sets[3], false, hostElems(ah6), 16, 1)
+	if len(ops) == 0 {
+		return nil
+	}
+	pending := 0
+	for _, o := range ops {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		if o.del {
+			err = n.conn.SetDeleteElements(o.set, o.elems)
+		} else {
+			err = n.conn.SetAddElements(o.set, o.elems)
+		}
+		if err != nil {
+			return fmt.Errorf("set %s: %w", o.set.Name, err)
+		}
+		pending += len(o.elems) * elemBytes(len(o.elems[0].Key))
+		if pending >= maxFlushBytes {
+			if err := n.conn.Flush(); err != nil {
+				return fmt.Errorf("set %s: %w", o.set.Name, err)
+			}
+			pending = 0
+		}
+	}
+	if err := n.conn.Flush(); err != nil {
+		return err
+	}
+	l.cur = want
+	return nil
+}
+
+// Stats implements Backend: packets and bytes summed over the element
+// counters (a full read of the sets, so only on request).
+func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l := n.lists[list]
+	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list], Counters: true}
+	if l == nil {
+		return st, nil
+	}
+	st.Entries = l.cur.len()
+	for _, s := range l.sets {
+		elems, err := n.conn.GetSetElements(s)
+		if err != nil {
+			return st, fmt.Errorf("nftables %s: %w", list, err)
+		}
+		for _, e := range elems {
+			if c := e.Counter; c != nil {
+				st.Packets += c.Packets
+				st.Bytes += c.Bytes
+			}
+		}
+	}
+	return st, nil
+}

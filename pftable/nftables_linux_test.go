@@ -1,0 +1,266 @@
+package pftable
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spfd/spfd/prefixset"
+)
+
+// TestMain runs this package's tests as root inside a private network
+// namespace (unshare -n), so the nftables tests use the real kernel
+// without touching the host's ruleset.
+func TestMain(m *testing.M) {
+	if os.Getuid() == 0 && os.Getenv("SPFD_IN_NETNS") == "" {
+		if path, err := exec.LookPath("unshare"); err == nil {
+			cmd := exec.Command(path, append([]string{"-n", os.Args[0]}, os.Args[1:]...)...)
+			cmd.Env = append(os.Environ(), "SPFD_IN_NETNS=1")
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				if ee, ok := err.(*exec.ExitError); ok {
+					os.Exit(ee.ExitCode())
+				}
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// needNetns skips unless the test runs as root in its own namespace with
+// nft installed; under CI a skip is a failure.
+func needNetns(t *testing.T) {
+	t.Helper()
+	_, nftErr := exec.LookPath("nft")
+	if os.Getuid() == 0 && os.Getenv("SPFD_IN_NETNS") == "1" && nftErr == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("nftables tests need root, unshare and nft (apt-get install nftables); CI must run them")
+	}
+	t.Skip("needs root, unshare -n and nft")
+}
+
+func nft(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("nft", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// kernelSet reads a list's four sets with nft -j and returns what they
+// cover, as prefixes.
+func kernelSet(t *testing.T, table, list string) []netip.Prefix {
+	t.Helper()
+	var b prefixset.Builder
+	for _, name := range setNames(list) {
+		var doc struct {
+			Nftables []struct {
+				Set *struct {
+					Elem []json.RawMessage `json:"elem"`
+				} `json:"set"`
+			} `json:"nftables"`
+		}
+		if err := json.Unmarshal([]byte(nft(t, "-j", "list", "set", "inet", table, name)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range doc.Nftables {
+			if item.Set == nil {
+				continue
+			}
+			for _, raw := range item.Set.Elem {
+				addElem(t, &b, raw)
+			}
+		}
+	}
+	return b.Set().Prefixes()
+}
+
+func addElem(t *testing.T, b *prefixset.Builder, raw json.RawMessage) {
+	var wrapped struct {
+		Elem *struct {
+			Val json.RawMessage `json:"val"`
+		} `json:"elem"`
+	}
+	if json.Unmarshal(raw, &wrapped) == nil && wrapped.Elem != nil {
+		raw = wrapped.Elem.Val
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		a := netip.MustParseAddr(s)
+		b.Add(netip.PrefixFrom(a, a.BitLen()))
+		return
+	}
+	var v struct {
+		Prefix *struct {
+			Addr string `json:"addr"`
+			Len  int    `json:"len"`
+		} `json:"prefix"`
+		Range []string `json:"range"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("element %s: %v", raw, err)
+	}
+	switch {
+	case v.Prefix != nil:
+		b.Add(netip.PrefixFrom(netip.MustParseAddr(v.Prefix.Addr), v.Prefix.Len))
+	case len(v.Range) == 2:
+		for _, p := range rangePrefixes(netip.MustParseAddr(v.Range[0]), netip.MustParseAddr(v.Range[1])) {
+			b.Add(p)
+		}
+	default:
+		t.Fatalf("element %s", raw)
+	}
+}
+
+func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for a := lo; ; a = a.Next() {
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		if a == hi || len(out) > 1<<16 {
+			break
+		}
+	}
+	return out
+}
+
+func setOf(ss ...string) *prefixset.Set {
+	var b prefixset.Builder
+	for _, s := range ss {
+		b.Add(netip.MustParsePrefix(s))
+	}
+	return b.Set()
+}
+
+func TestNFTablesSyncDiffAndRepair(t *testing.T) {
+	needNetns(t)
+	n, err := NewNFTables("spfdtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	check := func(want *prefixset.Set) {
+		t.Helper()
+		if got := kernelSet(t, "spfdtest", "black"); !slices.Equal(got, want.Prefixes()) {
+			t.Fatalf("kernel holds\n%v\nwant\n%v", got, want.Prefixes())
+		}
+	}
+	// Ranges, adjacent prefixes that are one range, lone addresses, IPv6,
+	// and a range at the top of the space (no end element).
+	first := setOf("10.0.1.0/24", "10.0.2.0/23", "203.0.113.5/32", "198.51.100.0/24",
+		"2001:db8::/64", "2001:db8:1::7/128", "240.0.0.0/4")
+	if err := n.Sync(ctx, "black", first); err != nil {
+		t.Fatal(err)
+	}
+	check(first)
+	if out := nft(t, "list", "set", "inet", "spfdtest", "black4h"); !strings.Contains(out, "counter") {
+		t.Errorf("hash set without counters:\n%s", out)
+	}
+
+	// A diff: some go, some come, a range grows.
+	second := setOf("10.0.1.0/24", "10.0.2.0/22", "203.0.113.6/32", "2001:db8:2::/48", "240.0.0.0/4")
+	if err := n.Sync(ctx, "black", second); err != nil {
+		t.Fatal(err)
+	}
+	check(second)
+
+	// Drift: an element deleted and a stray added behind spfd's back.
+	nft(t, "delete", "element", "inet", "spfdtest", "black4h", "{ 203.0.113.6 }")
+	nft(t, "add", "element", "inet", "spfdtest", "black4h", "{ 192.0.2.99 }")
+	n.RereadEvery = 0
+	if err := n.Sync(ctx, "black", second); err != nil {
+		t.Fatal(err)
+	}
+	check(second)
+	st, err := n.Stats(ctx, "black")
+	if err != nil || st.Repairs == 0 || !st.Counters {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+
+	// nft -f with "flush ruleset" removes everything: the next sync
+	// brings the table, the sets and the elements back.
+	nft(t, "flush", "ruleset")
+	n.RereadEvery = time.Hour
+	if err := n.Sync(ctx, "black", second); err != nil {
+		t.Fatal(err)
+	}
+	check(second)
+
+	// An element we think is there but is not: the delete fails, spfd
+	// reads the sets again and retries, never leaving a half-applied set.
+	nft(t, "delete", "element", "inet", "spfdtest", "black6", "{ 2001:db8:2::/48 }")
+	third := setOf("10.0.1.0/24", "203.0.113.6/32")
+	if err := n.Sync(ctx, "black", third); err != nil {
+		t.Fatal(err)
+	}
+	check(third)
+
+	// A second backend (spfd restarted) reconciles without flushing.
+	n2, err := NewNFTables("spfdtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	if err := n2.Sync(ctx, "black", setOf("10.0.1.0/24", "203.0.113.6/32", "203.0.113.8/32")); err != nil {
+		t.Fatal(err)
+	}
+	check(setOf("10.0.1.0/24", "203.0.113.6/32", "203.0.113.8/32"))
+}
+
+// TestNFTablesLarge pushes 100 000 IPv4 and 10 000 IPv6 prefixes, which
+// must be split into many netlink calls (a call over 64 KiB silently
+// loses elements), and checks every one arrived.
+func TestNFTablesLarge(t *testing.T) {
+	needNetns(t)
+	n, err := NewNFTables("spfdbig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	set := bigSet(100_000, 10_000)
+	if err := n.Sync(context.Background(), "black", set); err != nil {
+		t.Fatal(err)
+	}
+	want := contentOf(set)
+	count := func(name string) int {
+		out := nft(t, "-j", "list", "set", "inet", "spfdbig", name)
+		return strings.Count(out, `{"elem": {`) // every element carries a counter
+	}
+	got := count("black4") + count("black6") + count("black4h") + count("black6h")
+	if got != want.len() {
+		t.Fatalf("kernel holds %d elements, want %d", got, want.len())
+	}
+}
+
+// bigSet makes n4 IPv4 and n6 IPv6 prefixes that do not merge: hosts and
+// /28s spread over the space.
+func bigSet(n4, n6 int) *prefixset.Set {
+	var b prefixset.Builder
+	for i := range n4 {
+		a := netip.AddrFrom4([4]byte{byte(11 + i>>16), byte(i >> 8), byte(i), 0})
+		if i%2 == 0 {
+			b.Add(netip.PrefixFrom(a.Next(), 32))
+		} else {
+			b.Add(netip.PrefixFrom(a, 28))
+		}
+	}
+	for i := range n6 {
+		var x [16]byte
+		x[0], x[1], x[2], x[3], x[4], x[5] = 0x20, 0x01, 0x0d, 0xb8, byte(i>>8), byte(i)
+		b.Add(netip.PrefixFrom(netip.AddrFrom16(x), 64))
+	}
+	return b.Set()
+}
