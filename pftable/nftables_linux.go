@@ -1,10 +1,12 @@
 package pftable
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -165,27 +167,25 @@ func (n *NFTables) read(list string, l *nftList) error {
 		if err != nil {
 			return err
 		}
-		if i < 2 {
-			rs, err := rangesOf(elems, i == 1)
-			if err != nil {
-				return err
+		switch i {
+		case 0, 1:
+			if err := rangesOf(elems, i == 1, &c); err != nil {
+				return fmt.Errorf("set %s: %w", s.Name, err)
 			}
-			if i == 0 {
-				c.ranges4 = rs
-			} else {
-				c.ranges6 = rs
+		case 2:
+			for _, e := range elems {
+				if len(e.Key) != 4 {
+					return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
+				}
+				c.hosts4 = append(c.hosts4, binary.BigEndian.Uint32(e.Key))
 			}
-			continue
-		}
-		for _, e := range elems {
-			a, ok := netip.AddrFromSlice(e.Key)
-			if !ok {
-				return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
-			}
-			if i == 2 {
-				c.hosts4 = append(c.hosts4, a)
-			} else {
-				c.hosts6 = append(c.hosts6, a)
+		case 3:
+			for _, e := range elems {
+				if len(e.Key) != 16 {
+					return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
+				}
+				hi, lo := binary.BigEndian.Uint64(e.Key[:8]), binary.BigEndian.Uint64(e.Key[8:])
+				c.hosts6 = append(c.hosts6, prefixset.Range6{LoHi: hi, LoLo: lo, HiHi: hi, HiLo: lo})
 			}
 		}
 	}
@@ -197,58 +197,88 @@ func (n *NFTables) read(list string, l *nftList) error {
 	return nil
 }
 
-// rangesOf pairs interval start and end elements.
-func rangesOf(elems []nftables.SetElement, v6 bool) ([]addrRange, error) {
+// rangesOf pairs interval start and end elements (the end key is one
+// past the range; a range up to the top of the space has none).
+func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
+	keyLen := 4
+	if v6 {
+		keyLen = 16
+	}
 	sort.Slice(elems, func(i, j int) bool {
-		a, _ := netip.AddrFromSlice(elems[i].Key)
-		b, _ := netip.AddrFromSlice(elems[j].Key)
-		if c := a.Compare(b); c != 0 {
+		if c := bytes.Compare(elems[i].Key, elems[j].Key); c != 0 {
 			return c < 0
 		}
 		return elems[i].IntervalEnd && !elems[j].IntervalEnd
 	})
-	var out []addrRange
 	for i := 0; i < len(elems); i++ {
-		if elems[i].IntervalEnd {
+		e := elems[i]
+		if len(e.Key) != keyLen {
+			return fmt.Errorf("bad interval key %x", e.Key)
+		}
+		if e.IntervalEnd {
 			continue // the implicit end at the bottom of the space
 		}
-		lo, ok := netip.AddrFromSlice(elems[i].Key)
-		if !ok || lo.Is6() != v6 {
-			return nil, fmt.Errorf("bad interval key %x", elems[i].Key)
-		}
-		hi := lastAddr(v6)
+		end := bytes.Repeat([]byte{0xff}, keyLen) // inclusive end
 		if i+1 < len(elems) && elems[i+1].IntervalEnd {
-			end, _ := netip.AddrFromSlice(elems[i+1].Key)
-			hi = end.Prev()
+			end = minus1(elems[i+1].Key)
 			i++
 		}
-		out = append(out, addrRange{lo, hi})
+		if v6 {
+			c.ranges6 = append(c.ranges6, prefixset.Range6{
+				LoHi: binary.BigEndian.Uint64(e.Key[:8]), LoLo: binary.BigEndian.Uint64(e.Key[8:]),
+				HiHi: binary.BigEndian.Uint64(end[:8]), HiLo: binary.BigEndian.Uint64(end[8:])})
+		} else {
+			c.ranges4 = append(c.ranges4, prefixset.Range4{Lo: binary.BigEndian.Uint32(e.Key), Hi: binary.BigEndian.Uint32(end)})
+		}
 	}
-	return out, nil
+	return nil
 }
 
-func lastAddr(v6 bool) netip.Addr {
-	if v6 {
-		return netip.AddrFrom16([16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	}
-	return netip.AddrFrom4([4]byte{0xff, 0xff, 0xff, 0xff})
-}
-
-func rangeElems(rs []addrRange) []nftables.SetElement {
-	out := make([]nftables.SetElement, 0, 2*len(rs))
-	for _, r := range rs {
-		out = append(out, nftables.SetElement{Key: r.lo.AsSlice()})
-		if end, ok := next(r.hi); ok {
-			out = append(out, nftables.SetElement{Key: end.AsSlice(), IntervalEnd: true})
+func minus1(k []byte) []byte {
+	out := bytes.Clone(k)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]--
+		if out[i] != 0xff {
+			break
 		}
 	}
 	return out
 }
 
-func hostElems(hs []netip.Addr) []nftables.SetElement {
+func range4Elems(rs []prefixset.Range4) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, 2*len(rs))
+	for _, r := range rs {
+		out = append(out, nftables.SetElement{Key: key4(r.Lo)})
+		if r.Hi != ^uint32(0) {
+			out = append(out, nftables.SetElement{Key: key4(r.Hi + 1), IntervalEnd: true})
+		}
+	}
+	return out
+}
+
+func range6Elems(rs []prefixset.Range6) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, 2*len(rs))
+	for _, r := range rs {
+		out = append(out, nftables.SetElement{Key: key6(r.LoHi, r.LoLo)})
+		if hi, lo, ok := plus1(r.HiHi, r.HiLo); ok {
+			out = append(out, nftables.SetElement{Key: key6(hi, lo), IntervalEnd: true})
+		}
+	}
+	return out
+}
+
+func host4Elems(hs []uint32) []nftables.SetElement {
 	out := make([]nftables.SetElement, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, nftables.SetElement{Key: h.AsSlice()})
+		out = append(out, nftables.SetElement{Key: key4(h)})
+	}
+	return out
+}
+
+func host6Elems(hs []prefixset.Range6) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, nftables.SetElement{Key: key6(h.LoHi, h.LoLo)})
 	}
 	return out
 }
@@ -281,18 +311,18 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 			ops = append(ops, op{set, elems, del, len(elems)})
 		}
 	}
-	d4, a4 := diffSorted(l.cur.ranges4, want.ranges4, cmpRange)
-	d6, a6 := diffSorted(l.cur.ranges6, want.ranges6, cmpRange)
-	dh4, ah4 := diffSorted(l.cur.hosts4, want.hosts4, netip.Addr.Compare)
-	dh6, ah6 := diffSorted(l.cur.hosts6, want.hosts6, netip.Addr.Compare)
-	queue(l.sets[0], true, rangeElems(d4), 4, 2)
-	queue(l.sets[1], true, rangeElems(d6), 16, 2)
-	queue(l.sets[2], true, hostElems(dh4), 4, 1)
-	queue(l.sets[3], true, hostElems(dh6), 16, 1)
-	queue(l.sets[0], false, rangeElems(a4), 4, 2)
-	queue(l.sets[1], false, rangeElems(a6), 16, 2)
-	queue(l.sets[2], false, hostElems(ah4), 4, 1)
-	queue(l.sets[3], false, hostElems(ah6), 16, 1)
+	d4, a4 := diffSorted(l.cur.ranges4, want.ranges4, cmpRange4)
+	d6, a6 := diffSorted(l.cur.ranges6, want.ranges6, cmpRange6)
+	dh4, ah4 := diffSorted(l.cur.hosts4, want.hosts4, cmp.Compare[uint32])
+	dh6, ah6 := diffSorted(l.cur.hosts6, want.hosts6, cmpRange6)
+	queue(l.sets[0], true, range4Elems(d4), 4, 2)
+	queue(l.sets[1], true, range6Elems(d6), 16, 2)
+	queue(l.sets[2], true, host4Elems(dh4), 4, 1)
+	queue(l.sets[3], true, host6Elems(dh6), 16, 1)
+	queue(l.sets[0], false, range4Elems(a4), 4, 2)
+	queue(l.sets[1], false, range6Elems(a6), 16, 2)
+	queue(l.sets[2], false, host4Elems(ah4), 4, 1)
+	queue(l.sets[3], false, host6Elems(ah6), 16, 1)
 	if len(ops) == 0 {
 		return nil
 	}

@@ -346,3 +346,26 @@ func addr6(v u128) netip.Addr {
 	binary.BigEndian.PutUint64(b[8:], v.lo)
 	return netip.AddrFrom16(b)
 }
+
+// Range4 is an inclusive range of IPv4 addresses as numbers.
+type Range4 struct{ Lo, Hi uint32 }
+
+// Range6 is an inclusive range of IPv6 addresses as 128-bit numbers.
+type Range6 struct{ LoHi, LoLo, HiHi, HiLo uint64 }
+
+// Ranges returns the set's maximal ranges without pointers, for callers
+// that handle a hundred thousand of them at a time.
+func (s *Set) Ranges() ([]Range4, []Range6) {
+	if s == nil {
+		return nil, nil
+	}
+	r4 := make([]Range4, len(s.v4))
+	for i, r := range s.v4 {
+		r4[i] = Range4{r.lo, r.hi}
+	}
+	r6 := make([]Range6, len(s.v6))
+	for i, r := range s.v6 {
+		r6[i] = Range6{r.lo.hi, r.lo.lo, r.hi.hi, r.hi.lo}
+	}
+	return r4, r6
+}
