@@ -1,0 +1,14 @@
+package daemon
+
+import (
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/pftable"
+)
+
+func newKernelBackend(cfg *config.Config) (pftable.Backend, error) {
+	switch cfg.White.Backend {
+	case "pf":
+		return pftable.OpenPF()
+	}
+	return nil, errUnavailable(cfg.White.Backend)
+}
