@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -84,11 +85,38 @@ func Main(env Env, args []string) int {
 		return ExitUsage
 	}
 	req := control.Request{Args: cmd.Words(), Verbose: verbose, JSON: *jsonOut}
-	if err := control.Do(env.Ctx, *socket, req, env.Stdout); err != nil {
+	path := *socket
+	if !socketSet(fs) {
+		path = defaultSocket()
+	}
+	if err := control.Do(env.Ctx, path, req, env.Stdout); err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+func socketSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "s" {
+			set = true
+		}
+	})
+	return set
+}
+
+// systemdSocket is where the systemd unit puts the socket (its
+// RuntimeDirectory); spfctl looks there when the classic path is absent.
+const systemdSocket = "/run/spfd/spfd.sock"
+
+func defaultSocket() string {
+	if _, err := os.Stat(control.DefaultSocket); err != nil {
+		if _, err := os.Stat(systemdSocket); err == nil {
+			return systemdSocket
+		}
+	}
+	return control.DefaultSocket
 }
 
 // findLocal resolves word against every command's first word, local and
