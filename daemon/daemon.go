@@ -45,6 +45,9 @@ type Options struct {
 	Notify func(state string)
 	// SocketPath overrides the configured control socket.
 	SocketPath string
+	// Sandbox restricts the process once it has opened what it needs
+	// (unveil and pledge on OpenBSD; nil elsewhere).
+	Sandbox Sandbox
 }
 
 // Daemon is a running spfd.
@@ -483,6 +486,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if err := srv.Listen(); err != nil {
 		return err
+	}
+	// /dev/pf and the socket are open: from here on only what the plan
+	// allows. Securelevel 2 forbids pf table changes altogether.
+	if err := restrict(d.opts.Sandbox, cfg, d.opts.ConfigPath, socket); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
 	}
 	// Reconcile the tables with the restored state before anything else.
 	d.syncTables(ctx)

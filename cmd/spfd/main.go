@@ -81,6 +81,7 @@ func run() int {
 		Logger:     logger,
 		Verbose:    *verbose,
 		SocketPath: *socket,
+		Sandbox:    daemon.DefaultSandbox(),
 		Notify: func(state string) {
 			if err := sdnotify.Notify(state); err != nil {
 				logger.Log("level", "warn", "err", err)

@@ -1,0 +1,6 @@
+//go:build !openbsd
+
+package daemon
+
+// DefaultSandbox is nil where there is no unveil or pledge.
+func DefaultSandbox() Sandbox { return nil }
