@@ -90,7 +90,11 @@ func TestRunSandboxOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.d.Run(ctx) }()
-	waitUntil(t, func() bool { sb.mu.Lock(); defer sb.mu.Unlock(); return len(sb.calls) > 0 && strings.HasPrefix(sb.calls[len(sb.calls)-1], "pledge") })
+	waitUntil(t, func() bool {
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		return len(sb.calls) > 0 && strings.HasPrefix(sb.calls[len(sb.calls)-1], "pledge")
+	})
 	cancel()
 	select {
 	case err := <-done:
