@@ -62,6 +62,11 @@ type Config struct {
 	BlacklistTTL time.Duration
 	// Logs are the log sources to follow.
 	Logs []LogSource
+	// Feeds are list files and URLs fetched on a schedule.
+	Feeds []Feed
+	// ExportWhite and ExportBlack are files the pushed lists are also
+	// written to, in spamd-setup's format.
+	ExportWhite, ExportBlack string
 	// Warnings are problems that do not stop spfd: missing files.
 	Warnings []string
 }

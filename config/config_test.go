@@ -312,3 +312,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseFeedsAndExport(t *testing.T) {
+	cfg, err := parseString(t, `feed spamhaus black url "https://www.example.org/drop.txt" refresh 12h ttl 2d max-size 1048576
+feed local white file "/etc/mail/nospamd"
+export black "/var/www/htdocs/black.txt"
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Feeds) != 2 || cfg.Feeds[0] != (Feed{Name: "spamhaus", List: "black", URL: "https://www.example.org/drop.txt", Refresh: 12 * time.Hour, TTL: 48 * time.Hour, MaxSize: 1 << 20}) ||
+		cfg.Feeds[1] != (Feed{Name: "local", List: "white", Path: "/etc/mail/nospamd", Refresh: time.Hour}) || cfg.ExportBlack != "/var/www/htdocs/black.txt" {
+		t.Fatalf("%+v %q", cfg.Feeds, cfg.ExportBlack)
+	}
+	for _, bad := range []struct{ src, want string }{
+		{"feed x grey file \"/x\"\n", "white or black"},
+		{"feed x black url \"ftp://x\"\n", "want http"},
+		{"feed x black file \"/x\"\nfeed x white file \"/y\"\n", "defined twice"},
+		{"feed x black file \"/x\" refresh 10s\n", "at least 1m"},
+		{"export grey \"/x\"\n", "white or black"},
+	} {
+		if _, err := parseString(t, bad.src, nil); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)
+		}
+	}
+}

@@ -79,6 +79,8 @@ func init() {
 		"blacklist-ttl":   (*stmt).blacklistTTL,
 		"log":             (*stmt).log,
 		"nftables-table":  (*stmt).nftablesTable,
+		"feed":            (*stmt).feed,
+		"export":          (*stmt).export,
 		"include":         nil, // handled by the parser itself
 	}
 }
@@ -458,5 +460,101 @@ func (s *stmt) nftablesTable() error {
 		return fmt.Errorf("invalid nftables table name %q", name)
 	}
 	s.p.cfg.NFTable = name
+	return s.end()
+}
+
+// Feed is a list file or URL in spamd-setup's format.
+type Feed struct {
+	Name    string
+	List    string // white or black
+	Path    string
+	URL     string
+	Refresh time.Duration
+	TTL     time.Duration // entries live this long after the last good fetch; 0: until replaced
+	MaxSize int64
+}
+
+// feed NAME white|black file PATH | url URL [refresh D] [ttl D] [max-size BYTES]
+func (s *stmt) feed() error {
+	name, err := s.value("a feed name")
+	if err != nil {
+		return err
+	}
+	if !macroName.MatchString(strings.ReplaceAll(name, "-", "_")) {
+		return fmt.Errorf("invalid feed name %q", name)
+	}
+	for _, f := range s.p.cfg.Feeds {
+		if f.Name == name {
+			return fmt.Errorf("feed %q defined twice", name)
+		}
+	}
+	f := Feed{Name: name, Refresh: time.Hour}
+	if f.List, err = s.value("white or black"); err != nil {
+		return err
+	}
+	if f.List != "white" && f.List != "black" {
+		return fmt.Errorf("expected white or black, got %q", f.List)
+	}
+	kind, _ := s.value("file or url")
+	switch kind {
+	case "file":
+		if f.Path, err = s.value("a file name"); err == nil && !filepath.IsAbs(f.Path) {
+			err = fmt.Errorf("feed file %q must be an absolute path", f.Path)
+		}
+	case "url":
+		if f.URL, err = s.value("a URL"); err == nil && !strings.HasPrefix(f.URL, "http://") && !strings.HasPrefix(f.URL, "https://") {
+			err = fmt.Errorf("feed URL %q: want http:// or https://", f.URL)
+		}
+	default:
+		err = fmt.Errorf("expected file or url, got %q", kind)
+	}
+	if err != nil {
+		return err
+	}
+	for err == nil && s.more() {
+		switch opt, _ := s.value("an option"); opt {
+		case "refresh":
+			if f.Refresh, err = s.duration(); err == nil && f.Refresh < time.Minute {
+				err = fmt.Errorf("refresh must be at least 1m")
+			}
+		case "ttl":
+			f.TTL, err = s.duration()
+		case "max-size":
+			var n int
+			if n, err = s.number("max-size", 1024, 1<<30); err == nil {
+				f.MaxSize = int64(n)
+			}
+		default:
+			err = fmt.Errorf("unknown feed option %q", opt)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.p.cfg.Feeds = append(s.p.cfg.Feeds, f)
+	return nil
+}
+
+// export white|black PATH: also write the pushed list to PATH.
+func (s *stmt) export() error {
+	which, err := s.value("white or black")
+	if err != nil {
+		return err
+	}
+	path, err := s.value("a file name")
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("export file %q must be an absolute path", path)
+	}
+	switch which {
+	case "white":
+		s.p.cfg.ExportWhite = path
+	case "black":
+		s.p.cfg.ExportBlack = path
+	default:
+		return fmt.Errorf("expected white or black, got %q", which)
+	}
 	return s.end()
 }

@@ -75,8 +75,9 @@ type Daemon struct {
 	recentErrs  []string
 	fileStamps  map[string]time.Time
 
-	logs    *logSet
-	logsCtx context.Context
+	logs     *logSet
+	logsCtx  context.Context
+	exporter *pftable.File
 
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot
@@ -616,6 +617,9 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := backend.Sync(ctx, tableName(cfg.Black), bs); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.export(ctx, cfg, ws, bs); err != nil {
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/feed"
 	"github.com/spfd/spfd/logwatch"
 )
 
@@ -24,6 +25,15 @@ type logSet struct {
 func (d *Daemon) startLogs(ctx context.Context, cfg *config.Config) *logSet {
 	ctx, cancel := context.WithCancel(ctx)
 	ls := &logSet{cancel: cancel}
+	// Feeds restart with the logs on reload; each has its own fetcher
+	// (its validators).
+	for _, f := range cfg.Feeds {
+		ls.wg.Add(1)
+		go func() {
+			defer ls.wg.Done()
+			d.runFeed(ctx, f, feed.NewFetcher())
+		}()
+	}
 	for _, src := range cfg.Logs {
 		proc := logwatch.NewProcessor(src, d.exempt)
 		if src.Journal != "" {

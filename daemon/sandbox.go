@@ -54,6 +54,18 @@ func sandboxPlan(cfg *config.Config, configPath, socket string) ([]Unveiled, str
 			add(filepath.Dir(f), "r")
 		}
 	}
+	for _, f := range cfg.Feeds {
+		if f.Path != "" {
+			add(filepath.Dir(f.Path), "r")
+		} else {
+			add("/etc/ssl", "r") // CA certificates for https feeds
+		}
+	}
+	for _, f := range []string{cfg.ExportWhite, cfg.ExportBlack} {
+		if f != "" {
+			add(filepath.Dir(f), "rwc")
+		}
+	}
 	execs := false
 	for _, t := range []config.Table{cfg.White, cfg.Black} {
 		if t.Backend == "file" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -584,5 +587,47 @@ whitelist { 192.0.2.0/24 2001:db8::/32 }
 	})
 	if st := in.mustCtl("show", "stats"); !strings.Contains(st, "black black: held 4, pushed") || !strings.Contains(st, "packets 0") {
 		t.Errorf("stats:\n%s", st)
+	}
+}
+
+// TestDaemonFeedsAndExport loads a blacklist feed over HTTP, keeps its
+// last good copy when the server fails, and exports the pushed list in
+// spamd-setup's format.
+func TestDaemonFeedsAndExport(t *testing.T) {
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("ETag", `"1"`)
+		fmt.Fprint(w, "# drop list\n203.0.113.0/24\n198.18.0.0 - 198.18.0.255\nbogus line\n192.0.2.0/24\n")
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	export := filepath.Join(dir, "black-export.txt")
+	in := newInstance(t, "127.0.0.1:1", fmt.Sprintf(`whitelist 192.0.2.0/24
+feed drop black url %q refresh 1m
+export black %q`, srv.URL, export))
+	conf, _ := os.ReadFile(in.conf)
+	os.WriteFile(in.conf, bytes.Replace(conf, []byte("domain { google.com outlook.com }"), nil, 1), 0o644)
+	in.start()
+	black := filepath.Join(in.dir, "black.txt")
+	want := []string{"198.18.0.0/24", "203.0.113.0/24"} // 192.0.2.0/24 is whitelisted
+	waitFor(t, 5*time.Second, "the feed in the table", func() bool { return slices.Equal(fileLines(black), want) })
+	waitFor(t, 2*time.Second, "the export", func() bool { return slices.Equal(fileLines(export), want) })
+	if v := in.mustCtl("show", "blacklist", "-v"); !strings.Contains(v, "203.0.113.0/24\tfeed:drop\tpushed") ||
+		!strings.Contains(v, "192.0.2.0/24\tfeed:drop\tnot pushed: whitelisted") {
+		t.Errorf("show blacklist -v:\n%s", v)
+	}
+	// The server fails: a reload refetches, and the last good copy stays.
+	failing.Store(true)
+	in.mustCtl("reload")
+	time.Sleep(300 * time.Millisecond)
+	if got := fileLines(black); !slices.Equal(got, want) {
+		t.Errorf("after a failed fetch: %v", got)
+	}
+	if st := in.mustCtl("show", "status"); !strings.Contains(st, "feed drop") {
+		t.Errorf("the failure is not in show status:\n%s", st)
 	}
 }

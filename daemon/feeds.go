@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/feed"
+	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/prefixset"
+)
+
+// runFeed fetches one feed now and every refresh interval. A failed fetch
+// keeps the last good copy; with a TTL, its entries go that long after
+// the last good fetch.
+func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetcher) {
+	src := feed.Source{Name: f.Name, Path: f.Path, URL: f.URL, MaxSize: f.MaxSize}
+	list, _ := ParseList(f.List)
+	source := PrefixFeed + f.Name
+	for {
+		res, err := fetcher.Fetch(ctx, src)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			d.recordError("feed "+f.Name, fmt.Errorf("%w (keeping the last good copy)", err))
+		case res.NotModified:
+			d.refreshFeed(list, source, f.TTL)
+		default:
+			if res.BadLines > 0 {
+				d.warn("feed", fmt.Sprintf("%s: %d bad lines skipped, first: %v", f.Name, res.BadLines, res.FirstBad))
+			}
+			ps := res.Prefixes
+			if list == White {
+				ps = d.floor(f.Name, ps)
+			}
+			d.mu.Lock()
+			added, removed := d.lists.SetSource(list, source, ps, expiry(d.now(), f.TTL))
+			d.mu.Unlock()
+			d.info("msg", "feed loaded", "feed", f.Name, "list", list, "entries", len(ps), "added", added, "removed", removed)
+			d.signal(d.dirty)
+			d.signal(d.save)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(f.Refresh):
+		}
+	}
+}
+
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	return now.Add(ttl)
+}
+
+// refreshFeed extends an unchanged feed's entries by its TTL.
+func (d *Daemon) refreshFeed(list List, source string, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lists.SetSource(list, source, d.lists.SourcePrefixes(list, source), expiry(d.now(), ttl))
+}
+
+// floor drops whitelist feed entries broader than the walk's safety floor:
+// a feed must not whitelist the Internet either.
+func (d *Daemon) floor(name string, ps []netip.Prefix) []netip.Prefix {
+	d.mu.Lock()
+	v4, v6 := d.cfg.Walk.FloorIPv4, d.cfg.Walk.FloorIPv6
+	d.mu.Unlock()
+	out := ps[:0]
+	for _, p := range ps {
+		if (p.Addr().Is4() && p.Bits() < v4) || (p.Addr().Is6() && p.Bits() < v6) {
+			d.warn("feed", fmt.Sprintf("%s: %s is broader than the safety floor, refused", name, p))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// export writes the pushed lists to the configured export files.
+func (d *Daemon) export(ctx context.Context, cfg *config.Config, white, black *prefixset.Set) error {
+	tables := map[string]pftable.FileTable{}
+	sets := map[string]*prefixset.Set{}
+	if cfg.ExportWhite != "" {
+		tables[cfg.ExportWhite] = pftable.FileTable{Path: cfg.ExportWhite}
+		sets[cfg.ExportWhite] = white
+	}
+	if cfg.ExportBlack != "" {
+		tables[cfg.ExportBlack] = pftable.FileTable{Path: cfg.ExportBlack}
+		sets[cfg.ExportBlack] = black
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	if d.exporter == nil {
+		d.exporter = pftable.NewFile(tables)
+	}
+	d.exporter.Tables = tables
+	ex := d.exporter
+	d.mu.Unlock()
+	for path, set := range sets {
+		if err := ex.Sync(ctx, path, set); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
