@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -236,41 +237,35 @@ func (d *Daemon) configure(cfg *config.Config) error {
 func (d *Daemon) readStatic(cfg *config.Config) (white, black []netip.Prefix) {
 	white = slices.Clone(cfg.StaticWhite)
 	black = slices.Clone(cfg.StaticBlack)
-	read := func(files []string, dst *[]netip.Prefix) {
-		for _, f := range files {
-			fh, err := os.Open(f)
-			if err != nil {
-				d.warn("list", err.Error())
-				continue
-			}
-			ps, errs := listfile.Read(fh)
-			fh.Close()
-			for _, e := range errs {
-				d.warn("list", fmt.Sprintf("%s: %v", f, e))
-			}
-			*dst = append(*dst, ps...)
-			d.stamp(f)
-		}
+	for _, f := range cfg.WhiteFiles {
+		white = append(white, readFiles(d, "list", []string{f}, listfile.Read)[f]...)
 	}
-	read(cfg.WhiteFiles, &white)
-	read(cfg.BlackFiles, &black)
+	for _, f := range cfg.BlackFiles {
+		black = append(black, readFiles(d, "list", []string{f}, listfile.Read)[f]...)
+	}
 	return white, black
 }
 
 func (d *Daemon) readDomainFiles(cfg *config.Config) map[string][]string {
-	out := make(map[string][]string)
-	for _, f := range cfg.DomainFiles {
+	return readFiles(d, "domain-file", cfg.DomainFiles, resolver.ReadDomains)
+}
+
+// readFiles parses each file, warns about unreadable files and bad lines
+// (which are skipped), and notes their times so changes are picked up.
+func readFiles[T any](d *Daemon, what string, files []string, parse func(io.Reader) ([]T, []error)) map[string][]T {
+	out := make(map[string][]T)
+	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
-			d.warn("domain-file", err.Error())
+			d.warn(what, err.Error())
 			continue
 		}
-		names, errs := resolver.ReadDomains(fh)
+		items, errs := parse(fh)
 		fh.Close()
 		for _, e := range errs {
-			d.warn("domain-file", fmt.Sprintf("%s: %v", f, e))
+			d.warn(what, fmt.Sprintf("%s: %v", f, e))
 		}
-		out[f] = names
+		out[f] = items
 		d.stamp(f)
 	}
 	return out
