@@ -50,9 +50,12 @@ type Config struct {
 	White       Table
 	Black       Table
 	// NFTable is the nftables table (family inet) that holds the sets.
-	NFTable     string
-	Domains     []string
-	DomainFiles []string
+	NFTable string
+	// NFTRulePorts, when set, make spfd manage a base chain in NFTable
+	// that accepts the whitelist and drops the blacklist on these ports.
+	NFTRulePorts []uint16
+	Domains      []string
+	DomainFiles  []string
 	// StaticWhite and StaticBlack are entries written in the file.
 	StaticWhite, StaticBlack []netip.Prefix
 	// WhiteFiles and BlackFiles are list files in spamd-setup's format.

@@ -313,6 +313,18 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func TestParseNFTablesRules(t *testing.T) {
+	cfg, err := parseString(t, "nftables-rules ports { 25 587 }\n", nil)
+	if err != nil || !slices.Equal(cfg.NFTRulePorts, []uint16{25, 587}) {
+		t.Fatalf("%v %v", cfg, err)
+	}
+	for _, bad := range []string{"nftables-rules { 25 }\n", "nftables-rules ports 70000\n"} {
+		if _, err := parseString(t, bad, nil); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
 func TestParseFeedsAndExport(t *testing.T) {
 	cfg, err := parseString(t, `feed spamhaus black url "https://www.example.org/drop.txt" refresh 12h ttl 2d max-size 1048576
 feed local white file "/etc/mail/nospamd"

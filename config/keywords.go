@@ -79,6 +79,7 @@ func init() {
 		"blacklist-ttl":   (*stmt).blacklistTTL,
 		"log":             (*stmt).log,
 		"nftables-table":  (*stmt).nftablesTable,
+		"nftables-rules":  (*stmt).nftablesRules,
 		"feed":            (*stmt).feed,
 		"export":          (*stmt).export,
 		"include":         nil, // handled by the parser itself
@@ -555,6 +556,25 @@ func (s *stmt) export() error {
 		s.p.cfg.ExportBlack = path
 	default:
 		return fmt.Errorf("expected white or black, got %q", which)
+	}
+	return s.end()
+}
+
+// nftables-rules ports { PORT ... }: manage the base chain.
+func (s *stmt) nftablesRules() error {
+	if kw, err := s.value("ports"); err != nil || kw != "ports" {
+		return fmt.Errorf("expected ports { PORT ... }")
+	}
+	vals, err := s.values("a TCP port")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port %q", v)
+		}
+		s.p.cfg.NFTRulePorts = append(s.p.cfg.NFTRulePorts, uint16(n))
 	}
 	return s.end()
 }

@@ -8,7 +8,12 @@ import (
 func newKernelBackend(cfg *config.Config) (pftable.Backend, error) {
 	switch cfg.White.Backend {
 	case "nftables":
-		return pftable.NewNFTables(cfg.NFTable)
+		n, err := pftable.NewNFTables(cfg.NFTable)
+		if err != nil {
+			return nil, err
+		}
+		n.Ports, n.WhiteList, n.BlackList = cfg.NFTRulePorts, cfg.White.Name, cfg.Black.Name
+		return n, nil
 	}
 	return nil, errUnavailable(cfg.White.Backend)
 }

@@ -27,6 +27,10 @@ import (
 type NFTables struct {
 	Table       string // nftables table name
 	RereadEvery time.Duration
+	// Ports, when set, make spfd manage a base chain that accepts
+	// WhiteList and drops BlackList on these TCP ports.
+	Ports                []uint16
+	WhiteList, BlackList string
 
 	mu      sync.Mutex
 	conn    *nftables.Conn
@@ -151,6 +155,13 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 		}
 		if err2 := n.apply(ctx, l, want); err2 != nil {
 			return fmt.Errorf("nftables %s: %w", list, err2)
+		}
+	}
+	// The daemon syncs the whitelist, then the blacklist: by the
+	// blacklist's turn both lists' sets are known to exist.
+	if list == n.BlackList {
+		if err := n.ensureRules(); err != nil {
+			return fmt.Errorf("nftables %s: %w", list, err)
 		}
 	}
 	n.synced[list] = time.Now()
@@ -366,6 +377,13 @@ func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 		return st, nil
 	}
 	st.Entries = l.cur.len()
+	if p, b, ok, err := n.ruleCounters(list); err != nil {
+		return st, fmt.Errorf("nftables %s: %w", list, err)
+	} else if ok {
+		// What the managed rules matched is what the list did.
+		st.Packets, st.Bytes = p, b
+		return st, nil
+	}
 	for _, s := range l.sets {
 		elems, err := n.conn.GetSetElements(s)
 		if err != nil {

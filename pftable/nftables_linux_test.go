@@ -264,3 +264,48 @@ func bigSet(n4, n6 int) *prefixset.Set {
 	}
 	return b.Set()
 }
+
+// With ports set, spfd keeps a base chain that accepts the whitelist and
+// drops the blacklist, and brings it back after flush ruleset.
+func TestNFTablesManagedRules(t *testing.T) {
+	needNetns(t)
+	n, err := NewNFTables("spfdrules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	n.Ports, n.WhiteList, n.BlackList = []uint16{25, 587}, "white", "black"
+	ctx := context.Background()
+	sync := func() {
+		t.Helper()
+		if err := n.Sync(ctx, "white", setOf("192.0.2.0/24")); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Sync(ctx, "black", setOf("203.0.113.5/32", "2001:db8::/32")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	out := nft(t, "list", "chain", "inet", "spfdrules", "input")
+	for _, want := range []string{"hook input priority filter - 10", "tcp dport 25 ip saddr @white4 counter packets 0 bytes 0 accept",
+		"tcp dport 587 ip6 saddr @black6h counter packets 0 bytes 0 drop"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("chain lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "accept") > strings.Index(out, "drop") {
+		t.Errorf("whitelist rules are not first:\n%s", out)
+	}
+	if c := strings.Count(out, "counter"); c != 16 {
+		t.Errorf("%d rules, want 16 (2 lists x 2 ports x 4 sets)", c)
+	}
+	st, err := n.Stats(ctx, "black")
+	if err != nil || !st.Counters || st.Packets != 0 {
+		t.Errorf("stats %+v %v", st, err)
+	}
+	nft(t, "flush", "ruleset")
+	sync()
+	if out := nft(t, "list", "chain", "inet", "spfdrules", "input"); strings.Count(out, "counter") != 16 {
+		t.Errorf("chain not restored after flush ruleset:\n%s", out)
+	}
+}
