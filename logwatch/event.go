@@ -95,9 +95,36 @@ type Header struct {
 	Message string
 }
 
-var months = map[string]time.Month{
-	"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
-	"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
+// month reads a syslog month name; a switch is several times faster than
+// a map on every line of a big log.
+func month(s string) (time.Month, bool) {
+	switch s {
+	case "Jan":
+		return time.January, true
+	case "Feb":
+		return time.February, true
+	case "Mar":
+		return time.March, true
+	case "Apr":
+		return time.April, true
+	case "May":
+		return time.May, true
+	case "Jun":
+		return time.June, true
+	case "Jul":
+		return time.July, true
+	case "Aug":
+		return time.August, true
+	case "Sep":
+		return time.September, true
+	case "Oct":
+		return time.October, true
+	case "Nov":
+		return time.November, true
+	case "Dec":
+		return time.December, true
+	}
+	return 0, false
 }
 
 // ParseSyslog splits a syslog line: "Nov 27 20:06:52 host prog[pid]: msg"
@@ -113,7 +140,7 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 	}
 	rest := line
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
-		mon, ok := months[rest[:3]]
+		mon, ok := month(rest[:3])
 		if !ok {
 			return h, false
 		}

@@ -1,6 +1,7 @@
 package logwatch
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -14,8 +15,17 @@ import (
 type Tracker struct {
 	threshold int
 	window    int64 // nanoseconds
-	tracks    map[netip.Addr]*track
-	fifo      *fifo[netip.Addr]
+	tracks    map[addrKey]*track
+	fifo      *fifo[addrKey]
+}
+
+// addrKey is an address as a map key: 16 bytes, no pointer, cheaper to
+// hash and compare than netip.Addr.
+type addrKey struct{ hi, lo uint64 }
+
+func keyOf(a netip.Addr) addrKey {
+	b := a.As16()
+	return addrKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
 type track struct {
@@ -35,17 +45,18 @@ func NewTracker(threshold int, window time.Duration, maxTracked int) *Tracker {
 	if maxTracked < 1 {
 		maxTracked = DefaultMaxTracked
 	}
-	return &Tracker{threshold: threshold, window: int64(window), tracks: make(map[netip.Addr]*track), fifo: newFIFO[netip.Addr](maxTracked)}
+	return &Tracker{threshold: threshold, window: int64(window), tracks: make(map[addrKey]*track), fifo: newFIFO[addrKey](maxTracked)}
 }
 
 // Strike records n strikes for a at t and reports the strikes within the
 // window and whether they reach the threshold.
 func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire bool) {
-	tk, ok := tr.tracks[a]
+	k := keyOf(a)
+	tk, ok := tr.tracks[k]
 	if !ok {
 		tk = &track{times: make([]int64, 0, min(tr.threshold, 8))}
-		tr.tracks[a] = tk
-		if old, evicted := tr.fifo.push(a); evicted {
+		tr.tracks[k] = tk
+		if old, evicted := tr.fifo.push(k); evicted {
 			delete(tr.tracks, old)
 		}
 	}
@@ -103,8 +114,8 @@ type SSHRules struct {
 }
 
 type connKey struct {
-	addr netip.Addr
-	port int
+	addr addrKey
+	port uint16
 }
 
 type connState struct {
@@ -193,7 +204,7 @@ func (r *SSHRules) Strikes(e Event) (n int, immediate bool, reason string) {
 	if e.Port == 0 {
 		return 1, immediate, reason // no port: every line is an attempt
 	}
-	key := connKey{e.Addr, e.Port}
+	key := connKey{keyOf(e.Addr), uint16(e.Port)}
 	c, ok := r.conns[key]
 	if !ok {
 		if old, evicted := r.fifo.push(key); evicted {

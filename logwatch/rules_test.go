@@ -42,7 +42,7 @@ func TestTrackerBounded(t *testing.T) {
 	for range 1000 {
 		tr.Strike(a, testNow, 1)
 	}
-	if got := len(tr.tracks[a].times); got != 3 {
+	if got := len(tr.tracks[keyOf(a)].times); got != 3 {
 		t.Fatalf("%d timestamps kept, want 3", got)
 	}
 }

@@ -24,10 +24,13 @@ func ParseSSHDLine(line string, now time.Time) (Event, bool) {
 	return e, ok
 }
 
-// authMethods are the methods sshd names in "Failed <method> for".
-var authMethods = map[string]bool{
-	"password": true, "publickey": true, "keyboard-interactive/pam": true, "keyboard-interactive": true,
-	"none": true, "hostbased": true, "gssapi-with-mic": true,
+// authMethod reports the methods sshd names in "Failed <method> for".
+func authMethod(m string) bool {
+	switch m {
+	case "password", "publickey", "keyboard-interactive/pam", "keyboard-interactive", "none", "hostbased", "gssapi-with-mic":
+		return true
+	}
+	return false
 }
 
 // keySuffix is what follows "ssh2: " on publickey failures: a key type
@@ -54,7 +57,7 @@ func ParseSSHD(msg string) (Event, bool) {
 	if rest, ok := strings.CutPrefix(msg, "Failed "); ok {
 		// Failed <method> for [invalid user ]U from IP port N ssh2[: KEY FP]
 		method, rest, ok := strings.Cut(rest, " for ")
-		if !ok || !authMethods[method] {
+		if !ok || !authMethod(method) {
 			return Event{}, false
 		}
 		invalid := false
