@@ -67,6 +67,8 @@ type Config struct {
 	Logs []LogSource
 	// Feeds are list files and URLs fetched on a schedule.
 	Feeds []Feed
+	// BGP shares lists with BGP neighbors; nil: no BGP.
+	BGP *BGP
 	// ExportWhite and ExportBlack are files the pushed lists are also
 	// written to, in spamd-setup's format.
 	ExportWhite, ExportBlack string
@@ -479,6 +481,9 @@ func (s *stmt) prefixes() ([]netip.Prefix, error) {
 }
 
 func (c *Config) validate() error {
+	if c.BGP != nil && (c.BGP.ASN == 0 || c.BGP.RouterID == "") {
+		return fmt.Errorf("bgp needs 'bgp as N router-id ADDRESS'")
+	}
 	for i := range c.Logs {
 		if c.Logs[i].TTL == 0 {
 			c.Logs[i].TTL = c.BlacklistTTL // the blacklist-ttl default

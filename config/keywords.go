@@ -81,6 +81,7 @@ func init() {
 		"nftables-table":  (*stmt).nftablesTable,
 		"nftables-rules":  (*stmt).nftablesRules,
 		"feed":            (*stmt).feed,
+		"bgp":             (*stmt).bgp,
 		"export":          (*stmt).export,
 		"include":         nil, // handled by the parser itself
 	}
@@ -577,4 +578,169 @@ func (s *stmt) nftablesRules() error {
 		s.p.cfg.NFTRulePorts = append(s.p.cfg.NFTRulePorts, uint16(n))
 	}
 	return s.end()
+}
+
+// BGP configures the embedded BGP speaker.
+type BGP struct {
+	ASN       uint32
+	RouterID  string
+	Listen    []string
+	Port      int32
+	Hold      time.Duration
+	Neighbors []BGPNeighbor
+	// White and Black are the lists' communities as ASN:VALUE.
+	White, Black string
+	// Announce names the lists whose local findings are announced.
+	Announce []string
+}
+
+// BGPNeighbor is one peer.
+type BGPNeighbor struct {
+	Address      string
+	ASN          uint32
+	Password     string
+	Multihop     uint32
+	LocalAddress string
+	Port         uint32
+}
+
+func (s *stmt) asn() (uint32, error) {
+	n, err := s.number("an AS number", 1, 1<<31-1)
+	return uint32(n), err
+}
+
+func (s *stmt) addr(what string) (string, error) {
+	v, err := s.value(what)
+	if err != nil {
+		return "", err
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return "", fmt.Errorf("invalid %s %q", what, v)
+	}
+	return a.String(), nil
+}
+
+func communityOK(v string) bool {
+	a, b, ok := strings.Cut(v, ":")
+	_, err1 := strconv.ParseUint(a, 10, 16)
+	_, err2 := strconv.ParseUint(b, 10, 16)
+	return ok && err1 == nil && err2 == nil
+}
+
+// bgp as N router-id A [listen { A ... }] [port N] [hold D]
+// bgp neighbor A as N [password S] [multihop N] [local-address A] [port N]
+// bgp community white|black ASN:VALUE
+// bgp announce { white black }
+func (s *stmt) bgp() error {
+	b := s.p.cfg.BGP
+	if b == nil {
+		b = &BGP{Port: 179, Hold: 5 * time.Minute, White: "65066:42", Black: "65066:666"}
+		s.p.cfg.BGP = b
+	}
+	what, err := s.value("as, neighbor, community or announce")
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "as":
+		if b.ASN, err = s.asn(); err != nil {
+			return err
+		}
+		if kw, _ := s.value("router-id"); kw != "router-id" {
+			return fmt.Errorf("expected router-id")
+		}
+		if b.RouterID, err = s.addr("router id"); err != nil {
+			return err
+		}
+		for err == nil && s.more() {
+			switch opt, _ := s.value("an option"); opt {
+			case "listen":
+				var vals []string
+				if vals, err = s.values("an address"); err == nil {
+					b.Listen = vals
+				}
+			case "port":
+				var n int
+				if n, err = s.number("port", 1, 65535); err == nil {
+					b.Port = int32(n)
+				}
+			case "hold":
+				b.Hold, err = s.duration()
+			default:
+				err = fmt.Errorf("unknown bgp option %q", opt)
+			}
+		}
+		return err
+	case "neighbor":
+		var n BGPNeighbor
+		if n.Address, err = s.addr("neighbor address"); err != nil {
+			return err
+		}
+		if kw, _ := s.value("as"); kw != "as" {
+			return fmt.Errorf("expected as")
+		}
+		if n.ASN, err = s.asn(); err != nil {
+			return err
+		}
+		for err == nil && s.more() {
+			switch opt, _ := s.value("an option"); opt {
+			case "password":
+				n.Password, err = s.value("a password")
+			case "multihop":
+				var v int
+				if v, err = s.number("multihop", 1, 255); err == nil {
+					n.Multihop = uint32(v)
+				}
+			case "local-address":
+				n.LocalAddress, err = s.addr("local address")
+			case "port":
+				var v int
+				if v, err = s.number("port", 1, 65535); err == nil {
+					n.Port = uint32(v)
+				}
+			default:
+				err = fmt.Errorf("unknown neighbor option %q", opt)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		b.Neighbors = append(b.Neighbors, n)
+		return nil
+	case "community":
+		list, err := s.value("white or black")
+		if err != nil {
+			return err
+		}
+		c, err := s.value("a community")
+		if err != nil {
+			return err
+		}
+		if !communityOK(c) {
+			return fmt.Errorf("invalid community %q (want ASN:VALUE)", c)
+		}
+		switch list {
+		case "white":
+			b.White = c
+		case "black":
+			b.Black = c
+		default:
+			return fmt.Errorf("expected white or black, got %q", list)
+		}
+		return s.end()
+	case "announce":
+		vals, err := s.values("white or black")
+		if err != nil {
+			return err
+		}
+		for _, v := range vals {
+			if v != "white" && v != "black" {
+				return fmt.Errorf("expected white or black, got %q", v)
+			}
+		}
+		b.Announce = vals
+		return s.end()
+	}
+	return fmt.Errorf("unknown bgp statement %q", what)
 }

@@ -50,6 +50,8 @@ var specs = []spec{
 	{words: []string{"show", "domains"}, help: "show domains"},
 	{words: []string{"show", "status"}, help: "show status"},
 	{words: []string{"show", "stats"}, help: "show stats"},
+	{words: []string{"show", "neighbors"}, help: "show neighbors"},
+	{words: []string{"show", "rib"}, help: "show rib"},
 	{words: []string{"add"}, args: []argKind{argList, argPrefix, argOptTTL}, mutates: true, help: "add white|black PREFIX [ttl DURATION]"},
 	{words: []string{"delete"}, args: []argKind{argList, argPrefix}, mutates: true, help: "delete white|black PREFIX"},
 	{words: []string{"expire"}, args: []argKind{argOptPrefix}, mutates: true, help: "expire [PREFIX]"},

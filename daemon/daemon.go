@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/spfd/spfd/bgp"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/listfile"
@@ -79,6 +80,7 @@ type Daemon struct {
 	logs     *logSet
 	logsCtx  context.Context
 	exporter *pftable.File
+	speaker  *bgp.Speaker
 
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot
@@ -514,6 +516,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("expiry", d.expiryLoop)
 	run("save", d.saveLoop)
 	run("files", d.filesLoop)
+	if sp, err := d.startBGP(ctx, cfg); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	} else if sp != nil {
+		d.mu.Lock()
+		d.speaker = sp
+		d.mu.Unlock()
+		run("bgp", func(ctx context.Context) error { return d.bgpLoop(ctx, sp) })
+	}
 	d.mu.Lock()
 	d.logsCtx = ctx
 	d.mu.Unlock()
@@ -617,6 +629,7 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err := d.export(ctx, cfg, ws, bs); err != nil {
 		errs = append(errs, err)
 	}
+	d.announce(ctx, ws, bs)
 	err := errors.Join(errs...)
 	d.mu.Lock()
 	d.pushed = [2]*prefixset.Set{ws, bs}

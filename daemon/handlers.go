@@ -31,6 +31,10 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Co
 		return d.showStatus(ctx, w, req)
 	case "show stats":
 		return d.showStats(ctx, w, req)
+	case "show neighbors":
+		return d.showNeighbors(ctx, w, req)
+	case "show rib":
+		return d.showRIB(ctx, w, req)
 	case "add":
 		return d.cmdAdd(w, cmd)
 	case "delete":

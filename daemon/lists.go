@@ -457,6 +457,22 @@ func (l *Lists) Entries(list List) []Entry {
 	return out
 }
 
+// BuilderExcept returns a builder of list's prefixes held by at least one
+// source that skip does not reject.
+func (l *Lists) BuilderExcept(list List, skip func(src string) bool) *prefixset.Builder {
+	t := l.tables[list]
+	b := &prefixset.Builder{}
+	t.each(func(p netip.Prefix, first hold) {
+		for _, h := range t.holds(p) {
+			if !skip(l.names[h.src]) {
+				b.Add(p)
+				return
+			}
+		}
+	})
+	return b
+}
+
 // Builder returns a prefix-set builder loaded with list's prefixes, so
 // the covers can be computed outside the daemon's lock.
 func (l *Lists) Builder(list List) *prefixset.Builder {

@@ -631,3 +631,50 @@ export black %q`, srv.URL, export))
 		t.Errorf("the failure is not in show status:\n%s", st)
 	}
 }
+
+// TestDaemonBGPTwoInstances runs two spfd that peer over BGP on
+// 127.0.0.2 and 127.0.0.3: a blacklist entry found on one reaches the
+// other's table, attributed to its neighbor; what the other receives is
+// not announced back.
+func TestDaemonBGPTwoInstances(t *testing.T) {
+	a := newInstance(t, "127.0.0.1:1", `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 } port 11890
+bgp neighbor 127.0.0.3 as 65002 local-address 127.0.0.2 port 11891
+bgp announce { black }`)
+	b := newInstance(t, "127.0.0.1:1", `bgp as 65002 router-id 127.0.0.3 listen { 127.0.0.3 } port 11891 hold 1s
+bgp neighbor 127.0.0.2 as 65001 local-address 127.0.0.3 port 11890
+bgp announce { black }`)
+	for _, in := range []*instance{a, b} {
+		conf, _ := os.ReadFile(in.conf)
+		os.WriteFile(in.conf, bytes.Replace(conf, []byte("domain { google.com outlook.com }"), nil, 1), 0o644)
+		in.start()
+	}
+	waitFor(t, 30*time.Second, "the session", func() bool {
+		out, _, _ := b.ctl("show", "neighbors")
+		return strings.Contains(out, "established")
+	})
+	a.mustCtl("add", "black", "203.0.113.5")
+	a.mustCtl("add", "black", "2001:db8::bad")
+	bBlack := filepath.Join(b.dir, "black.txt")
+	waitFor(t, 10*time.Second, "a's finding in b's table", func() bool {
+		return slices.Equal(fileLines(bBlack), []string{"203.0.113.5/32", "2001:db8::bad/128"})
+	})
+	if rib := b.mustCtl("show", "rib"); !strings.Contains(rib, "127.0.0.2\tblack\t203.0.113.5/32") {
+		t.Errorf("show rib on b:\n%s", rib)
+	}
+	if v := b.mustCtl("show", "blacklist", "-v"); !strings.Contains(v, "203.0.113.5/32\tfeed:bgp:127.0.0.2\tpushed") {
+		t.Errorf("show blacklist -v on b:\n%s", v)
+	}
+	// b's own finding goes to a; a's routes are not sent back to a.
+	b.mustCtl("add", "black", "198.51.100.66")
+	waitFor(t, 10*time.Second, "b's finding in a's table", func() bool {
+		return slices.Contains(fileLines(filepath.Join(a.dir, "black.txt")), "198.51.100.66/32")
+	})
+	if rib := a.mustCtl("show", "rib"); strings.Contains(rib, "203.0.113.5") {
+		t.Errorf("a received its own finding back:\n%s", rib)
+	}
+	// A delete on a withdraws the route; b drops the entry.
+	a.mustCtl("delete", "black", "203.0.113.5/32")
+	waitFor(t, 10*time.Second, "the withdrawal", func() bool {
+		return !slices.Contains(fileLines(bBlack), "203.0.113.5/32")
+	})
+}

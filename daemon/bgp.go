@@ -1,0 +1,191 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spfd/spfd/bgp"
+	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/prefixset"
+)
+
+// bgpSourcePrefix marks entries received over BGP: feed:bgp:<neighbor>.
+const bgpSourcePrefix = PrefixFeed + "bgp:"
+
+// startBGP starts the speaker when BGP is configured.
+func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker, error) {
+	b := cfg.BGP
+	if b == nil {
+		return nil, nil
+	}
+	white, err := bgp.ParseCommunity(b.White)
+	if err != nil {
+		return nil, err
+	}
+	black, err := bgp.ParseCommunity(b.Black)
+	if err != nil {
+		return nil, err
+	}
+	sc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Listen: b.Listen, Port: b.Port, Hold: b.Hold, White: white, Black: black}
+	for _, n := range b.Neighbors {
+		sc.Neighbors = append(sc.Neighbors, bgp.Neighbor{Address: n.Address, ASN: n.ASN, Password: n.Password,
+			Multihop: n.Multihop, LocalAddress: n.LocalAddress, Port: n.Port})
+	}
+	return bgp.Start(ctx, sc)
+}
+
+// bgpLoop moves received routes into the lists, a batch at a time: one
+// SetSource per neighbor and list, so a hundred thousand routes cost one
+// diff, not a hundred thousand.
+func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	seen := uint64(0)
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		// Look at least every few seconds: the hold after a lost session
+		// runs out without any new route.
+		if v := sp.Version(); v == seen && time.Since(last) < 5*time.Second {
+			continue
+		} else {
+			seen = v
+		}
+		last = time.Now()
+		d.applyBGP(sp)
+	}
+}
+
+func (d *Daemon) applyBGP(sp *bgp.Speaker) {
+	changed := false
+	for _, list := range []List{White, Black} {
+		rx := sp.Received(list.String())
+		d.mu.Lock()
+		for n, ps := range rx {
+			if list == White {
+				d.mu.Unlock()
+				ps = d.floor("bgp "+n, ps)
+				d.mu.Lock()
+			}
+			if a, r := d.lists.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {
+				changed = true
+			}
+		}
+		for _, src := range d.lists.Sources(list, bgpSourcePrefix) {
+			if _, ok := rx[strings.TrimPrefix(src, bgpSourcePrefix)]; !ok {
+				d.lists.SetSource(list, src, nil, time.Time{})
+				changed = true
+			}
+		}
+		d.mu.Unlock()
+	}
+	if changed {
+		d.signal(d.dirty)
+		d.signal(d.save)
+	}
+}
+
+// announce sends the lists' local findings (everything not itself
+// received over BGP, and for the blacklist less the whitelist) to the
+// neighbors.
+func (d *Daemon) announce(ctx context.Context, white, black *prefixset.Set) {
+	d.mu.Lock()
+	sp, cfg := d.speaker, d.cfg
+	var local [2]*prefixset.Builder
+	if sp != nil && cfg.BGP != nil {
+		for _, list := range []List{White, Black} {
+			local[list] = d.lists.BuilderExcept(list, func(src string) bool { return strings.HasPrefix(src, bgpSourcePrefix) })
+		}
+	}
+	d.mu.Unlock()
+	if sp == nil || cfg.BGP == nil {
+		return
+	}
+	pushed := [2]*prefixset.Set{white, black}
+	for _, name := range cfg.BGP.Announce {
+		list, _ := ParseList(name)
+		// Only what is pushed, and only what was found here.
+		set := local[list].Set()
+		var ps []netip.Prefix
+		set.Each(func(p netip.Prefix) bool {
+			if pushed[list].Contains(p) {
+				ps = append(ps, p)
+			}
+			return true
+		})
+		if err := sp.Announce(ctx, name, ps); err != nil {
+			d.recordError("bgp announce", err)
+		}
+	}
+}
+
+func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Request) error {
+	d.mu.Lock()
+	sp := d.speaker
+	d.mu.Unlock()
+	if sp == nil {
+		return fmt.Errorf("bgp is not configured")
+	}
+	ns, err := sp.Neighbors(ctx)
+	if err != nil {
+		return err
+	}
+	if req.JSON {
+		return json.NewEncoder(w).Encode(ns)
+	}
+	fmt.Fprintf(w, "%-40s %-10s %-12s %s\n", "NEIGHBOR", "AS", "STATE", "ROUTES")
+	for _, n := range ns {
+		fmt.Fprintf(w, "%-40s %-10d %-12s %d\n", n.Address, n.ASN, n.State, n.Received)
+	}
+	return nil
+}
+
+func (d *Daemon) showRIB(_ context.Context, w io.Writer, req control.Request) error {
+	d.mu.Lock()
+	sp := d.speaker
+	d.mu.Unlock()
+	if sp == nil {
+		return fmt.Errorf("bgp is not configured")
+	}
+	type route struct {
+		Neighbor string       `json:"neighbor"`
+		List     string       `json:"list"`
+		Prefix   netip.Prefix `json:"prefix"`
+	}
+	var routes []route
+	for _, list := range []string{"white", "black"} {
+		for n, ps := range sp.Received(list) {
+			for _, p := range ps {
+				routes = append(routes, route{n, list, p})
+			}
+		}
+	}
+	sort.Slice(routes, func(i, j int) bool {
+		a, b := routes[i], routes[j]
+		if a.Neighbor != b.Neighbor {
+			return a.Neighbor < b.Neighbor
+		}
+		if a.List != b.List {
+			return a.List < b.List
+		}
+		return a.Prefix.Addr().Less(b.Prefix.Addr())
+	})
+	if req.JSON {
+		return json.NewEncoder(w).Encode(routes)
+	}
+	for _, r := range routes {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Neighbor, r.List, r.Prefix)
+	}
+	return nil
+}
