@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func buildBinaries(t *testing.T) (spfd, spfctl string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, b := range []string{"spfd", "spfctl"} {
+		run(t, "go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b)
+	}
+	return filepath.Join(dir, "spfd"), filepath.Join(dir, "spfctl")
+}
+
+func startBackground(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	log, _ := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+}
+
+// TestOpenBGPDInterop peers spfd with Debian's OpenBGPD, as a bgp-spamd
+// route server would be: spfd receives the route bgpd announces with
+// 65066:666 into its blacklist, and bgpctl shows spfd's own finding with
+// that community. Both run in this test's network namespace, on
+// 127.0.0.2 and 127.0.0.4.
+func TestOpenBGPDInterop(t *testing.T) {
+	if os.Getenv("SPFD_E2E_NS") != "1" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root and unshare; CI must run this test")
+		}
+		t.Skip("needs root for a network namespace")
+	}
+	for _, tool := range []string{"bgpd", "bgpctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (apt-get install openbgpd)", tool)
+		}
+	}
+	spfd, spfctl := buildBinaries(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.MkdirAll("/run/openbgpd", 0o755) // bgpd's privilege-separation directory
+	bgpdSock := filepath.Join(dir, "bgpd.sock")
+	bgpdConf := filepath.Join(dir, "bgpd.conf")
+	os.WriteFile(bgpdConf, []byte(`AS 65066
+router-id 127.0.0.4
+listen on 127.0.0.4
+fib-update no
+socket "`+bgpdSock+`"
+network 192.0.2.99/32 set community 65066:666
+neighbor 127.0.0.2 {
+	remote-as 65001
+	local-address 127.0.0.4
+}
+allow from any
+allow to any
+`), 0o644)
+	run(t, "bgpd", "-n", "-f", bgpdConf)
+	startBackground(t, "bgpd", "-d", "-f", bgpdConf)
+	waitFor(t, "bgpd", 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", bgpdSock, "show", "summary").Run() == nil })
+
+	sock := filepath.Join(dir, "spfd.sock")
+	conf := filepath.Join(dir, "spfd.conf")
+	os.WriteFile(conf, []byte(`state-directory "`+filepath.Join(dir, "state")+`"
+socket "`+sock+`"
+resolver 127.0.0.1:1
+bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2
+bgp announce { black }
+`), 0o644)
+	startBackground(t, spfd, "-d", "-f", conf)
+	ctl := func(args ...string) string {
+		out, _ := exec.Command(spfctl, append([]string{"-s", sock}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	waitFor(t, "bgpd's route in spfd", 30*time.Second, func() bool {
+		return strings.Contains(ctl("show", "rib"), "127.0.0.4\tblack\t192.0.2.99/32")
+	})
+	waitFor(t, "the route in spfd's table", 5*time.Second, func() bool {
+		data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt"))
+		return strings.Contains(string(data), "192.0.2.99/32")
+	})
+	if out := ctl("add", "black", "203.0.113.77"); !strings.Contains(out, "added") {
+		t.Fatalf("spfctl add: %s", out)
+	}
+	waitFor(t, "spfd's finding in bgpd's RIB with 65066:666", 15*time.Second, func() bool {
+		out, _ := exec.Command("bgpctl", "-s", bgpdSock, "show", "rib", "community", "65066:666").CombinedOutput()
+		return strings.Contains(string(out), "203.0.113.77/32")
+	})
+}
