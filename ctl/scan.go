@@ -297,7 +297,7 @@ func (s *scanner) report(prefix string, n int, o logwatch.Outcome) {
 	b := append(s.buf[:0], prefix...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, '\t')
-	b = append(b, o.Event.Kind...)
+	b = append(b, o.Kind...)
 	b = append(b, '\t')
 	if o.Domain != "" {
 		b = append(b, o.Domain...)

@@ -86,6 +86,18 @@ func parsePort(s string) (int, bool) {
 	return n, true
 }
 
+// twoDigits reads a two-digit field ("07", or " 7" for a day).
+func twoDigits(s string, spacePad bool) (int, bool) {
+	a, b := s[0], s[1]
+	if a == ' ' && spacePad {
+		a = '0'
+	}
+	if a < '0' || a > '9' || b < '0' || b > '9' {
+		return 0, false
+	}
+	return int(a-'0')*10 + int(b-'0'), true
+}
+
 // Header is the syslog header of a line.
 type Header struct {
 	Time    time.Time
@@ -144,11 +156,11 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 		if !ok {
 			return h, false
 		}
-		day, err1 := strconv.Atoi(strings.TrimLeft(rest[4:6], " "))
-		hh, err2 := strconv.Atoi(rest[7:9])
-		mm, err3 := strconv.Atoi(rest[10:12])
-		ss, err4 := strconv.Atoi(rest[13:15])
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		day, ok1 := twoDigits(rest[4:6], true)
+		hh, ok2 := twoDigits(rest[7:9], false)
+		mm, ok3 := twoDigits(rest[10:12], false)
+		ss, ok4 := twoDigits(rest[13:15], false)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
 			return h, false
 		}
 		h.Time = time.Date(now.Year(), mon, day, hh, mm, ss, 0, now.Location())

@@ -26,7 +26,7 @@ const (
 // Outcome is what one line led to.
 type Outcome struct {
 	Action Action
-	Event  Event
+	Kind   Kind   // the event's kind
 	Rule   string // sshd, httpd, httpd-probe, spamtrap, capture
 	Addr   netip.Addr
 	Domain string
@@ -138,9 +138,9 @@ func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome
 			return dst
 		}
 		if p.exempt != nil && p.exempt(e.Addr) {
-			return append(dst, Outcome{Action: Note, Event: e, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"})
+			return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"})
 		}
-		return append(dst, Outcome{Action: Ban, Event: e, Rule: "spamtrap", Addr: e.Addr, TTL: p.src.TTL, Count: 1, Reason: "mail to spamtrap " + e.Recipient})
+		return append(dst, Outcome{Action: Ban, Kind: e.Kind, Rule: "spamtrap", Addr: e.Addr, TTL: p.src.TTL, Count: 1, Reason: "mail to spamtrap " + e.Recipient})
 	}
 	return dst
 }
@@ -151,16 +151,16 @@ func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 		return dst // normal use
 	}
 	if n == 0 && !immediate {
-		return append(dst, Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
+		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
 	}
 	if p.exempt != nil && p.exempt(e.Addr) {
-		return append(dst, Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 2)})
+		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 2)})
 	}
 	count, fire := p.broad.Strike(e.Addr, t, n)
 	if immediate {
 		fire = true
 	}
-	o := Outcome{Action: Note, Event: e, Rule: "sshd", Addr: e.Addr, Count: count, Reason: reason}
+	o := Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Count: count, Reason: reason}
 	if fire {
 		o.Action, o.TTL = Ban, p.src.TTL
 	}
@@ -178,7 +178,7 @@ func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	}
 	if pat := p.probes.Match(e.Path); pat != "" {
 		count, fire := p.probe.Strike(client, t, 1)
-		o := Outcome{Action: Note, Event: e, Rule: "httpd-probe", Addr: client, Count: count, Reason: "probe " + pat}
+		o := Outcome{Action: Note, Kind: e.Kind, Rule: "httpd-probe", Addr: client, Count: count, Reason: "probe " + pat}
 		if fire {
 			o.Action, o.TTL = Ban, p.src.TTL
 		}
@@ -186,7 +186,7 @@ func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	}
 	if e.Kind == HTTPStatus {
 		count, fire := p.broad.Strike(client, t, 1)
-		o := Outcome{Action: Note, Event: e, Rule: "httpd", Addr: client, Count: count, Reason: "status " + strconv.Itoa(e.Status)}
+		o := Outcome{Action: Note, Kind: e.Kind, Rule: "httpd", Addr: client, Count: count, Reason: "status " + strconv.Itoa(e.Status)}
 		if fire {
 			o.Action, o.TTL = Ban, p.src.TTL
 		}
@@ -224,7 +224,7 @@ func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome 
 		kept = append(kept[1:], t)
 	}
 	p.domains[d] = kept
-	o := Outcome{Action: Note, Event: e, Rule: "capture", Domain: d, Count: len(kept), Reason: "mail from " + e.Sender}
+	o := Outcome{Action: Note, Kind: e.Kind, Rule: "capture", Domain: d, Count: len(kept), Reason: "mail from " + e.Sender}
 	if len(kept) >= p.src.CaptureThreshold {
 		o.Action = Capture
 	}

@@ -6,17 +6,20 @@ import (
 	"time"
 )
 
-// sshdPrograms are the names sshd logs under: sshd, sshd-session since
-// OpenSSH 9.8, sshd-auth since 10.0.
-var sshdPrograms = map[string]bool{"sshd": true, "sshd-session": true, "sshd-auth": true}
-
-// IsSSHDProgram reports whether a syslog program name is sshd's.
-func IsSSHDProgram(p string) bool { return sshdPrograms[p] }
+// IsSSHDProgram reports whether a syslog program name is sshd's: sshd,
+// sshd-session since OpenSSH 9.8, sshd-auth since 10.0.
+func IsSSHDProgram(p string) bool {
+	switch p {
+	case "sshd", "sshd-session", "sshd-auth":
+		return true
+	}
+	return false
+}
 
 // ParseSSHDLine parses one syslog line of sshd.
 func ParseSSHDLine(line string, now time.Time) (Event, bool) {
 	h, ok := ParseSyslog(line, now)
-	if !ok || !sshdPrograms[h.Program] {
+	if !ok || !IsSSHDProgram(h.Program) {
 		return Event{}, false
 	}
 	e, ok := ParseSSHD(h.Message)
