@@ -77,10 +77,13 @@ type Daemon struct {
 	recentErrs  []string
 	fileStamps  map[string]time.Time
 
-	logs     *logSet
-	logsCtx  context.Context
-	exporter *pftable.File
-	speaker  *bgp.Speaker
+	// positionsDirty: read positions moved; they are saved with the next
+	// snapshot, or within a minute, not after every batch of lines.
+	positionsDirty bool
+	logs           *logSet
+	logsCtx        context.Context
+	exporter       *pftable.File
+	speaker        *bgp.Speaker
 
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot
@@ -703,11 +706,20 @@ func (d *Daemon) expire() []Removal {
 // share one; the wait grows with the snapshot's cost.
 func (d *Daemon) saveLoop(ctx context.Context) error {
 	delay := 2 * time.Second
+	positions := time.NewTicker(time.Minute)
+	defer positions.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.save:
+		case <-positions.C:
+			d.mu.Lock()
+			moved := d.positionsDirty
+			d.mu.Unlock()
+			if !moved {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -736,6 +748,7 @@ func (d *Daemon) snapshot() error {
 		snap.Domains = append(snap.Domains, *d.domains[name])
 	}
 	snap.Positions = d.positions
+	d.positionsDirty = false
 	err = WriteSnapshot(&buf, snap)
 	d.mu.Unlock()
 	if err != nil {

@@ -194,12 +194,12 @@ func (d *Daemon) setPosition(p logwatch.Position) {
 		var q logwatch.Position
 		if json.Unmarshal(old, &q) == nil && q.Path == p.Path {
 			d.positions[i] = raw
-			d.signal(d.save)
+			d.positionsDirty = true
 			return
 		}
 	}
 	d.positions = append(d.positions, raw)
-	d.signal(d.save)
+	d.positionsDirty = true
 }
 
 func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *logwatch.Processor) {
