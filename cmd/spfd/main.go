@@ -48,7 +48,10 @@ func run() int {
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: spfd [-dnv] [-D name=value] [-f file] [-s socket]")
 	}
-	if err := fs.Parse(os.Args[1:]); err != nil || fs.NArg() > 0 {
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2 // the flag package has printed the usage
+	}
+	if fs.NArg() > 0 {
 		fs.Usage()
 		return 2
 	}
