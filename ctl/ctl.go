@@ -39,7 +39,7 @@ type local struct {
 func locals() []local {
 	return []local{
 		{"walk", "walk [-46lv] [-c concurrency] [-s server[:port]] [-t timeout] [domain ...]", runWalk},
-		{"scan", "scan [-t sshd|httpd|maillog|auto] [-c spfd.conf] [file ...]", runScan},
+		{"scan", "scan [-t sshd|httpd|maillog|auto] [-c spfd.conf] [-f file | file ...]", runScan},
 	}
 }
 

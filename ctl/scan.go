@@ -46,7 +46,12 @@ func runScan(env Env, args []string) int {
 	fs := newFlagSet(env, "scan")
 	typ := fs.String("t", "auto", "log type: sshd, httpd, maillog or auto")
 	confPath := fs.String("c", "", "take the rules from this spfd.conf")
+	followFile := fs.Bool("f", false, "follow one file as tail -F does and report events live")
 	if err := fs.Parse(args); err != nil {
+		return ExitUsage
+	}
+	if *followFile && fs.NArg() != 1 {
+		fmt.Fprintln(env.Stderr, "spfctl scan: -f follows exactly one file")
 		return ExitUsage
 	}
 	switch *typ {
@@ -69,6 +74,19 @@ func runScan(env Env, args []string) int {
 		debug.SetMemoryLimit(32 << 20)
 	}
 	s := newScanner(cfg, *typ, env.Stdout)
+	if *followFile {
+		// Live: windows over arrival times, as the daemon counts them.
+		for _, p := range s.procs {
+			p.UseLineTime = false
+		}
+		if err := s.follow(env, fs.Arg(0)); err != nil {
+			fmt.Fprintf(env.Stderr, "spfctl scan: %v\n", err)
+			return ExitFailure
+		}
+		s.summary()
+		s.out.Flush()
+		return ExitOK
+	}
 	inputs := fs.Args()
 	code := ExitOK
 	if len(inputs) == 0 {

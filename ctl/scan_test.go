@@ -3,10 +3,13 @@ package ctl
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func scanRun(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -81,4 +84,56 @@ func TestScanStdinAndErrors(t *testing.T) {
 	if _, _, code := scanRun(t, "", "-c", "/nonexistent.conf"); code != ExitUsage {
 		t.Errorf("bad config: exit %d, want 2", code)
 	}
+}
+
+// scan -f follows a growing file (through nxadm/tail) and reports events
+// as lines arrive; cancelling the context ends it with a summary.
+func TestScanFollow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authlog")
+	os.WriteFile(path, []byte("Nov 27 03:14:02 mx1 sshd[1]: Invalid user old from 203.0.113.1 port 1\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	env := Env{Ctx: ctx, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
+	done := make(chan int, 1)
+	go func() { done <- Main(env, []string{"scan", "-t", "sshd", "-f", path}) }()
+	time.Sleep(300 * time.Millisecond) // tail opens the file and seeks to its end
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	for port := 1; port <= 3; port++ {
+		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[1]: Invalid user admin from 203.0.113.5 port %d\n", port)
+	}
+	f.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "=> blacklist (sshd)") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, "3\tssh-invalid-user\t203.0.113.5\tssh-invalid-user [3] => blacklist (sshd)") ||
+		strings.Contains(got, "203.0.113.1") || !strings.Contains(got, "# blacklist 203.0.113.5") {
+		t.Fatalf("output:\n%s", got)
+	}
+	if _, _, code := scanRun(t, "", "-f", "a", "b"); code != ExitUsage {
+		t.Errorf("-f with two files: exit %d", code)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
