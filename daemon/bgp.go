@@ -71,13 +71,13 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	changed := false
 	for _, list := range []List{White, Black} {
 		rx := sp.Received(list.String())
+		if list == White {
+			for n, ps := range rx {
+				rx[n] = d.floor("bgp "+n, ps)
+			}
+		}
 		d.mu.Lock()
 		for n, ps := range rx {
-			if list == White {
-				d.mu.Unlock()
-				ps = d.floor("bgp "+n, ps)
-				d.mu.Lock()
-			}
 			if a, r := d.lists.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {
 				changed = true
 			}
