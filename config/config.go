@@ -54,8 +54,12 @@ type Config struct {
 	// NFTRulePorts, when set, make spfd manage a base chain in NFTable
 	// that accepts the whitelist and drops the blacklist on these ports.
 	NFTRulePorts []uint16
-	Domains      []string
-	DomainFiles  []string
+	// NFTElementCounters gives every set element a counter (the
+	// default), at twice the cost of filling the sets; otherwise the
+	// counters of the rules that use the sets are reported.
+	NFTElementCounters bool
+	Domains            []string
+	DomainFiles        []string
 	// StaticWhite and StaticBlack are entries written in the file.
 	StaticWhite, StaticBlack []netip.Prefix
 	// WhiteFiles and BlackFiles are list files in spamd-setup's format.
@@ -90,6 +94,9 @@ func Default() *Config {
 		SocketMode: 0o660,
 		StateDir:   DefaultStateDir,
 		NFTable:    "spfd",
+		// Per-element counters, as the issue asks and as pfctl -vvsT
+		// shows them; "nftables-counters rules" halves the fill time.
+		NFTElementCounters: true,
 		Walk: Walk{
 			MinInterval: time.Hour,
 			MaxInterval: 24 * time.Hour,

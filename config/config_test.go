@@ -325,6 +325,31 @@ func TestParseNFTablesRules(t *testing.T) {
 	}
 }
 
+func TestParseNFTablesCounters(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+		ok   bool
+	}{
+		{"", true, true},
+		{"nftables-counters rules\n", false, true},
+		{"nftables-counters elements\n", true, true},
+		{"nftables-counters elements\nnftables-counters rules\n", false, true},
+		{"nftables-counters\n", false, false},
+		{"nftables-counters packets\n", false, false},
+		{"nftables-counters rules extra\n", false, false},
+	} {
+		cfg, err := parseString(t, tc.in, nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: error %v", tc.in, err)
+			continue
+		}
+		if err == nil && cfg.NFTElementCounters != tc.want {
+			t.Errorf("%q: element counters %v, want %v", tc.in, cfg.NFTElementCounters, tc.want)
+		}
+	}
+}
+
 func TestParseFeedsAndExport(t *testing.T) {
 	cfg, err := parseString(t, `feed spamhaus black url "https://www.example.org/drop.txt" refresh 12h ttl 2d max-size 1048576
 feed local white file "/etc/mail/nospamd"

@@ -64,26 +64,27 @@ var keywords map[string]func(*stmt) error
 
 func init() {
 	keywords = map[string]func(*stmt) error{
-		"socket":          (*stmt).socket,
-		"state-directory": (*stmt).stateDirectory,
-		"resolver":        (*stmt).resolver,
-		"walk":            (*stmt).walk,
-		"table":           (*stmt).table,
-		"domain":          (*stmt).domain,
-		"domain-file":     (*stmt).domainFile,
-		"whitelist":       func(s *stmt) error { return s.static(&s.p.cfg.StaticWhite) },
-		"blacklist":       func(s *stmt) error { return s.static(&s.p.cfg.StaticBlack) },
-		"whitelist-file":  func(s *stmt) error { return s.files(&s.p.cfg.WhiteFiles) },
-		"blacklist-file":  func(s *stmt) error { return s.files(&s.p.cfg.BlackFiles) },
-		"ignore":          func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
-		"blacklist-ttl":   (*stmt).blacklistTTL,
-		"log":             (*stmt).log,
-		"nftables-table":  (*stmt).nftablesTable,
-		"nftables-rules":  (*stmt).nftablesRules,
-		"feed":            (*stmt).feed,
-		"bgp":             (*stmt).bgp,
-		"export":          (*stmt).export,
-		"include":         nil, // handled by the parser itself
+		"socket":            (*stmt).socket,
+		"state-directory":   (*stmt).stateDirectory,
+		"resolver":          (*stmt).resolver,
+		"walk":              (*stmt).walk,
+		"table":             (*stmt).table,
+		"domain":            (*stmt).domain,
+		"domain-file":       (*stmt).domainFile,
+		"whitelist":         func(s *stmt) error { return s.static(&s.p.cfg.StaticWhite) },
+		"blacklist":         func(s *stmt) error { return s.static(&s.p.cfg.StaticBlack) },
+		"whitelist-file":    func(s *stmt) error { return s.files(&s.p.cfg.WhiteFiles) },
+		"blacklist-file":    func(s *stmt) error { return s.files(&s.p.cfg.BlackFiles) },
+		"ignore":            func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
+		"blacklist-ttl":     (*stmt).blacklistTTL,
+		"log":               (*stmt).log,
+		"nftables-table":    (*stmt).nftablesTable,
+		"nftables-rules":    (*stmt).nftablesRules,
+		"nftables-counters": (*stmt).nftablesCounters,
+		"feed":              (*stmt).feed,
+		"bgp":               (*stmt).bgp,
+		"export":            (*stmt).export,
+		"include":           nil, // handled by the parser itself
 	}
 }
 
@@ -576,6 +577,23 @@ func (s *stmt) nftablesRules() error {
 			return fmt.Errorf("invalid port %q", v)
 		}
 		s.p.cfg.NFTRulePorts = append(s.p.cfg.NFTRulePorts, uint16(n))
+	}
+	return s.end()
+}
+
+// nftables-counters elements|rules: where per-list counts come from.
+func (s *stmt) nftablesCounters() error {
+	v, err := s.value("elements or rules")
+	if err != nil {
+		return err
+	}
+	switch v {
+	case "elements":
+		s.p.cfg.NFTElementCounters = true
+	case "rules":
+		s.p.cfg.NFTElementCounters = false
+	default:
+		return fmt.Errorf("expected elements or rules, got %q", v)
 	}
 	return s.end()
 }

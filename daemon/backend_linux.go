@@ -13,6 +13,7 @@ func newKernelBackend(cfg *config.Config) (pftable.Backend, error) {
 			return nil, err
 		}
 		n.Ports, n.WhiteList, n.BlackList = cfg.NFTRulePorts, cfg.White.Name, cfg.Black.Name
+		n.ElementCounters = cfg.NFTElementCounters
 		return n, nil
 	}
 	return nil, errUnavailable(cfg.White.Backend)

@@ -15,37 +15,46 @@ import (
 )
 
 // BenchmarkNFTablesFullSync pushes 100 000 IPv4 and 10 000 IPv6 prefixes
-// into empty sets, and for comparison loads the same elements with nft -f.
+// into empty sets, and for comparison loads the same elements with nft -f:
+// both sides without element counters (spfd's default), then both with.
 func BenchmarkNFTablesFullSync(b *testing.B) {
 	if os.Getenv("SPFD_IN_NETNS") != "1" {
 		b.Skip("needs root in a private namespace")
 	}
 	set := bigSet(100_000, 10_000)
-	script := nftScript("spfdnft", set)
-	path := filepath.Join(b.TempDir(), "load.nft")
-	os.WriteFile(path, []byte(script), 0o644)
-	var spfd, nftf time.Duration
-	for i := 0; b.Loop(); i++ {
-		exec.Command("nft", "delete", "table", "inet", "spfdbench").Run()
-		n, err := NewNFTables("spfdbench")
-		if err != nil {
-			b.Fatal(err)
+	for _, counters := range []bool{false, true} {
+		name := "rules"
+		if counters {
+			name = "elements"
 		}
-		start := time.Now()
-		if err := n.Sync(context.Background(), "black", set); err != nil {
-			b.Fatal(err)
-		}
-		spfd += time.Since(start)
-		n.Close()
-		exec.Command("nft", "delete", "table", "inet", "spfdnft").Run()
-		start = time.Now()
-		if out, err := exec.Command("nft", "-f", path).CombinedOutput(); err != nil {
-			b.Fatalf("nft -f: %v\n%s", err, out)
-		}
-		nftf += time.Since(start)
+		b.Run("counters="+name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "load.nft")
+			os.WriteFile(path, []byte(nftScript("spfdnft", set, counters)), 0o644)
+			var spfd, nftf time.Duration
+			for b.Loop() {
+				exec.Command("nft", "delete", "table", "inet", "spfdbench").Run()
+				n, err := NewNFTables("spfdbench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				n.ElementCounters = counters
+				start := time.Now()
+				if err := n.Sync(context.Background(), "black", set); err != nil {
+					b.Fatal(err)
+				}
+				spfd += time.Since(start)
+				n.Close()
+				exec.Command("nft", "delete", "table", "inet", "spfdnft").Run()
+				start = time.Now()
+				if out, err := exec.Command("nft", "-f", path).CombinedOutput(); err != nil {
+					b.Fatalf("nft -f: %v\n%s", err, out)
+				}
+				nftf += time.Since(start)
+			}
+			b.ReportMetric(float64(spfd.Milliseconds())/float64(b.N), "ms/spfd-sync")
+			b.ReportMetric(float64(nftf.Milliseconds())/float64(b.N), "ms/nft-f")
+		})
 	}
-	b.ReportMetric(float64(spfd.Milliseconds())/float64(b.N), "ms/spfd-sync")
-	b.ReportMetric(float64(nftf.Milliseconds())/float64(b.N), "ms/nft-f")
 }
 
 // BenchmarkNFTablesAddOne adds one address to sets already holding the
@@ -92,7 +101,7 @@ func BenchmarkNFTablesAddOne(b *testing.B) {
 }
 
 // nftScript writes the same four sets for nft -f.
-func nftScript(table string, set *prefixset.Set) string {
+func nftScript(table string, set *prefixset.Set, counters bool) string {
 	c := contentOf(set)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "table inet %s {\n", table)
@@ -101,7 +110,10 @@ func nftScript(table string, set *prefixset.Set) string {
 		if interval {
 			flags = "flags interval;"
 		}
-		fmt.Fprintf(&sb, "set %s { type %s; %s counter;", name, typ, flags)
+		if counters {
+			flags += " counter;"
+		}
+		fmt.Fprintf(&sb, "set %s { type %s; %s", name, typ, flags)
 		if len(elems) > 0 {
 			fmt.Fprintf(&sb, " elements = { %s }", strings.Join(elems, ", "))
 		}

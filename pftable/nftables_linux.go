@@ -19,7 +19,8 @@ import (
 
 // NFTables keeps spfd's lists in sets of its own nftables table (default
 // inet spfd): for a list named N, N4 and N6 (interval sets of ranges) and
-// N4h and N6h (hash sets of single addresses), all with element counters.
+// N4h and N6h (hash sets of single addresses), with element counters if
+// asked for.
 // It reconciles with what the kernel holds at the first sync (never
 // flushing), then applies diffs, and repairs drift: a missing table or
 // set (nft -f with "flush ruleset") is noticed on every sync, stray or
@@ -31,6 +32,10 @@ type NFTables struct {
 	// WhiteList and drops BlackList on these TCP ports.
 	Ports                []uint16
 	WhiteList, BlackList string
+	// ElementCounters gives every set element a counter: which entries
+	// matched, at twice the cost of filling the sets. Without it, the
+	// counters of the rules that use the sets tell what each list did.
+	ElementCounters bool
 
 	mu      sync.Mutex
 	conn    *nftables.Conn
@@ -114,7 +119,7 @@ func (n *NFTables) ensure(list string) (*nftList, bool, error) {
 			continue
 		}
 		created = true
-		s := &nftables.Set{Table: n.table, Name: name, KeyType: nftables.TypeIPAddr, Counter: true}
+		s := &nftables.Set{Table: n.table, Name: name, KeyType: nftables.TypeIPAddr, Counter: n.ElementCounters}
 		if i%2 == 1 {
 			s.KeyType = nftables.TypeIP6Addr
 		}
@@ -366,22 +371,29 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 	return nil
 }
 
-// Stats implements Backend: packets and bytes summed over the element
-// counters (a full read of the sets, so only on request).
+// Stats implements Backend: packets and bytes matched by the rules that
+// use the list's sets, or summed over the element counters (a full read
+// of the sets, so only on request).
 func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	l := n.lists[list]
-	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list], Counters: true}
+	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list]}
 	if l == nil {
 		return st, nil
 	}
 	st.Entries = l.cur.len()
-	if p, b, ok, err := n.ruleCounters(list); err != nil {
+	p, b, ok, err := n.ruleCounters(list)
+	if err != nil {
 		return st, fmt.Errorf("nftables %s: %w", list, err)
-	} else if ok {
-		// What the managed rules matched is what the list did.
-		st.Packets, st.Bytes = p, b
+	}
+	if ok {
+		st.Packets, st.Bytes, st.Counters = p, b, true
+		return st, nil
+	}
+	// The library does not report whether a set read back from the
+	// kernel has element counters, so trust the setting.
+	if !n.ElementCounters {
 		return st, nil
 	}
 	for _, s := range l.sets {
@@ -389,6 +401,7 @@ func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 		if err != nil {
 			return st, fmt.Errorf("nftables %s: %w", list, err)
 		}
+		st.Counters = true
 		for _, e := range elems {
 			if c := e.Counter; c != nil {
 				st.Packets += c.Packets

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -151,6 +152,7 @@ func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	n.ElementCounters = true
 	ctx := context.Background()
 	check := func(want *prefixset.Set) {
 		t.Helper()
@@ -214,6 +216,7 @@ func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n2.Close()
+	n2.ElementCounters = true
 	if err := n2.Sync(ctx, "black", setOf("10.0.1.0/24", "203.0.113.6/32", "203.0.113.8/32")); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +233,7 @@ func TestNFTablesLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	n.ElementCounters = true // so that nft -j lists every element alike
 	set := bigSet(100_000, 10_000)
 	if err := n.Sync(context.Background(), "black", set); err != nil {
 		t.Fatal(err)
@@ -237,7 +241,7 @@ func TestNFTablesLarge(t *testing.T) {
 	want := contentOf(set)
 	count := func(name string) int {
 		out := nft(t, "-j", "list", "set", "inet", "spfdbig", name)
-		return strings.Count(out, `{"elem": {`) // every element carries a counter
+		return strings.Count(out, `{"elem": {`) // with counters, every element is an object
 	}
 	got := count("black4") + count("black6") + count("black4h") + count("black6h")
 	if got != want.len() {
@@ -307,5 +311,51 @@ func TestNFTablesManagedRules(t *testing.T) {
 	sync()
 	if out := nft(t, "list", "chain", "inet", "spfdrules", "input"); strings.Count(out, "counter") != 16 {
 		t.Errorf("chain not restored after flush ruleset:\n%s", out)
+	}
+}
+
+// TestNFTablesExampleRules loads etc/nftables.conf.example as an admin
+// would, lets spfd fill the sets it declares, and sends packets through
+// the rules: show stats must report the rules' counters, since the sets
+// have no element counters by default.
+func TestNFTablesExampleRules(t *testing.T) {
+	needNetns(t)
+	nft(t, "-f", "../etc/nftables.conf.example")
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", "spfd").Run() })
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	n, err := NewNFTables("spfd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	if err := n.Sync(ctx, "white", setOf("127.0.0.3/32")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfd", "black"); len(got) != 2 {
+		t.Fatalf("black sets hold %v", got)
+	}
+	send := func(from string, port int) {
+		d := net.Dialer{Timeout: 200 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		if c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+		}
+	}
+	send("127.0.0.2", 9)  // dropped: the SYN meets the blacklist rule
+	send("127.0.0.3", 25) // accepted by the whitelist rule, then refused
+	send("127.0.0.4", 25) // on no list: counted nowhere
+	for list, want := range map[string]bool{"black": true, "white": true} {
+		st, err := n.Stats(ctx, list)
+		if err != nil || !st.Counters || (st.Packets > 0) != want || st.Entries == 0 {
+			t.Errorf("%s stats %+v %v", list, st, err)
+		}
+	}
+	if out := nft(t, "list", "set", "inet", "spfd", "black4h"); strings.Contains(out, "counter") {
+		t.Errorf("element counters without nftables-counters elements:\n%s", out)
 	}
 }

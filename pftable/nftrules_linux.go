@@ -109,32 +109,42 @@ func (n *NFTables) ensureRules() error {
 	return nil
 }
 
-// ruleCounters sums the managed rules' counters for a list.
+// ruleCounters sums the counters of every rule in spfd's table that
+// looks an address up in one of list's sets: the managed chain's, or the
+// admin's own rules in the table (with a counter statement). ok is false
+// when no such rule counts.
 func (n *NFTables) ruleCounters(list string) (packets, bytes uint64, ok bool, err error) {
-	if len(n.Ports) == 0 {
-		return 0, 0, false, nil
-	}
-	rules, err := n.conn.GetRules(n.table, n.chain())
+	chains, err := n.conn.ListChainsOfTableFamily(n.table.Family)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	names := setNames(list)
-	for _, r := range rules {
-		var lookup *expr.Lookup
-		var counter *expr.Counter
-		for _, e := range r.Exprs {
-			switch e := e.(type) {
-			case *expr.Lookup:
-				lookup = e
-			case *expr.Counter:
-				counter = e
-			}
-		}
-		if lookup == nil || counter == nil || !slices.Contains(names[:], lookup.SetName) {
+	for _, ch := range chains {
+		if ch.Table.Name != n.table.Name {
 			continue
 		}
-		packets += counter.Packets
-		bytes += counter.Bytes
+		rules, err := n.conn.GetRules(n.table, ch)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		for _, r := range rules {
+			var lookup *expr.Lookup
+			var counter *expr.Counter
+			for _, e := range r.Exprs {
+				switch e := e.(type) {
+				case *expr.Lookup:
+					lookup = e
+				case *expr.Counter:
+					counter = e
+				}
+			}
+			if lookup == nil || counter == nil || !slices.Contains(names[:], lookup.SetName) {
+				continue
+			}
+			packets += counter.Packets
+			bytes += counter.Bytes
+			ok = true
+		}
 	}
-	return packets, bytes, true, nil
+	return packets, bytes, ok, nil
 }

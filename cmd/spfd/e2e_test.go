@@ -544,6 +544,7 @@ socket %q
 resolver 127.0.0.1:1
 table white nftables "white"
 table black nftables "black"
+nftables-rules ports { 25 }
 whitelist { 192.0.2.0/24 2001:db8::/32 }
 `, filepath.Join(in.dir, "state"), in.sock)
 	os.WriteFile(in.conf, []byte(conf), 0o644)
