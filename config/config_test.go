@@ -318,7 +318,10 @@ func TestParseNFTablesRules(t *testing.T) {
 	if err != nil || !slices.Equal(cfg.NFTRulePorts, []uint16{25, 587}) {
 		t.Fatalf("%v %v", cfg, err)
 	}
-	for _, bad := range []string{"nftables-rules { 25 }\n", "nftables-rules ports 70000\n"} {
+	if cfg, err := parseString(t, "nftables-rules\n", nil); err != nil || !slices.Equal(cfg.NFTRulePorts, []uint16{25}) {
+		t.Fatalf("bare nftables-rules: %v %v", cfg.NFTRulePorts, err)
+	}
+	for _, bad := range []string{"nftables-rules { 25 }\n", "nftables-rules ports 70000\n", "nftables-rules ports\n"} {
 		if _, err := parseString(t, bad, nil); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -562,8 +562,13 @@ func (s *stmt) export() error {
 	return s.end()
 }
 
-// nftables-rules ports { PORT ... }: manage the base chain.
+// nftables-rules [ports { PORT ... }]: manage the base chain, on the
+// SMTP port unless told otherwise.
 func (s *stmt) nftablesRules() error {
+	if !s.more() {
+		s.p.cfg.NFTRulePorts = []uint16{25}
+		return nil
+	}
 	if kw, err := s.value("ports"); err != nil || kw != "ports" {
 		return fmt.Errorf("expected ports { PORT ... }")
 	}
