@@ -15,6 +15,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"github.com/spfd/spfd/prefixset"
+	"golang.org/x/sys/unix"
 )
 
 // NFTables keeps spfd's lists in sets of its own nftables table (default
@@ -24,10 +25,13 @@ import (
 // It reconciles with what the kernel holds at the first sync (never
 // flushing), then applies diffs, and repairs drift: a missing table or
 // set (nft -f with "flush ruleset") is noticed on every sync, stray or
-// missing elements on a full re-read every RereadEvery.
+// missing elements on a full re-read every RereadEvery, or at the next
+// sync at least ForeignRereadAfter after the last read once another
+// program has changed the ruleset.
 type NFTables struct {
-	Table       string // nftables table name
-	RereadEvery time.Duration
+	Table              string // nftables table name
+	RereadEvery        time.Duration
+	ForeignRereadAfter time.Duration
 	// Ports, when set, make spfd manage a base chain that accepts
 	// WhiteList and drops BlackList on these TCP ports.
 	Ports                []uint16
@@ -39,6 +43,9 @@ type NFTables struct {
 
 	mu      sync.Mutex
 	conn    *nftables.Conn
+	genConn *netlink.Conn // for the ruleset generation; nil if unavailable
+	gen     uint32        // the generation after spfd's last commit
+	genOK   bool
 	table   *nftables.Table
 	lists   map[string]*nftList
 	repairs map[string]int
@@ -50,6 +57,7 @@ type nftList struct {
 	cur      nftContent       // what the kernel holds, as far as we know
 	known    bool             // cur was read from the kernel
 	lastRead time.Time
+	foreign  bool // another program changed the ruleset since lastRead
 }
 
 // NewNFTables opens a netlink connection for the table.
@@ -66,8 +74,12 @@ func NewNFTables(table string) (*NFTables, error) {
 	if table == "" {
 		table = "spfd"
 	}
+	// Without it spfd still works, noticing foreign changes only at the
+	// periodic re-read.
+	genConn, _ := netlink.Dial(unix.NETLINK_NETFILTER, nil)
 	return &NFTables{
-		Table: table, RereadEvery: 15 * time.Minute, conn: conn,
+		Table: table, RereadEvery: 15 * time.Minute, ForeignRereadAfter: time.Minute,
+		conn: conn, genConn: genConn,
 		table:   &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
 		lists:   make(map[string]*nftList),
 		repairs: make(map[string]int),
@@ -79,7 +91,40 @@ func NewNFTables(table string) (*NFTables, error) {
 func (n *NFTables) Kind() string { return "nftables" }
 
 // Close implements Backend; the table and its sets stay in the kernel.
-func (n *NFTables) Close() error { return n.conn.CloseLasting() }
+func (n *NFTables) Close() error {
+	if n.genConn != nil {
+		n.genConn.Close()
+	}
+	return n.conn.CloseLasting()
+}
+
+// noteForeign marks every list for a re-read when the ruleset generation
+// moved since spfd's last commit.
+func (n *NFTables) noteForeign() {
+	if n.genConn == nil {
+		return
+	}
+	g, err := rulesetGen(n.genConn)
+	if err != nil {
+		n.genOK = false
+		return
+	}
+	if n.genOK && g != n.gen {
+		for _, l := range n.lists {
+			l.foreign = true
+		}
+	}
+}
+
+// noteOwn records the generation after spfd's own commits. A foreign
+// commit slipped in between goes unnoticed until the periodic re-read.
+func (n *NFTables) noteOwn() {
+	if n.genConn == nil {
+		return
+	}
+	g, err := rulesetGen(n.genConn)
+	n.gen, n.genOK = g, err == nil
+}
 
 func setNames(list string) [4]string {
 	return [4]string{list + "4", list + "6", list + "4h", list + "6h"}
@@ -139,6 +184,8 @@ func (n *NFTables) ensure(list string) (*nftList, bool, error) {
 func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.noteForeign()
+	defer n.noteOwn()
 	l, created, err := n.ensure(list)
 	if err != nil {
 		return fmt.Errorf("nftables %s: %w", list, err)
@@ -146,7 +193,8 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 	if created && l.known {
 		n.repairs[list]++ // our sets vanished behind our back
 	}
-	if created || !l.known || time.Since(l.lastRead) > n.RereadEvery {
+	since := time.Since(l.lastRead)
+	if created || !l.known || since > n.RereadEvery || (l.foreign && since >= n.ForeignRereadAfter) {
 		if err := n.read(list, l); err != nil {
 			return fmt.Errorf("nftables %s: reading sets: %w", list, err)
 		}
@@ -209,7 +257,7 @@ func (n *NFTables) read(list string, l *nftList) error {
 	if l.known && !sameContent(l.cur, c) {
 		n.repairs[list]++ // changed behind our back: the next apply repairs it
 	}
-	l.cur, l.known, l.lastRead = c, true, time.Now()
+	l.cur, l.known, l.lastRead, l.foreign = c, true, time.Now(), false
 	return nil
 }
 

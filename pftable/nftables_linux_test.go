@@ -358,4 +358,34 @@ func TestNFTablesExampleRules(t *testing.T) {
 	if out := nft(t, "list", "set", "inet", "spfd", "black4h"); strings.Contains(out, "counter") {
 		t.Errorf("element counters without nftables-counters elements:\n%s", out)
 	}
+
+	// An nftables reload as Debian does it: the file starts with flush
+	// ruleset and declares the sets again, empty. The sets exist, so only
+	// the ruleset generation tells spfd to look; a sync of our own must
+	// not trigger a re-read, a foreign commit must.
+	n.ForeignRereadAfter = 0
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	readAt := n.lists["black"].lastRead
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	if n.lists["black"].lastRead != readAt {
+		t.Errorf("spfd's own commits made it re-read its sets")
+	}
+	reload := exec.Command("nft", "-f", "-")
+	reload.Stdin = strings.NewReader("flush ruleset\ninclude \"../etc/nftables.conf.example\"\n")
+	if out, err := reload.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f reload: %v\n%s", err, out)
+	}
+	if got := kernelSet(t, "spfd", "black"); len(got) != 0 {
+		t.Fatalf("after the reload the sets hold %v", got)
+	}
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfd", "black"); len(got) != 2 {
+		t.Errorf("after the reload and a sync the sets hold %v", got)
+	}
 }
