@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,27 +16,14 @@ import (
 	"time"
 
 	"github.com/spfd/spfd/internal/nsdtest"
+	"github.com/spfd/spfd/internal/runtest"
 )
 
 // TestMain re-runs the package as root under unshare -n -m, with its own
 // loopback and mounts, so nothing of the host is touched.
 func TestMain(m *testing.M) {
-	if os.Getuid() == 0 && os.Getenv("SPFD_E2E_NS") == "" {
-		if path, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command(path, append([]string{"-n", "-m", "--propagation", "private", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), "SPFD_E2E_NS=1")
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				os.Exit(ee.ExitCode())
-			}
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
+	if code, ran := runtest.Unshare("SPFD_E2E_NS", "-n", "-m", "--propagation", "private"); ran {
+		os.Exit(code)
 	}
 	if os.Getenv("SPFD_E2E_NS") == "1" {
 		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {

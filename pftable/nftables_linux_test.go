@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spfd/spfd/internal/runtest"
 	"github.com/spfd/spfd/prefixset"
 )
 
@@ -20,20 +21,8 @@ import (
 // namespace (unshare -n), so the nftables tests use the real kernel
 // without touching the host's ruleset.
 func TestMain(m *testing.M) {
-	if os.Getuid() == 0 && os.Getenv("SPFD_IN_NETNS") == "" {
-		if path, err := exec.LookPath("unshare"); err == nil {
-			cmd := exec.Command(path, append([]string{"-n", os.Args[0]}, os.Args[1:]...)...)
-			cmd.Env = append(os.Environ(), "SPFD_IN_NETNS=1")
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			if err := cmd.Run(); err != nil {
-				if ee, ok := err.(*exec.ExitError); ok {
-					os.Exit(ee.ExitCode())
-				}
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			os.Exit(0)
-		}
+	if code, ran := runtest.Unshare("SPFD_IN_NETNS", "-n"); ran {
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

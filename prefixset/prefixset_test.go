@@ -87,12 +87,18 @@ func TestEdges(t *testing.T) {
 	}
 }
 
-func BenchmarkCoverMillion(b *testing.B) {
+// randomHosts4 returns n random IPv4 host prefixes, the same on every run.
+func randomHosts4(n int) []netip.Prefix {
 	r := rand.New(rand.NewPCG(1, 2))
-	ps := make([]netip.Prefix, 1_000_000)
+	ps := make([]netip.Prefix, n)
 	for i := range ps {
 		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}), 32)
 	}
+	return ps
+}
+
+func BenchmarkCoverMillion(b *testing.B) {
+	ps := randomHosts4(1_000_000)
 	b.ReportAllocs()
 	for b.Loop() {
 		var bl Builder
@@ -105,11 +111,7 @@ func BenchmarkCoverMillion(b *testing.B) {
 }
 
 func BenchmarkCoverMillionNetipx(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	ps := make([]netip.Prefix, 1_000_000)
-	for i := range ps {
-		ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(1 + r.IntN(223)), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}), 32)
-	}
+	ps := randomHosts4(1_000_000)
 	b.ReportAllocs()
 	for b.Loop() {
 		var bl netipx.IPSetBuilder

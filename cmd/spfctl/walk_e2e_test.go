@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/spfd/spfd/internal/nsdtest"
+	"github.com/spfd/spfd/internal/runtest"
 	"go4.org/netipx"
 )
 
@@ -32,18 +31,11 @@ func run(t *testing.T, stdin string, bin string, args ...string) (stdout, stderr
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
+	stdout, stderr, code, err := runtest.Output(cmd)
+	if err != nil {
 		t.Fatalf("%s: %v", bin, err)
 	}
-	return o.String(), e.String(), code
+	return stdout, stderr, code
 }
 
 func readExpected(t *testing.T, domain string) []string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spfd/spfd/internal/nsdtest"
+	"github.com/spfd/spfd/internal/runtest"
 	"go4.org/netipx"
 )
 
@@ -153,18 +153,11 @@ func runAs(t *testing.T, cred *syscall.Credential, bin string, args ...string) (
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return o.String(), e.String(), 0
-	case errors.As(err, &ee):
-		return o.String(), e.String(), ee.ExitCode()
+	stdout, stderr, code, err := runtest.Output(cmd)
+	if err != nil {
+		t.Fatalf("%s %v: %v", bin, args, err)
 	}
-	t.Fatalf("%s %v: %v", bin, args, err)
-	return "", "", -1
+	return stdout, stderr, code
 }
 
 func (in *instance) mustCtl(args ...string) string {
