@@ -130,12 +130,21 @@ func (d *Daemon) announce(ctx context.Context, white, black *prefixset.Set) {
 	}
 }
 
-func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Request) error {
+// configuredSpeaker returns the BGP speaker, or an error for spfctl
+// when there is none.
+func (d *Daemon) configuredSpeaker() (*bgp.Speaker, error) {
 	d.mu.Lock()
-	sp := d.speaker
-	d.mu.Unlock()
-	if sp == nil {
-		return fmt.Errorf("bgp is not configured")
+	defer d.mu.Unlock()
+	if d.speaker == nil {
+		return nil, fmt.Errorf("bgp is not configured")
+	}
+	return d.speaker, nil
+}
+
+func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Request) error {
+	sp, err := d.configuredSpeaker()
+	if err != nil {
+		return err
 	}
 	ns, err := sp.Neighbors(ctx)
 	if err != nil {
@@ -152,11 +161,9 @@ func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Req
 }
 
 func (d *Daemon) showRIB(_ context.Context, w io.Writer, req control.Request) error {
-	d.mu.Lock()
-	sp := d.speaker
-	d.mu.Unlock()
-	if sp == nil {
-		return fmt.Errorf("bgp is not configured")
+	sp, err := d.configuredSpeaker()
+	if err != nil {
+		return err
 	}
 	type route struct {
 		Neighbor string       `json:"neighbor"`

@@ -259,16 +259,8 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 		}
 		// Local delivery (local, virtual, lmtp, pipe) of mail a remote
 		// client handed in.
-		a, ok := m.sessions.get(qid)
-		if !ok {
-			return Event{}, false
-		}
-		addr, ok := parseAddr(a)
-		if !ok {
-			return Event{}, false
-		}
 		from, _ := m.senders.get(qid)
-		return Event{Kind: MailRecipient, Addr: addr, Sender: from, Recipient: strings.ToLower(f["to"])}, true
+		return m.inbound(qid, from, f["to"])
 	}
 	return Event{}, false
 }
