@@ -34,15 +34,18 @@ func (s *scanner) follow(env Env, path string) error {
 		}
 	}()
 	n := 0
+	var buf []byte
 	for line := range t.Lines {
 		if line.Err != nil {
 			return line.Err
 		}
 		n++
 		s.now = time.Now()
-		if fam := s.family(line.Text); fam != "" {
-			for _, o := range s.procs[fam].Line(line.Text, s.now) {
-				s.report("", n, o)
+		if fam := s.family(line.Text); fam != famNone {
+			sh := s.shards[0]
+			for _, o := range sh.procs[fam].Line(line.Text, s.now) {
+				buf = sh.appendReport(buf[:0], "", n, o)
+				s.out.Write(buf)
 			}
 		}
 		if err := s.out.Flush(); err != nil {

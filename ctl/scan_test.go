@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spfd/spfd/config"
 )
 
 func scanRun(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -136,4 +139,126 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// mixedLog returns n lines of sshd, httpd and mail traffic from a pool of
+// addresses small enough that rules fire, in the order a busy host logs
+// them.
+func mixedLog(n int) string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pool := make([]string, 0, 400)
+	for i := range cap(pool) {
+		switch i % 8 {
+		case 0:
+			pool = append(pool, fmt.Sprintf("2001:db8:%x::%x", i, rng.IntN(1<<16)))
+		case 1:
+			pool = append(pool, fmt.Sprintf("127.0.%d.%d", i%256, 1+rng.IntN(250))) // exempt
+		default:
+			pool = append(pool, fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254)))
+		}
+	}
+	var b strings.Builder
+	for i := range n {
+		a := pool[rng.IntN(len(pool))]
+		ts := fmt.Sprintf("Nov 27 %02d:%02d:%02d", 3+i/3600%20, i/60%60, i%60)
+		port := 1024 + rng.IntN(8)
+		switch rng.IntN(9) {
+		case 0:
+			fmt.Fprintf(&b, "%s mx1 sshd[%d]: Invalid user admin from %s port %d\n", ts, i, a, port)
+		case 1:
+			fmt.Fprintf(&b, "%s mx1 sshd[%d]: Failed password for root from %s port %d ssh2\n", ts, i, a, port)
+		case 2:
+			fmt.Fprintf(&b, "%s mx1 sshd[%d]: Connection closed by invalid user x %s port %d [preauth]\n", ts, i, a, port)
+		case 3:
+			fmt.Fprintf(&b, "%s mx1 sshd[%d]: Accepted publickey for alice from %s port %d ssh2: ED25519 SHA256:abc\n", ts, i, a, port)
+		case 4, 5:
+			fmt.Fprintf(&b, "www.example.org %s - - [27/Nov/2026:%02d:%02d:%02d +0000] \"GET /%s HTTP/1.1\" %d 0 \"-\" \"x\"\n",
+				a, 3+i/3600%20, i/60%60, i%60, []string{"", "wp-admin/", "x.png"}[rng.IntN(3)], []int{200, 404, 403}[rng.IntN(3)])
+		case 6:
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp connected address=%s host=<unknown>\n", ts, i, a)
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp failed-command command=\"RCPT TO:<trap@example.org>\" result=\"550 Invalid recipient: <trap@example.org>\"\n", ts, i)
+		case 7:
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x mta delivery evpid=%016x from=<alice@example.org> to=<bob@d%d.example> rcpt=<-> source=\"192.0.2.1\" relay=\"mx.d.example [198.51.100.1]\" delay=1s result=\"Ok\" stat=\"250 Ok\"\n", ts, i, i, rng.IntN(30))
+		default:
+			b.WriteString("garbage that no parser takes\n")
+		}
+	}
+	return b.String()
+}
+
+// The pipeline (chunks parsed on every core, rules in shards, reports
+// merged by line) must say exactly what one processor fed line by line
+// says.
+func TestScanShardsAgreeWithSequential(t *testing.T) {
+	cfg, err := config.Parse("t.conf", strings.NewReader("log maillog file \"/var/log/maillog\" capture yes spamtraps { trap@example.org }\n"), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := mixedLog(40_000) // several chunks
+	var want bytes.Buffer
+	ref := newScanner(cfg, "auto", &want, 1)
+	var buf []byte
+	for n, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		ref.lines++
+		if fam := ref.family(line); fam != famNone {
+			sh := ref.shards[0]
+			for _, o := range sh.procs[fam].Line(line, ref.now) {
+				buf = sh.appendReport(buf[:0], "", n+1, o)
+				ref.out.Write(buf)
+			}
+		}
+	}
+	ref.summary()
+	ref.out.Flush()
+	if !strings.Contains(want.String(), "=> blacklist (sshd)") || !strings.Contains(want.String(), "=> blacklist (httpd-probe)") ||
+		!strings.Contains(want.String(), "=> blacklist (spamtrap)") || !strings.Contains(want.String(), "=> capture") {
+		t.Fatalf("the mixed log does not exercise every rule:\n%.2000s", want.String())
+	}
+	for _, shards := range []int{1, 2, 5} {
+		var got bytes.Buffer
+		s := newScanner(cfg, "auto", &got, shards)
+		s.now = ref.now
+		if err := s.scan(strings.NewReader(text), ""); err != nil {
+			t.Fatal(err)
+		}
+		s.summary()
+		s.out.Flush()
+		if got.String() != want.String() {
+			g, w := strings.Split(got.String(), "\n"), strings.Split(want.String(), "\n")
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Fatalf("%d shards: line %d of the report differs:\n got %q\nwant %q", shards, i+1, g[i], w[i])
+				}
+			}
+			t.Fatalf("%d shards: %d report lines, want %d", shards, len(g), len(w))
+		}
+	}
+}
+
+// A line longer than the reader keeps is dropped whole: its tail, which
+// an attacker controls, is never parsed as a line of its own, wherever
+// the reader happens to cut it.
+func TestScanOverlongLine(t *testing.T) {
+	head := "Nov 27 03:14:02 mx1 sshd[1]: Bogus " // the whole line is no sshd message
+	fake := "Nov 27 03:14:02 mx1 sshd[1]: Invalid user a from 203.0.113.9 port 1\n"
+	real := "Nov 27 03:14:02 mx1 sshd[1]: Invalid user b from 203.0.113.5 port 2\n"
+	const readSize = 64 // lines over 256 bytes are dropped
+	for pad := 200; pad < 700; pad++ {
+		// Somewhere in this range the fake message starts exactly where
+		// the reader gives up on the line.
+		text := head + strings.Repeat("x", pad) + fake + real
+		var out bytes.Buffer
+		s := newScanner(config.Default(), "sshd", &out, 2)
+		s.readSize = readSize
+		if err := s.scan(strings.NewReader(text), ""); err != nil {
+			t.Fatal(err)
+		}
+		s.summary()
+		s.out.Flush()
+		got := out.String()
+		if strings.Contains(got, "203.0.113.9") || !strings.Contains(got, "# 2 lines,") ||
+			!strings.HasPrefix(got, "2\tssh-invalid-user\t203.0.113.5\t") {
+			t.Fatalf("padding %d: output:\n%.500s", pad, got)
+		}
+	}
 }

@@ -61,12 +61,12 @@ type Follower struct {
 	ino     uint64
 	off     int64
 	head    []byte
-	partial []byte
+	lines   lineSplitter
 	lastErr string
 	notify  notifier
 }
 
-// maxLineBytes bounds a line; the rest of a longer line is skipped.
+// maxLineBytes bounds a line; a longer line is dropped whole.
 const maxLineBytes = MaxLine
 
 // Run follows the file until ctx ends, sending batches to out.
@@ -181,7 +181,7 @@ func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
 	// that was truncated (copytruncate) and refilled meanwhile.
 	if cur, err := f.f.Stat(); err == nil && (cur.Size() < f.off || !bytes.HasPrefix(readHead(f.f), f.head)) {
 		f.off = 0
-		f.partial = nil
+		f.lines.reset()
 		f.head = readHead(f.f)
 	}
 	if err := f.drain(ctx, out); err != nil {
@@ -211,9 +211,8 @@ func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
 		nf.Close()
 		return err
 	}
-	if len(f.partial) > 0 {
-		f.emit(ctx, out, []string{string(f.partial)})
-		f.partial = nil
+	if last, ok := f.lines.flush(); ok {
+		f.emit(ctx, out, []string{last})
 	}
 	f.closeFile()
 	f.adopt(nf)
@@ -227,7 +226,7 @@ func (f *Follower) adopt(fh *os.File) {
 		f.dev, f.ino = fileID(fi)
 	}
 	f.head = readHead(fh)
-	f.partial = nil
+	f.lines.reset()
 	f.off = 0
 	f.notify.watch(fh)
 }
@@ -239,7 +238,7 @@ func (f *Follower) drain(ctx context.Context, out chan<- Batch) error {
 		n, err := f.f.ReadAt(buf, f.off)
 		if n > 0 {
 			f.off += int64(n)
-			lines := f.split(buf[:n])
+			lines := f.lines.split(buf[:n])
 			if len(lines) > 0 && !f.emit(ctx, out, lines) {
 				return ctx.Err()
 			}
@@ -253,30 +252,57 @@ func (f *Follower) drain(ctx context.Context, out chan<- Batch) error {
 	}
 }
 
-// split cuts whole lines out of data, keeping a trailing partial line.
-func (f *Follower) split(data []byte) []string {
+// lineSplitter cuts whole lines out of what is read, keeping a trailing
+// partial line for the next read. A line longer than maxLineBytes is
+// dropped whole: cut short, it could end where an attacker's text says
+// "from IP port N", and the parsers take the client from the end.
+type lineSplitter struct {
+	partial []byte
+	pending int64 // bytes of the partial line, kept or not
+}
+
+func (l *lineSplitter) split(data []byte) []string {
 	var lines []string
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			if len(f.partial) < maxLineBytes {
-				f.partial = append(f.partial, data[:min(len(data), maxLineBytes-len(f.partial))]...)
-			}
+			l.add(data)
 			break
 		}
-		line := data[:min(i, maxLineBytes)]
-		if len(f.partial) > 0 {
-			if len(f.partial) < maxLineBytes {
-				f.partial = append(f.partial, line[:min(len(line), maxLineBytes-len(f.partial))]...)
+		if l.pending == 0 { // the common case: a whole line in data
+			if i <= maxLineBytes {
+				lines = append(lines, string(bytes.TrimSuffix(data[:i], []byte("\r"))))
 			}
-			line = f.partial
+		} else {
+			l.add(data[:i])
+			if l.pending <= maxLineBytes {
+				lines = append(lines, string(bytes.TrimSuffix(l.partial, []byte("\r"))))
+			}
+			l.reset()
 		}
-		lines = append(lines, string(bytes.TrimSuffix(line, []byte("\r"))))
-		f.partial = f.partial[:0]
 		data = data[i+1:]
 	}
 	return lines
 }
+
+func (l *lineSplitter) add(b []byte) {
+	l.pending += int64(len(b))
+	if l.pending <= maxLineBytes {
+		l.partial = append(l.partial, b...)
+	}
+}
+
+// flush returns the partial line as a last line (a file that ends
+// without a newline), unless it was too long.
+func (l *lineSplitter) flush() (string, bool) {
+	defer l.reset()
+	if l.pending == 0 || l.pending > maxLineBytes {
+		return "", false
+	}
+	return string(l.partial), true
+}
+
+func (l *lineSplitter) reset() { l.partial, l.pending = l.partial[:0], 0 }
 
 func (f *Follower) emit(ctx context.Context, out chan<- Batch, lines []string) bool {
 	select {
@@ -289,7 +315,7 @@ func (f *Follower) emit(ctx context.Context, out chan<- Batch, lines []string) b
 
 // Position returns where the follower stands: after the last whole line.
 func (f *Follower) Position() Position {
-	return Position{Path: f.Path, Dev: f.dev, Ino: f.ino, Offset: f.off - int64(len(f.partial)), Head: hex.EncodeToString(f.head)}
+	return Position{Path: f.Path, Dev: f.dev, Ino: f.ino, Offset: f.off - f.lines.pending, Head: hex.EncodeToString(f.head)}
 }
 
 func (f *Follower) closeFile() {
@@ -343,13 +369,11 @@ func (f *Follower) readRotated(ctx context.Context, out chan<- Batch, st Positio
 		if err != nil {
 			f.logf("reading rotated %s: %v", c, err)
 		}
-		saved := f.partial
-		f.partial = nil
-		lines := f.split(data)
-		if len(f.partial) > 0 {
-			lines = append(lines, string(f.partial))
+		var rotated lineSplitter
+		lines := rotated.split(data)
+		if last, ok := rotated.flush(); ok {
+			lines = append(lines, last)
 		}
-		f.partial = saved
 		if len(lines) > 0 {
 			f.emit(ctx, out, lines)
 		}

@@ -334,9 +334,24 @@ func TestFollowPartialAndLongLines(t *testing.T) {
 	if lines, pos := c.snapshot(); len(lines) != 1 || pos.Offset != 7 {
 		t.Fatalf("partial line delivered: %q at %d", lines, pos.Offset)
 	}
-	f.WriteString(" 2\n" + strings.Repeat("x", 3*MaxLine) + "\nline 3\n")
-	lines := c.waitLines(t, 4)
-	if len(lines) != 4 || lines[1] != "line 2" || len(lines[2]) != MaxLine || lines[3] != "line 3" {
-		t.Fatalf("lines %d: %.40q", len(lines), lines)
+	// A line over MaxLine is dropped whole, never cut short: cut at
+	// MaxLine, this one would end in the attacker's fake clause.
+	prefix := "Nov 27 03:14:02 mx1 sshd[1]: Invalid user "
+	fake := " from 203.0.113.9 port 1"
+	long := prefix + strings.Repeat("x", MaxLine-len(prefix)-len(fake)) + fake + " from 198.51.100.7 port 2"
+	f.WriteString(" 2\n" + long[:MaxLine+5])
+	time.Sleep(100 * time.Millisecond)
+	if lines, pos := c.snapshot(); len(lines) != 2 || pos.Offset != 14 {
+		t.Fatalf("inside a long line: %.60q at %d, want offset 14, the long line's start", lines, pos.Offset)
+	}
+	f.WriteString(long[MaxLine+5:] + "\n" + strings.Repeat("y", 3*MaxLine) + "\nline 3\n")
+	c.waitLines(t, 3)
+	time.Sleep(100 * time.Millisecond) // nothing more comes
+	lines, pos := c.snapshot()
+	if len(lines) != 3 || lines[1] != "line 2" || lines[2] != "line 3" {
+		t.Fatalf("lines %d: %.60q", len(lines), lines)
+	}
+	if fi, _ := os.Stat(path); pos.Offset != fi.Size() {
+		t.Fatalf("offset %d after the last line, file size %d", pos.Offset, fi.Size())
 	}
 }

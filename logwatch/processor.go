@@ -146,29 +146,33 @@ func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome
 }
 
 func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
-	n, immediate, reason := p.ssh.Strikes(e)
+	immediate, reason := p.ssh.Classify(e)
 	if reason == "" {
 		return dst // normal use
-	}
-	if n == 0 && !immediate {
-		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
 	}
 	if p.exempt != nil && p.exempt(e.Addr) {
 		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 2)})
 	}
-	count, fire := p.broad.Strike(e.Addr, t, n)
-	if immediate {
-		fire = true
+	added, count, fire := p.broad.Attempt(e.Addr, e.Port, e.Kind == SSHFailed, t)
+	if added == 0 && !immediate {
+		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
 	}
 	o := Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Count: count, Reason: reason}
-	if fire {
+	if fire || immediate {
 		o.Action, o.TTL = Ban, p.src.TTL
 	}
 	return append(dst, o)
 }
 
+// Client returns the address an httpd event is charged to: the logged
+// client, or the real one behind a trusted proxy. It only reads what
+// NewProcessor set up, so it is safe for concurrent use.
+func (p *Processor) Client(e Event) (netip.Addr, bool) {
+	return ClientBehind(e, func(a netip.Addr) bool { return p.trusted.Contains(netip.PrefixFrom(a, a.BitLen())) })
+}
+
 func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
-	client, ok := ClientBehind(e, func(a netip.Addr) bool { return p.trusted.Contains(netip.PrefixFrom(a, a.BitLen())) })
+	client, ok := p.Client(e)
 	if !ok {
 		return dst
 	}

@@ -31,7 +31,21 @@ func keyOf(a netip.Addr) addrKey {
 type track struct {
 	times []int64 // ring of the last threshold strikes, Unix nanoseconds
 	next  int
+	conns []connState // sshd: the address's latest connections
 }
+
+// connState is what one sshd connection has been charged: at least one
+// strike, and one more for every failed authentication after the first.
+type connState struct {
+	port    uint16
+	counted uint16
+	failed  uint16
+}
+
+// maxConnsPerAddr bounds the connections remembered per address. An
+// address with more at once has its oldest forgotten, and its later lines
+// count afresh: more strikes for a parallel brute force, never fewer.
+const maxConnsPerAddr = 8
 
 // DefaultMaxTracked bounds the addresses one rule tracks.
 const DefaultMaxTracked = 100_000
@@ -51,6 +65,50 @@ func NewTracker(threshold int, window time.Duration, maxTracked int) *Tracker {
 // Strike records n strikes for a at t and reports the strikes within the
 // window and whether they reach the threshold.
 func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire bool) {
+	return tr.strike(tr.lookup(a), t.UnixNano(), n)
+}
+
+// Attempt records one sshd event of the connection from a's port at t:
+// one strike per failed authentication and at least one per connection,
+// so the three or four lines sshd writes about one guessed password count
+// once. It reports the strikes the event added (0: the same attempt,
+// already counted), those within the window, and whether they reach the
+// threshold. Port 0 (an old sshd that does not log it) makes every event
+// one strike. Folding connections here, on the address's own entry, costs
+// one map lookup per event instead of two.
+func (tr *Tracker) Attempt(a netip.Addr, port int, failed bool, t time.Time) (added, count int, fire bool) {
+	tk := tr.lookup(a)
+	added = 1
+	if port > 0 && port <= 0xffff {
+		c := tk.conn(uint16(port))
+		if failed {
+			c.failed = min(c.failed+1, 0xfffe)
+		}
+		want := max(1, c.failed)
+		added = int(want - c.counted)
+		c.counted = want
+	}
+	count, fire = tr.strike(tk, t.UnixNano(), added)
+	return added, count, fire
+}
+
+// conn returns the state of the connection from port, remembering it as
+// the newest; the oldest is forgotten past maxConnsPerAddr.
+func (tk *track) conn(port uint16) *connState {
+	for i := len(tk.conns) - 1; i >= 0; i-- {
+		if tk.conns[i].port == port {
+			return &tk.conns[i]
+		}
+	}
+	if len(tk.conns) == maxConnsPerAddr {
+		copy(tk.conns, tk.conns[1:])
+		tk.conns = tk.conns[:maxConnsPerAddr-1]
+	}
+	tk.conns = append(tk.conns, connState{port: port})
+	return &tk.conns[len(tk.conns)-1]
+}
+
+func (tr *Tracker) lookup(a netip.Addr) *track {
 	k := keyOf(a)
 	tk, ok := tr.tracks[k]
 	if !ok {
@@ -60,7 +118,10 @@ func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire boo
 			delete(tr.tracks, old)
 		}
 	}
-	now := t.UnixNano()
+	return tk
+}
+
+func (tr *Tracker) strike(tk *track, now int64, n int) (count int, fire bool) {
 	for range n {
 		if len(tk.times) < tr.threshold {
 			tk.times = append(tk.times, now)
@@ -103,24 +164,11 @@ func (f *fifo[K]) push(k K) (old K, evicted bool) {
 	return old, true
 }
 
-// SSHRules turns sshd events into strikes: one per failed authentication,
-// at least one per connection, so the three or four lines sshd writes
-// about one guessed password count once. A failure for a user outside
-// AllowUsers counts at once.
+// SSHRules classifies sshd events: normal use, or an attempt worth
+// strikes (counted per connection by Tracker.Attempt). A failure for a
+// user outside AllowUsers counts at once.
 type SSHRules struct {
 	AllowUsers map[string]bool // empty: everyone may try
-	conns      map[connKey]connState
-	fifo       *fifo[connKey]
-}
-
-type connKey struct {
-	addr addrKey
-	port uint16
-}
-
-type connState struct {
-	counted int32
-	failed  int32
 }
 
 // sshReasons[kind][root][notAllowed][variant] are built once: no string
@@ -162,12 +210,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// maxConns bounds the connections SSHRules remembers.
-const maxConns = 50_000
-
 // NewSSHRules returns sshd rules; allowUsers may be empty.
 func NewSSHRules(allowUsers []string) *SSHRules {
-	r := &SSHRules{conns: make(map[connKey]connState), fifo: newFIFO[connKey](maxConns)}
+	r := &SSHRules{}
 	if len(allowUsers) > 0 {
 		r.AllowUsers = make(map[string]bool)
 		for _, u := range allowUsers {
@@ -184,41 +229,23 @@ func reasonVariant(e Event, allow map[string]bool, v int) string {
 	return sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(na)][v]
 }
 
-// Strikes says how many strikes e is worth, and whether it is so bad it
-// fires at once (a user outside AllowUsers, when that is configured).
-func (r *SSHRules) Strikes(e Event) (n int, immediate bool, reason string) {
+// Classify says whether e is an attempt worth strikes (a non-empty
+// reason), and whether it is so bad it fires at once (a user outside
+// AllowUsers, when that is configured).
+func (r *SSHRules) Classify(e Event) (immediate bool, reason string) {
 	switch e.Kind {
 	case SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth:
 	default:
-		return 0, false, ""
+		return false, ""
 	}
 	// An existing user's client offering keys it has: normal.
 	if e.Kind == SSHFailed && e.Method == "publickey" && !e.Invalid {
 		if r.AllowUsers == nil || r.AllowUsers[e.User] {
-			return 0, false, ""
+			return false, ""
 		}
 	}
 	immediate = r.AllowUsers != nil && !r.AllowUsers[e.User]
-	reasons := &sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(immediate)]
-	reason = reasons[0]
-	if e.Port == 0 {
-		return 1, immediate, reason // no port: every line is an attempt
-	}
-	key := connKey{keyOf(e.Addr), uint16(e.Port)}
-	c, ok := r.conns[key]
-	if !ok {
-		if old, evicted := r.fifo.push(key); evicted {
-			delete(r.conns, old)
-		}
-	}
-	if e.Kind == SSHFailed {
-		c.failed++
-	}
-	want := max(1, c.failed)
-	n = int(want - c.counted)
-	c.counted = want
-	r.conns[key] = c
-	return n, immediate, reason
+	return immediate, sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(immediate)][0]
 }
 
 // ProbeMatcher matches request paths against narrow-rule patterns: a

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // zones for the tests on machines without tzdata
 )
 
 var testNow = time.Date(2026, 11, 27, 21, 0, 0, 0, time.UTC)
@@ -204,4 +205,42 @@ func FuzzParseSSHD(f *testing.F) {
 			t.Fatalf("%q: port %d not in the message", msg, e.Port)
 		}
 	})
+}
+
+// classicTime's cache must give what time.Date gives: across a zone's
+// daylight-saving change, at the year boundary, and for dates to
+// normalise.
+func TestClassicTimeMatchesTimeDate(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference := func(now time.Time, mon time.Month, day, hh, mm, ss int) time.Time {
+		r := time.Date(now.Year(), mon, day, hh, mm, ss, 0, now.Location())
+		if r.After(now.Add(48 * time.Hour)) {
+			r = r.AddDate(-1, 0, 0)
+		}
+		return r
+	}
+	nows := []time.Time{
+		time.Date(2026, 3, 29, 12, 0, 0, 5, berlin),  // the spring change
+		time.Date(2026, 10, 25, 12, 0, 0, 0, berlin), // the autumn change
+		time.Date(2027, 1, 1, 0, 10, 0, 0, berlin),   // just after New Year
+		time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC),
+	}
+	for _, now := range nows {
+		for _, d := range []struct {
+			mon  time.Month
+			day  int
+			hour int
+		}{{3, 29, 1}, {3, 29, 2}, {3, 29, 3}, {10, 25, 2}, {10, 25, 3}, {12, 31, 23}, {1, 1, 0}, {1, 3, 5}, {2, 30, 4}, {11, 29, 23}, {11, 27, 19}} {
+			for _, mm := range []int{0, 30, 59} {
+				got := classicTime(now, d.mon, d.day, d.hour, mm, 7)
+				want := reference(now, d.mon, d.day, d.hour, mm, 7)
+				if !got.Equal(want) || got.Location() != want.Location() {
+					t.Errorf("now %v, %s %d %02d:%02d:07: got %v, want %v", now, d.mon, d.day, d.hour, mm, got, want)
+				}
+			}
+		}
+	}
 }

@@ -70,22 +70,11 @@ func (b *Builder) Add(p netip.Prefix) {
 	if !p.IsValid() {
 		return
 	}
-	p = p.Masked()
-	a := p.Addr()
-	if a.Is4In6() && p.Bits() >= 96 {
-		a = a.Unmap()
-		p = netip.PrefixFrom(a, p.Bits()-96)
+	if a, c, is4 := toRange(p); is4 {
+		b.v4 = append(b.v4, a)
+	} else {
+		b.v6 = append(b.v6, c)
 	}
-	if a.Is4() {
-		lo := binary.BigEndian.Uint32(a.AsSlice())
-		hi := lo | uint32(uint64(1)<<(32-p.Bits())-1)
-		b.v4 = append(b.v4, r4{lo, hi})
-		return
-	}
-	b16 := a.As16()
-	lo := u128{binary.BigEndian.Uint64(b16[:8]), binary.BigEndian.Uint64(b16[8:])}
-	m := hostMask(p.Bits())
-	b.v6 = append(b.v6, r6{lo, u128{lo.hi | m.hi, lo.lo | m.lo}})
 }
 
 // Grow reserves room for n more IPv4 and m more IPv6 prefixes.
@@ -201,16 +190,25 @@ func minus6(a, b []r6) []r6 {
 	return out
 }
 
+// toRange returns the addresses of a valid prefix as a range, IPv4 (with
+// IPv4-mapped IPv6 unmapped) or IPv6. It allocates nothing: Contains runs
+// on every log event.
 func toRange(p netip.Prefix) (r4, r6, bool) {
-	var b Builder
-	b.Add(p)
-	if len(b.v4) == 1 {
-		return b.v4[0], r6{}, true
+	p = p.Masked()
+	a := p.Addr()
+	if a.Is4In6() && p.Bits() >= 96 {
+		a = a.Unmap()
+		p = netip.PrefixFrom(a, p.Bits()-96)
 	}
-	if len(b.v6) == 1 {
-		return r4{}, b.v6[0], false
+	if a.Is4() {
+		b4 := a.As4()
+		lo := binary.BigEndian.Uint32(b4[:])
+		return r4{lo, lo | uint32(uint64(1)<<(32-p.Bits())-1)}, r6{}, true
 	}
-	return r4{}, r6{}, false
+	b16 := a.As16()
+	lo := u128{binary.BigEndian.Uint64(b16[:8]), binary.BigEndian.Uint64(b16[8:])}
+	m := hostMask(p.Bits())
+	return r4{}, r6{lo, u128{lo.hi | m.hi, lo.lo | m.lo}}, false
 }
 
 // Contains reports whether every address of p is in s.
