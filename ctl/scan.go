@@ -265,7 +265,7 @@ var chunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, 0, c
 
 // chunkSize is how much the scanner reads at a time; lines longer than
 // four times that are dropped.
-const chunkSize = 256 << 10
+const chunkSize = 64 << 10
 
 // scan reads r in chunks of whole lines, parses them on every core (sshd
 // and httpd parsers are pure), applies the rules in shards, and writes the
@@ -497,7 +497,7 @@ func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome
 	b = append(b, prefix...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, '\t')
-	b = append(b, o.Kind...)
+	b = append(b, o.Kind.String()...)
 	b = append(b, '\t')
 	if o.Domain != "" {
 		b = append(b, o.Domain...)

@@ -11,20 +11,33 @@ import (
 	"time"
 )
 
-// Kind names what an event says happened.
-type Kind string
+// Kind names what an event says happened. It is a small integer, not a
+// string, because the rules switch on it for every line of a big log.
+type Kind uint8
 
 // Event kinds.
 const (
-	SSHInvalidUser Kind = "ssh-invalid-user" // Invalid user U from IP
-	SSHFailed      Kind = "ssh-failed"       // Failed <method> for U from IP
-	SSHMaxAuth     Kind = "ssh-max-auth"     // maximum authentication attempts exceeded
-	SSHPreauth     Kind = "ssh-preauth"      // invalid/authenticating user went away before auth
-	HTTPStatus     Kind = "http-status"      // a request answered 403 or 404
-	HTTPRequest    Kind = "http-request"     // any other request (probe paths are matched on it)
-	MailSent       Kind = "mail-sent"        // outbound mail delivered to a remote domain
-	MailRecipient  Kind = "mail-recipient"   // a remote client tried to deliver to an address
+	NoKind         Kind = iota
+	SSHInvalidUser      // Invalid user U from IP
+	SSHFailed           // Failed <method> for U from IP
+	SSHMaxAuth          // maximum authentication attempts exceeded
+	SSHPreauth          // invalid/authenticating user went away before auth
+	HTTPStatus          // a request answered 403 or 404
+	HTTPRequest         // any other request (probe paths are matched on it)
+	MailSent            // outbound mail delivered to a remote domain
+	MailRecipient       // a remote client tried to deliver to an address
+	numKinds
 )
+
+var kindNames = [numKinds]string{"", "ssh-invalid-user", "ssh-failed", "ssh-max-auth", "ssh-preauth", "http-status", "http-request", "mail-sent", "mail-recipient"}
+
+// String returns the name spfctl scan prints: ssh-failed, http-status, ...
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
 
 // Event is what one log line says, with the client address taken from its
 // fixed position in the line.
@@ -112,14 +125,18 @@ func parseIPv4(s string) (netip.Addr, bool) {
 
 // parsePort accepts a decimal port 1-65535 without leading zeros.
 func parsePort(s string) (int, bool) {
-	if s == "" || len(s) > 5 || (s[0] == '0') {
+	if s == "" || len(s) > 5 || s[0] == '0' {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, false
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
 	}
-	return n, true
+	return n, n <= 65535
 }
 
 // twoDigits reads a two-digit field ("07", or " 7" for a day).

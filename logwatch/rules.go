@@ -31,7 +31,12 @@ func keyOf(a netip.Addr) addrKey {
 type track struct {
 	times []int64 // ring of the last threshold strikes, Unix nanoseconds
 	next  int
-	conns []connState // sshd: the address's latest connections
+	// Kept inline, so one address's state is one allocation and a strike
+	// touches two cache lines, not four: small backs times when the
+	// threshold fits, conns are sshd's latest connections, oldest first.
+	small  [4]int64
+	conns  [maxConnsPerAddr]connState
+	nconns int
 }
 
 // connState is what one sshd connection has been charged: at least one
@@ -95,24 +100,30 @@ func (tr *Tracker) Attempt(a netip.Addr, port int, failed bool, t time.Time) (ad
 // conn returns the state of the connection from port, remembering it as
 // the newest; the oldest is forgotten past maxConnsPerAddr.
 func (tk *track) conn(port uint16) *connState {
-	for i := len(tk.conns) - 1; i >= 0; i-- {
+	for i := tk.nconns - 1; i >= 0; i-- {
 		if tk.conns[i].port == port {
 			return &tk.conns[i]
 		}
 	}
-	if len(tk.conns) == maxConnsPerAddr {
-		copy(tk.conns, tk.conns[1:])
-		tk.conns = tk.conns[:maxConnsPerAddr-1]
+	if tk.nconns == maxConnsPerAddr {
+		copy(tk.conns[:], tk.conns[1:])
+		tk.nconns--
 	}
-	tk.conns = append(tk.conns, connState{port: port})
-	return &tk.conns[len(tk.conns)-1]
+	tk.conns[tk.nconns] = connState{port: port}
+	tk.nconns++
+	return &tk.conns[tk.nconns-1]
 }
 
 func (tr *Tracker) lookup(a netip.Addr) *track {
 	k := keyOf(a)
 	tk, ok := tr.tracks[k]
 	if !ok {
-		tk = &track{times: make([]int64, 0, min(tr.threshold, 8))}
+		tk = &track{}
+		if tr.threshold <= len(tk.small) {
+			tk.times = tk.small[:0:tr.threshold]
+		} else {
+			tk.times = make([]int64, 0, min(tr.threshold, 8))
+		}
 		tr.tracks[k] = tk
 		if old, evicted := tr.fifo.push(k); evicted {
 			delete(tr.tracks, old)
@@ -177,7 +188,7 @@ var sshReasons = func() (t [4][2][2][3]string) {
 	for k, kind := range []Kind{SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth} {
 		for root := range 2 {
 			for na := range 2 {
-				r := string(kind)
+				r := kind.String()
 				if root == 1 {
 					r += " (root)"
 				}
@@ -191,17 +202,7 @@ var sshReasons = func() (t [4][2][2][3]string) {
 	return t
 }()
 
-func sshKindIndex(k Kind) int {
-	switch k {
-	case SSHInvalidUser:
-		return 0
-	case SSHFailed:
-		return 1
-	case SSHMaxAuth:
-		return 2
-	}
-	return 3
-}
+func sshKindIndex(k Kind) int { return int(k - SSHInvalidUser) }
 
 func b2i(b bool) int {
 	if b {

@@ -152,15 +152,16 @@ func cutFromAddrPort(s string, portOptional bool) (user string, addr Addr, port 
 
 // cutAddrPort splits "HEAD IP port N" at its end.
 func cutAddrPort(s string) (head string, addr Addr, port int, ok bool) {
-	i := strings.LastIndex(s, " port ")
-	if i < 0 {
+	// The port is the run of digits at the end, after " port ".
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	port, ok = parsePort(s[i:])
+	if !ok || !strings.HasSuffix(s[:i], " port ") {
 		return "", Addr{}, 0, false
 	}
-	port, ok = parsePort(s[i+len(" port "):])
-	if !ok {
-		return "", Addr{}, 0, false
-	}
-	s = s[:i]
+	s = s[:i-len(" port ")]
 	j := strings.LastIndexByte(s, ' ')
 	if j < 0 {
 		return "", Addr{}, 0, false
