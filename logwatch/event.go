@@ -125,7 +125,17 @@ func parseIPv4(s string) (netip.Addr, bool) {
 
 // parsePort accepts a decimal port 1-65535 without leading zeros.
 func parsePort(s string) (int, bool) {
-	if s == "" || len(s) > 5 || s[0] == '0' {
+	if s == "" || s[0] == '0' {
+		return 0, false
+	}
+	n, ok := decimal(s, 5)
+	return n, ok && n <= 65535
+}
+
+// decimal reads 1 to maxDigits decimal digits, without strconv's sign
+// and underscore handling.
+func decimal(s string, maxDigits int) (int, bool) {
+	if s == "" || len(s) > maxDigits {
 		return 0, false
 	}
 	n := 0
@@ -136,7 +146,7 @@ func parsePort(s string) (int, bool) {
 		}
 		n = n*10 + int(c-'0')
 	}
-	return n, n <= 65535
+	return n, true
 }
 
 // twoDigits reads a two-digit field ("07", or " 7" for a day).
@@ -253,7 +263,7 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 		if tag[len(tag)-1] != ']' {
 			return h, false
 		}
-		pid, ok := parsePID(tag[i+1 : len(tag)-1])
+		pid, ok := decimal(tag[i+1:len(tag)-1], 10)
 		if !ok {
 			return h, false
 		}
@@ -270,22 +280,6 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 	h.Program = prog
 	h.Message = msg
 	return h, true
-}
-
-// parsePID reads a process id: 1 to 10 decimal digits.
-func parsePID(s string) (int, bool) {
-	if s == "" || len(s) > 10 {
-		return 0, false
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }
 
 // syslogDay caches the start of the day classic timestamps fall on.
