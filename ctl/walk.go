@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -76,6 +78,12 @@ func runWalk(env Env, args []string) int {
 		}
 	}
 
+	// One run caches every answer it gets, all live until the end, so the
+	// collector finds little to free: running it a quarter as often
+	// saves a good share of the CPU (unless GOGC says otherwise).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	client := &resolver.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
 	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient, Concurrency: *concurrency})
 	results := w.WalkAll(env.Ctx, domains)

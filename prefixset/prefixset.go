@@ -303,7 +303,10 @@ func (a u128) blockEnd(n int) u128 {
 
 // Prefixes returns the minimal prefix cover of s.
 func (s *Set) Prefixes() []netip.Prefix {
-	var out []netip.Prefix
+	if s == nil {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(s.v4)+len(s.v6)) // a range is one prefix or more
 	s.Each(func(p netip.Prefix) bool { out = append(out, p); return true })
 	return out
 }

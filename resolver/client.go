@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -123,9 +124,15 @@ func (c *Client) Exchange(ctx context.Context, query *dns.Msg) (*dns.Msg, error)
 }
 
 func (c *Client) exchangeOne(ctx context.Context, query *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
-	q := query.Copy()
-	q.Id = dns.Id()
-	resp, err := c.exchangeUDP(ctx, q, server, timeout)
+	// A fresh ID per attempt, patched into the packed query rather than
+	// set on a copy of the message: one allocation fewer per query.
+	wire, err := query.Pack()
+	if err != nil {
+		return nil, err
+	}
+	id := dns.Id()
+	binary.BigEndian.PutUint16(wire, id)
+	resp, err := c.exchangeUDP(ctx, wire, query, id, server, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("udp %s: %w", server, err)
 	}
@@ -134,26 +141,29 @@ func (c *Client) exchangeOne(ctx context.Context, query *dns.Msg, server string,
 	}
 	// miekg/dns does not fall back to TCP by itself.
 	c.sent.Add(1)
+	q := query.Copy()
+	q.Id = id
 	tcp := &dns.Client{Net: "tcp", Timeout: timeout}
 	resp, _, err = tcp.ExchangeContext(ctx, q, server)
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", server, err)
 	}
-	if !answers(resp, q) {
+	if !answers(resp, q, id) {
 		return nil, fmt.Errorf("tcp %s: answer for another question", server)
 	}
 	return resp, nil
 }
 
-func answers(resp, q *dns.Msg) bool {
-	return resp.Id == q.Id && resp.Response && len(resp.Question) == 1 &&
+func answers(resp, q *dns.Msg, id uint16) bool {
+	return resp.Id == id && resp.Response && len(resp.Question) == 1 &&
 		strings.EqualFold(resp.Question[0].Name, q.Question[0].Name) &&
 		resp.Question[0].Qtype == q.Question[0].Qtype && resp.Question[0].Qclass == q.Question[0].Qclass
 }
 
-// exchangeUDP sends q on a pooled connected socket and reads until the
-// answer to q arrives; late answers to earlier queries are discarded.
-func (c *Client) exchangeUDP(ctx context.Context, q *dns.Msg, server string, timeout time.Duration) (*dns.Msg, error) {
+// exchangeUDP sends the packed query on a pooled connected socket and
+// reads until the answer to it arrives; late answers to earlier queries
+// are discarded.
+func (c *Client) exchangeUDP(ctx context.Context, wire []byte, q *dns.Msg, id uint16, server string, timeout time.Duration) (*dns.Msg, error) {
 	pool := c.pool(server)
 	var conn *net.UDPConn
 	select {
@@ -177,18 +187,18 @@ func (c *Client) exchangeUDP(ctx context.Context, q *dns.Msg, server string, tim
 		}
 		conn.Close()
 	}()
-	wire, err := q.Pack()
-	if err != nil {
-		return nil, err
-	}
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := conn.SetDeadline(deadline); err != nil {
+	// Writing a datagram does not block: the read deadline is enough.
+	if err := conn.SetReadDeadline(deadline); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	}
 	defer stop()
 	c.sent.Add(1)
 	if _, err := conn.Write(wire); err != nil {
@@ -205,13 +215,105 @@ func (c *Client) exchangeUDP(ctx context.Context, q *dns.Msg, server string, tim
 			}
 			return nil, err
 		}
-		resp := new(dns.Msg)
-		if resp.Unpack(buf[:n]) != nil || !answers(resp, q) {
+		// Check the ID before unpacking: a late answer costs nothing.
+		if n < 12 || binary.BigEndian.Uint16(buf) != id {
+			continue
+		}
+		resp, err := unpackResponse(buf[:n])
+		if err != nil || !answers(resp, q, id) {
 			continue // garbage or a late answer to an earlier query
 		}
 		reuse = stop()
 		return resp, nil
 	}
+}
+
+// unpackResponse reads what the walker uses of a response: the header,
+// the question and the answer section; for an empty answer also the
+// authority section (its SOA gives the negative-caching TTL) and the
+// additional one (an OPT record's extended RCODE). A positive answer's
+// authority and glue are skipped: unpacking them took a third of the time
+// spent on each response, and they are the server's, not the question's.
+func unpackResponse(wire []byte) (*dns.Msg, error) {
+	if len(wire) < 12 {
+		return nil, errors.New("short DNS message")
+	}
+	m := new(dns.Msg)
+	m.Id = binary.BigEndian.Uint16(wire)
+	flags := binary.BigEndian.Uint16(wire[2:])
+	m.Response = flags&(1<<15) != 0
+	m.Opcode = int(flags>>11) & 0xf
+	m.Authoritative = flags&(1<<10) != 0
+	m.Truncated = flags&(1<<9) != 0
+	m.RecursionDesired = flags&(1<<8) != 0
+	m.RecursionAvailable = flags&(1<<7) != 0
+	m.Zero = flags&(1<<6) != 0
+	m.AuthenticatedData = flags&(1<<5) != 0
+	m.CheckingDisabled = flags&(1<<4) != 0
+	m.Rcode = int(flags & 0xf)
+	qd, an := int(binary.BigEndian.Uint16(wire[4:])), int(binary.BigEndian.Uint16(wire[6:]))
+	ns, ar := int(binary.BigEndian.Uint16(wire[8:])), int(binary.BigEndian.Uint16(wire[10:]))
+	off := 12
+	// Counts that promise more than the message holds are read as far as
+	// it goes, and a message cut at a field boundary is read as miekg/dns
+	// reads it; anything else malformed is an error.
+	for range qd {
+		if off == len(wire) {
+			break
+		}
+		name, next, err := dns.UnpackDomainName(wire, off)
+		if err != nil {
+			return nil, fmt.Errorf("bad question name: %w", err)
+		}
+		q := dns.Question{Name: name}
+		for _, field := range []*uint16{&q.Qtype, &q.Qclass} {
+			if next == len(wire) {
+				break
+			}
+			if next+2 > len(wire) {
+				return nil, errors.New("bad question")
+			}
+			*field = binary.BigEndian.Uint16(wire[next:])
+			next += 2
+		}
+		m.Question = append(m.Question, q)
+		off = next
+	}
+	if m.Truncated {
+		return m, nil // asked again over TCP: the rest may be cut anywhere
+	}
+	section := func(n int) ([]dns.RR, error) {
+		var rrs []dns.RR
+		for range n {
+			rr, next, err := dns.UnpackRR(wire, off)
+			if err != nil {
+				return nil, err
+			}
+			if next == off {
+				break
+			}
+			off = next
+			rrs = append(rrs, rr)
+		}
+		return rrs, nil
+	}
+	var err error
+	if m.Answer, err = section(an); err != nil {
+		return nil, err
+	}
+	if len(m.Answer) > 0 {
+		return m, nil
+	}
+	if m.Ns, err = section(ns); err != nil {
+		return nil, err
+	}
+	if m.Extra, err = section(ar); err != nil {
+		return nil, err
+	}
+	if opt := m.IsEdns0(); opt != nil {
+		m.Rcode |= opt.ExtendedRcode()
+	}
+	return m, nil
 }
 
 // readBuffers recycles UDP read buffers; answers are at most what we

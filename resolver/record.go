@@ -103,10 +103,11 @@ func ParseRecord(txt string) (*Record, error) {
 	if !IsSPF(txt) {
 		return nil, &SyntaxError{Reason: "not an SPF version 1 record"}
 	}
-	rec := &Record{}
+	terms := strings.Split(txt[6:], " ")
+	rec := &Record{Mechanisms: make([]Mechanism, 0, len(terms))}
 	redirects := 0
 	// RFC 7208 separates terms by one or more spaces, and only spaces.
-	for _, term := range strings.Split(txt[6:], " ") {
+	for _, term := range terms {
 		if term == "" {
 			continue
 		}

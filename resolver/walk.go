@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -166,23 +167,28 @@ func NewWalker(ex Exchanger, cfg Config) *Walker {
 func (w *Walker) Questions() int64 { return w.cache.asked.Load() }
 
 // WalkAll walks domains with bounded concurrency; results come in the order
-// of domains.
+// of domains. A fixed set of workers takes the domains in turn: a
+// goroutine per domain would grow a fresh stack for every walk, which
+// cost a fifth of the CPU.
 func (w *Walker) WalkAll(ctx context.Context, domains []string) []Result {
 	results := make([]Result, len(domains))
-	sem := make(chan struct{}, w.cfg.Concurrency)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for i, d := range domains {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			results[i] = Result{Domain: NormalizeDomain(d), Status: TempFail, Errors: []string{ctx.Err().Error()}}
-			continue
-		}
+	for range min(w.cfg.Concurrency, len(domains)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = w.Walk(ctx, d)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(domains) {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					results[i] = Result{Domain: NormalizeDomain(domains[i]), Status: TempFail, Errors: []string{err.Error()}}
+					continue
+				}
+				results[i] = w.Walk(ctx, domains[i])
+			}
 		}()
 	}
 	wg.Wait()
@@ -211,6 +217,7 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
 	}
 	var b prefixset.Builder
+	b.Grow(len(st.added), 0)
 	for _, p := range st.added {
 		b.Add(p)
 	}
