@@ -103,11 +103,13 @@ func ParseRecord(txt string) (*Record, error) {
 	if !IsSPF(txt) {
 		return nil, &SyntaxError{Reason: "not an SPF version 1 record"}
 	}
-	terms := strings.Split(txt[6:], " ")
-	rec := &Record{Mechanisms: make([]Mechanism, 0, len(terms))}
+	rest := txt[6:]
+	rec := &Record{Mechanisms: make([]Mechanism, 0, strings.Count(rest, " ")+1)}
 	redirects := 0
 	// RFC 7208 separates terms by one or more spaces, and only spaces.
-	for _, term := range terms {
+	for rest != "" {
+		var term string
+		term, rest, _ = strings.Cut(rest, " ")
 		if term == "" {
 			continue
 		}
@@ -349,7 +351,9 @@ func checkDomainSpec(s string) error {
 	if name == "" {
 		return errEmptyLabel
 	}
-	for _, label := range strings.Split(name, ".") {
+	for more := true; more; {
+		var label string
+		label, name, more = strings.Cut(name, ".")
 		if label == "" {
 			return errEmptyLabel
 		}

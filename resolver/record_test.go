@@ -215,3 +215,15 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckDomainSpec(t *testing.T) {
+	for spec, ok := range map[string]bool{
+		"example.org": true, "example.org.": true, "_spf.example.org": true, "%{d}.example.org": true,
+		"": false, ".": false, "a..": false, "a..b": false, ".a": false, "example..org.": false,
+		strings.Repeat("a", 63) + ".org": true, strings.Repeat("a", 64) + ".org": false,
+	} {
+		if err := checkDomainSpec(spec); (err == nil) != ok {
+			t.Errorf("checkDomainSpec(%q) = %v, want ok %v", spec, err, ok)
+		}
+	}
+}
