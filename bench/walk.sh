@@ -53,26 +53,26 @@ done
 
 echo "nameserver $addr" > "$out/resolv.conf"
 
-echo "== spfctl walk, $n apexes"
-for round in 1 2 3; do
+# The machine may be shared and noisy: each round runs both walkers back
+# to back on the same NSD and reports the ratio of that round.
+secs() { awk '{print $2}' "$1"; }
+for round in 1 2 3 4 5; do
+	echo "== round $round, $n apexes"
 	/usr/bin/time -f 'wall %e s, user %U s, sys %S s, peak RSS %M KiB' -o "$out/spfctl.time" \
 		"$out/spfctl" walk -s $addr < "$out/domains.txt" > "$out/spfctl.out" 2> "$out/spfctl.err" || true
-	cat "$out/spfctl.time"
+	echo "spfctl walk:     $(cat "$out/spfctl.time")"
+	unshare -m sh -c "mount --bind '$out/resolv.conf' /etc/resolv.conf && \
+		/usr/bin/time -f 'wall %e s, user %U s, sys %S s, peak RSS %M KiB' -o '$out/smtpctl.time' \
+		smtpctl spf walk < '$out/domains.txt' > '$out/smtpctl.out' 2> '$out/smtpctl.err'" || true
+	echo "smtpctl spf walk: $(cat "$out/smtpctl.time")"
+	awk -v a="$(secs "$out/smtpctl.time")" -v b="$(secs "$out/spfctl.time")" \
+		'BEGIN { printf "smtpctl / spfctl wall time: %.2f (above 1: spfctl faster)\n", a / b }'
 done
-echo "prefixes: $(wc -l < "$out/spfctl.out")"
+echo "spfctl prefixes: $(wc -l < "$out/spfctl.out"), smtpctl lines: $(wc -l < "$out/smtpctl.out")"
 # A separate run with -v, untimed (its per-domain detail is long), counts
 # the queries.
 "$out/spfctl" walk -v -s $addr < "$out/domains.txt" 2>&1 >/dev/null | grep '^# ' || true
 echo "distinct questions needed: $(cat "$out/questions")"
-
-echo "== smtpctl spf walk, $n apexes"
-for round in 1 2 3; do
-	unshare -m sh -c "mount --bind '$out/resolv.conf' /etc/resolv.conf && \
-		/usr/bin/time -f 'wall %e s, user %U s, sys %S s, peak RSS %M KiB' -o '$out/smtpctl.time' \
-		smtpctl spf walk < '$out/domains.txt' > '$out/smtpctl.out' 2> '$out/smtpctl.err'" || true
-	cat "$out/smtpctl.time"
-done
-echo "lines: $(wc -l < "$out/smtpctl.out")"
 if command -v strace >/dev/null; then
 	# smtpctl reports no query count: count its sendto calls instead.
 	unshare -m sh -c "mount --bind '$out/resolv.conf' /etc/resolv.conf && \

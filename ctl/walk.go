@@ -89,6 +89,11 @@ func runWalk(env Env, args []string) int {
 	results := w.WalkAll(env.Ctx, domains)
 
 	var all prefixset.Builder
+	total := 0
+	for _, r := range results {
+		total += len(r.Prefixes)
+	}
+	all.Grow(total, 0)
 	for _, r := range results {
 		for _, p := range r.Prefixes {
 			all.Add(p)

@@ -90,8 +90,21 @@ func (b *Builder) Set() *Set {
 	return s
 }
 
+// smallSort is the size up to which merge4 sorts by insertion.
+const smallSort = 24
+
 func merge4(rs []r4) []r4 {
-	slices.SortFunc(rs, func(a, b r4) int { return cmp.Compare(a.lo, b.lo) })
+	if len(rs) <= smallSort {
+		// One domain's few networks: an inline insertion sort, without
+		// the comparison calls of SortFunc.
+		for i := 1; i < len(rs); i++ {
+			for j := i; j > 0 && rs[j].lo < rs[j-1].lo; j-- {
+				rs[j], rs[j-1] = rs[j-1], rs[j]
+			}
+		}
+	} else {
+		slices.SortFunc(rs, func(a, b r4) int { return cmp.Compare(a.lo, b.lo) })
+	}
 	out := rs[:0]
 	for _, r := range rs {
 		if n := len(out); n > 0 && (r.lo <= out[n-1].hi || (out[n-1].hi != ^uint32(0) && r.lo == out[n-1].hi+1)) {

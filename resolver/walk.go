@@ -200,7 +200,6 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 	st := &walk{
 		w:       w,
 		ctx:     ctx,
-		visited: make(map[string]bool),
 		minTTL:  ^uint32(0),
 		loopMin: math.MaxInt,
 	}
@@ -217,7 +216,13 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
 	}
 	var b prefixset.Builder
-	b.Grow(len(st.added), 0)
+	n6 := 0
+	for _, p := range st.added {
+		if p.Addr().Is6() {
+			n6++
+		}
+	}
+	b.Grow(len(st.added)-n6, n6)
 	for _, p := range st.added {
 		b.Add(p)
 	}
@@ -256,7 +261,9 @@ type walk struct {
 	ctx     context.Context
 	res     Result
 	added   []netip.Prefix
-	visited map[string]bool // include/redirect targets already resolved
+	// Include/redirect targets already resolved: a walk visits a handful
+	// (at most MaxQueries), so a slice beats a map made for every walk.
+	visited []string
 	stack   []string        // the include path, for loop detection
 	queries int
 	voids   int
@@ -315,7 +322,7 @@ func (st *walk) evalDomain(name string, depth int) {
 		st.fail(PermFail, "loop: %s includes %s again", strings.Join(st.stack[i:], " -> "), name)
 		return
 	}
-	if st.visited[name] {
+	if slices.Contains(st.visited, name) {
 		return // diamond: already resolved in this walk
 	}
 	if depth > st.w.cfg.MaxDepth {
@@ -327,7 +334,7 @@ func (st *walk) evalDomain(name string, depth int) {
 		st.fail(PermFail, "%s", err)
 		return
 	}
-	st.visited[name] = true
+	st.visited = append(st.visited, name)
 	if depth > 0 {
 		st.include(name, depth)
 		return
@@ -387,7 +394,7 @@ func (st *walk) include(name string, depth int) {
 		return
 	}
 	child := &walk{
-		w: w, ctx: st.ctx, visited: make(map[string]bool), minTTL: ^uint32(0),
+		w: w, ctx: st.ctx, minTTL: ^uint32(0),
 		stack: st.stack, queries: st.queries, root: len(st.stack), rootDepth: depth,
 		loopMin: math.MaxInt,
 	}
