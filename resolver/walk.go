@@ -257,14 +257,14 @@ func ValidateDomain(d string) error {
 // walk is the state of one domain's walk. Each domain gets its own, so
 // nothing seen in one domain's tree hides anything in another's.
 type walk struct {
-	w       *Walker
-	ctx     context.Context
-	res     Result
-	added   []netip.Prefix
+	w     *Walker
+	ctx   context.Context
+	res   Result
+	added []netip.Prefix
 	// Include/redirect targets already resolved: a walk visits a handful
 	// (at most MaxQueries), so a slice beats a map made for every walk.
 	visited []string
-	stack   []string        // the include path, for loop detection
+	stack   []string // the include path, for loop detection
 	queries int
 	voids   int
 	minTTL  uint32
