@@ -125,42 +125,18 @@ type Walker struct {
 	cfg   Config
 	cache *cache
 
-	// parsed memoises ParseRecord and subtrees the walks of include
-	// targets: provider records are shared by thousands of domains.
+	// subtrees memoises the walks of include targets: provider records
+	// are shared by thousands of domains. (Parsing is not memoised: a
+	// record costs a few microseconds to parse, less than hashing its
+	// text into a map and back.)
 	mu       sync.Mutex
-	parsed   map[string]parsedRecord
 	subtrees map[string]*subtree
-}
-
-type parsedRecord struct {
-	rec *Record
-	err error
-}
-
-// maxParsed bounds the parse memo.
-const maxParsed = 20_000
-
-func (w *Walker) parse(txt string) (*Record, error) {
-	w.mu.Lock()
-	p, ok := w.parsed[txt]
-	w.mu.Unlock()
-	if ok {
-		return p.rec, p.err
-	}
-	rec, err := ParseRecord(txt)
-	w.mu.Lock()
-	if len(w.parsed) >= maxParsed {
-		clear(w.parsed)
-	}
-	w.parsed[txt] = parsedRecord{rec, err}
-	w.mu.Unlock()
-	return rec, err
 }
 
 // NewWalker returns a walker that asks DNS through ex.
 func NewWalker(ex Exchanger, cfg Config) *Walker {
 	cfg = cfg.withDefaults()
-	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now), parsed: make(map[string]parsedRecord), subtrees: make(map[string]*subtree)}
+	return &Walker{cfg: cfg, cache: newCache(ex, cfg.Now), subtrees: make(map[string]*subtree)}
 }
 
 // Questions reports how many distinct questions the walker has put to DNS.
@@ -474,17 +450,17 @@ func (st *walk) fetchRecord(name string) (*Record, bool) {
 		return nil, false
 	}
 	if len(texts) == 1 {
-		rec, err := st.w.parse(texts[0])
+		rec, err := ParseRecord(texts[0])
 		if err != nil {
 			st.fail(PermFail, "%s: %v", name, err)
 			return nil, false
 		}
-		return rec, true // shared with the memo: read-only from here on
+		return rec, true
 	}
 	sort.Strings(texts) // deterministic order for the lenient union
 	merged := &Record{}
 	for _, t := range texts {
-		rec, err := st.w.parse(t)
+		rec, err := ParseRecord(t)
 		if err != nil {
 			st.fail(PermFail, "%s: %v", name, err)
 			return nil, false
