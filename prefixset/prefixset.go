@@ -77,6 +77,25 @@ func (b *Builder) Add(p netip.Prefix) {
 	}
 }
 
+// AddSet adds every address of s: its ranges as they are, without
+// going back through prefixes.
+func (b *Builder) AddSet(s *Set) {
+	if s == nil {
+		return
+	}
+	b.v4 = append(b.v4, s.v4...)
+	b.v6 = append(b.v6, s.v6...)
+}
+
+// RangeCount reports how many IPv4 and IPv6 ranges s holds: what AddSet
+// adds to a builder, for Grow.
+func (s *Set) RangeCount() (v4, v6 int) {
+	if s == nil {
+		return 0, 0
+	}
+	return len(s.v4), len(s.v6)
+}
+
 // Grow reserves room for n more IPv4 and m more IPv6 prefixes.
 func (b *Builder) Grow(n4, n6 int) {
 	b.v4 = slices.Grow(b.v4, n4)

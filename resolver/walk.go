@@ -183,7 +183,9 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 	if err := ValidateDomain(st.res.Domain); err != nil {
 		st.fail(PermFail, "%s", err)
 	} else {
-		st.evalDomain(st.res.Domain, 0)
+		// The apex: normalised and valid, on no stack, visited first.
+		st.visit(st.res.Domain)
+		st.evalRecord(st.res.Domain, 0)
 	}
 	if st.voids > rfcVoidLimit {
 		st.warn("%d void lookups (receivers give permerror past %d)", st.voids, rfcVoidLimit)
@@ -191,18 +193,7 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 	if st.res.Lookups > rfcLookupLimit {
 		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
 	}
-	var b prefixset.Builder
-	n6 := 0
-	for _, p := range st.added {
-		if p.Addr().Is6() {
-			n6++
-		}
-	}
-	b.Grow(len(st.added)-n6, n6)
-	for _, p := range st.added {
-		b.Add(p)
-	}
-	st.res.Prefixes = b.Set().Prefixes()
+	st.res.Prefixes = st.set().Prefixes()
 	if st.minTTL != ^uint32(0) {
 		st.res.TTL = time.Duration(st.minTTL) * time.Second
 	}
@@ -236,7 +227,13 @@ type walk struct {
 	w     *Walker
 	ctx   context.Context
 	res   Result
-	added []netip.Prefix
+	added []netip.Prefix // its own networks
+	subs  []*subtree     // the include and redirect targets merged
+	// Room for the usual few of each, inside the walk's own allocation.
+	addedBuf   [4]netip.Prefix
+	subsBuf    [4]*subtree
+	visitedBuf [8]string
+	stackBuf   [8]string
 	// Include/redirect targets already resolved: a walk visits a handful
 	// (at most MaxQueries), so a slice beats a map made for every walk.
 	visited []string
@@ -290,7 +287,15 @@ func (st *walk) lookup(name string, qtype uint16) (answer, bool) {
 	return ans, true
 }
 
-// evalDomain resolves the SPF record of name and adds its pass networks.
+func (st *walk) visit(name string) {
+	if st.visited == nil {
+		st.visited = st.visitedBuf[:0]
+	}
+	st.visited = append(st.visited, name)
+}
+
+// evalDomain resolves an include or redirect target below the apex and
+// adds its pass networks.
 func (st *walk) evalDomain(name string, depth int) {
 	name = NormalizeDomain(name)
 	if i := slices.Index(st.stack, name); i >= 0 {
@@ -310,17 +315,16 @@ func (st *walk) evalDomain(name string, depth int) {
 		st.fail(PermFail, "%s", err)
 		return
 	}
-	st.visited = append(st.visited, name)
-	if depth > 0 {
-		st.include(name, depth)
-		return
-	}
-	st.evalRecord(name, depth)
+	st.visit(name)
+	st.include(name, depth)
 }
 
 // evalRecord walks the record of name, which is on no stack yet.
 func (st *walk) evalRecord(name string, depth int) {
 	st.deepest = max(st.deepest, depth)
+	if st.stack == nil {
+		st.stack = st.stackBuf[:0]
+	}
 	st.stack = append(st.stack, name)
 	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
 
@@ -346,7 +350,8 @@ func (st *walk) evalRecord(name string, depth int) {
 // runs out, for every domain that includes the same provider: thousands of
 // domains include the same few trees.
 type subtree struct {
-	added, refused    []netip.Prefix
+	set               *prefixset.Set // its networks, its own subtrees' included
+	refused           []netip.Prefix
 	errors, warnings  []string
 	status            Status
 	lookups, voids    int
@@ -376,7 +381,7 @@ func (st *walk) include(name string, depth int) {
 	}
 	child.evalRecord(name, depth)
 	sub := &subtree{
-		added: child.added, refused: child.res.Refused,
+		set: child.set(), refused: child.res.Refused,
 		errors: child.res.Errors, warnings: child.res.Warnings,
 		status: child.res.Status, lookups: child.res.Lookups, voids: child.voids,
 		queries: child.queries - st.queries, relDepth: child.deepest - depth, minTTL: child.minTTL,
@@ -398,6 +403,32 @@ func (st *walk) include(name string, depth int) {
 	}
 }
 
+// set returns the walk's networks: its own and its subtrees'. A
+// subtree's are merged ranges already, added as they are.
+func (st *walk) set() *prefixset.Set {
+	n4, n6 := 0, 0
+	for _, p := range st.added {
+		if p.Addr().Is6() {
+			n6++
+		} else {
+			n4++
+		}
+	}
+	for _, sub := range st.subs {
+		s4, s6 := sub.set.RangeCount()
+		n4, n6 = n4+s4, n6+s6
+	}
+	var b prefixset.Builder
+	b.Grow(n4, n6)
+	for _, p := range st.added {
+		b.Add(p)
+	}
+	for _, sub := range st.subs {
+		b.AddSet(sub.set)
+	}
+	return b.Set()
+}
+
 func (st *walk) merge(sub *subtree, depth int) {
 	if depth+sub.relDepth > st.w.cfg.MaxDepth {
 		st.depthLimited = true
@@ -410,7 +441,10 @@ func (st *walk) merge(sub *subtree, depth int) {
 		return
 	}
 	st.queries += sub.queries
-	st.added = append(st.added, sub.added...)
+	if st.subs == nil {
+		st.subs = st.subsBuf[:0]
+	}
+	st.subs = append(st.subs, sub)
 	st.res.Refused = append(st.res.Refused, sub.refused...)
 	st.res.Errors = append(st.res.Errors, sub.errors...)
 	st.res.Warnings = append(st.res.Warnings, sub.warnings...)
@@ -595,6 +629,9 @@ func (st *walk) add(name string, p netip.Prefix) {
 		st.res.Refused = append(st.res.Refused, p)
 		st.warn("%s: %s is broader than /%d, refused", name, p, floor)
 		return
+	}
+	if st.added == nil {
+		st.added = st.addedBuf[:0]
 	}
 	st.added = append(st.added, p)
 }
