@@ -257,8 +257,16 @@ func (f *Follower) drain(ctx context.Context, out chan<- Batch) error {
 // dropped whole: cut short, it could end where an attacker's text says
 // "from IP port N", and the parsers take the client from the end.
 type lineSplitter struct {
+	max     int // the longest line kept; maxLineBytes if zero
 	partial []byte
 	pending int64 // bytes of the partial line, kept or not
+}
+
+func (l *lineSplitter) limit() int64 {
+	if l.max > 0 {
+		return int64(l.max)
+	}
+	return maxLineBytes
 }
 
 func (l *lineSplitter) split(data []byte) []string {
@@ -270,12 +278,12 @@ func (l *lineSplitter) split(data []byte) []string {
 			break
 		}
 		if l.pending == 0 { // the common case: a whole line in data
-			if i <= maxLineBytes {
+			if int64(i) <= l.limit() {
 				lines = append(lines, string(bytes.TrimSuffix(data[:i], []byte("\r"))))
 			}
 		} else {
 			l.add(data[:i])
-			if l.pending <= maxLineBytes {
+			if l.pending <= l.limit() {
 				lines = append(lines, string(bytes.TrimSuffix(l.partial, []byte("\r"))))
 			}
 			l.reset()
@@ -287,7 +295,7 @@ func (l *lineSplitter) split(data []byte) []string {
 
 func (l *lineSplitter) add(b []byte) {
 	l.pending += int64(len(b))
-	if l.pending <= maxLineBytes {
+	if l.pending <= l.limit() {
 		l.partial = append(l.partial, b...)
 	}
 }
@@ -296,7 +304,7 @@ func (l *lineSplitter) add(b []byte) {
 // without a newline), unless it was too long.
 func (l *lineSplitter) flush() (string, bool) {
 	defer l.reset()
-	if l.pending == 0 || l.pending > maxLineBytes {
+	if l.pending == 0 || l.pending > l.limit() {
 		return "", false
 	}
 	return string(l.partial), true

@@ -1,10 +1,11 @@
 package logwatch
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -76,25 +77,33 @@ func (j *Journal) once(ctx context.Context, command string, out chan<- []Journal
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 0, 64<<10), maxJournalLine)
-	for sc.Scan() {
-		e, ok := ParseJournalJSON(sc.Bytes())
-		if !ok {
-			continue
-		}
-		j.Cursor = e.Cursor
-		if e.Unit != j.Unit {
-			continue // -u also matches messages about the unit
-		}
-		select {
-		case out <- []JournalEntry{e}:
-		case <-ctx.Done():
+	// Records are read as lines, and one longer than maxJournalLine is
+	// skipped whole. (bufio.Scanner stops at such a line, and journalctl
+	// -f, no longer read, would block and never exit.)
+	records := lineSplitter{max: maxJournalLine}
+	buf := make([]byte, 64<<10)
+	var readErr error
+	for readErr == nil {
+		var n int
+		n, readErr = stdout.Read(buf)
+		for _, rec := range records.split(buf[:n]) {
+			e, ok := ParseJournalJSON([]byte(rec))
+			if !ok {
+				continue
+			}
+			j.Cursor = e.Cursor
+			if e.Unit != j.Unit {
+				continue // -u also matches messages about the unit
+			}
+			select {
+			case out <- []JournalEntry{e}:
+			case <-ctx.Done():
+			}
 		}
 	}
 	err = cmd.Wait()
-	if err == nil {
-		err = sc.Err()
+	if err == nil && !errors.Is(readErr, io.EOF) {
+		err = readErr
 	}
 	return err
 }

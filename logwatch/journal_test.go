@@ -51,6 +51,8 @@ func TestJournalFollow(t *testing.T) {
 echo "$@" >> `+argsFile+`
 echo '{"__CURSOR":"c1","_COMM":"sshd","_SYSTEMD_UNIT":"ssh.service","MESSAGE":"Invalid user a from 203.0.113.5 port 22"}'
 echo '{"__CURSOR":"c2","_COMM":"systemd","_SYSTEMD_UNIT":"init.scope","MESSAGE":"ssh.service: Started"}'
+# A record over the 1 MiB bound is skipped, and the next still read.
+{ head -c 1100000 /dev/zero | tr '\0' x; echo; } | sed 's/^/{"__CURSOR":"cbig","_COMM":"sshd","_SYSTEMD_UNIT":"ssh.service","MESSAGE":"/; s/$/ from 203.0.113.99 port 1"}/'
 echo '{"__CURSOR":"c3","_COMM":"sshd","_SYSTEMD_UNIT":"ssh.service","MESSAGE":"Invalid user b from 203.0.113.6 port 22"}'
 `), 0o755)
 	j := &Journal{Unit: "ssh.service", Command: script}
@@ -74,6 +76,7 @@ echo '{"__CURSOR":"c3","_COMM":"sshd","_SYSTEMD_UNIT":"ssh.service","MESSAGE":"I
 		t.Fatal(err)
 	}
 	if msgs[0] != "Invalid user a from 203.0.113.5 port 22" || msgs[1] != "Invalid user b from 203.0.113.6 port 22" || msgs[2] != msgs[0] {
+		// (msgs[1] is c3's: the over-long record between them was skipped.)
 		t.Errorf("messages %q", msgs)
 	}
 	args, _ := os.ReadFile(argsFile)
