@@ -177,7 +177,13 @@ func (c *cache) evictLocked() {
 }
 
 func (c *cache) query(ctx context.Context, name string, qtype uint16) (answer, error) {
-	resp, err := c.ex.Exchange(ctx, NewQuery(name, qtype))
+	var resp *dns.Msg
+	var err error
+	if qe, ok := c.ex.(QuestionExchanger); ok {
+		resp, err = qe.ExchangeQuestion(ctx, name, qtype)
+	} else {
+		resp, err = c.ex.Exchange(ctx, NewQuery(name, qtype))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return answer{}, ctx.Err()

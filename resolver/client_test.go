@@ -1,8 +1,10 @@
 package resolver
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -82,4 +84,25 @@ func FuzzUnpackResponse(f *testing.F) {
 			t.Fatalf("authority differs:\n got %v\nwant %v", got.Ns, want.Ns)
 		}
 	})
+}
+
+// packQuery must pack what NewQuery packs, and decline what it cannot.
+func TestPackQuery(t *testing.T) {
+	for _, name := range []string{"example.org", "example.org.", "_spf.Google.com", "a.b.c.d.e.f.g.example", strings.Repeat("a", 63) + ".org"} {
+		for _, qtype := range []uint16{dns.TypeTXT, dns.TypeA, dns.TypeAAAA, dns.TypeMX} {
+			want, err := NewQuery(name, qtype).Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := packQuery(name, qtype)
+			if !ok || !bytes.Equal(got, want) {
+				t.Errorf("packQuery(%q, %d):\n got %x\nwant %x", name, qtype, got, want)
+			}
+		}
+	}
+	for _, name := range []string{"", ".", "a..b", strings.Repeat("a", 64) + ".org", `a\.b.example`, strings.Repeat("abcdefg.", 40)} {
+		if _, ok := packQuery(name, dns.TypeTXT); ok {
+			t.Errorf("packQuery(%q) packed", name)
+		}
+	}
 }
