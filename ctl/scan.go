@@ -120,7 +120,7 @@ func runScan(env Env, args []string) int {
 	inputs := fs.Args()
 	code := ExitOK
 	if len(inputs) == 0 {
-		if err := s.scan(env.Stdin, ""); err != nil {
+		if err := s.scan(env.Ctx, env.Stdin, ""); err != nil {
 			fmt.Fprintf(env.Stderr, "spfctl scan: standard input: %v\n", err)
 			code = ExitFailure
 		}
@@ -136,7 +136,7 @@ func runScan(env Env, args []string) int {
 		if len(inputs) > 1 {
 			prefix = path + ":"
 		}
-		if err := s.scan(f, prefix); err != nil {
+		if err := s.scan(env.Ctx, f, prefix); err != nil {
 			fmt.Fprintf(env.Stderr, "spfctl scan: %s: %v\n", path, err)
 			code = ExitFailure
 		}

@@ -3,10 +3,12 @@ package ctl
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -218,7 +220,7 @@ func TestScanShardsAgreeWithSequential(t *testing.T) {
 		var got bytes.Buffer
 		s := newScanner(cfg, "auto", &got, shards)
 		s.now = ref.now
-		if err := s.scan(strings.NewReader(text), ""); err != nil {
+		if err := s.scan(context.Background(), strings.NewReader(text), ""); err != nil {
 			t.Fatal(err)
 		}
 		s.summary()
@@ -250,7 +252,7 @@ func TestScanOverlongLine(t *testing.T) {
 		var out bytes.Buffer
 		s := newScanner(config.Default(), "sshd", &out, 2)
 		s.readSize = readSize
-		if err := s.scan(strings.NewReader(text), ""); err != nil {
+		if err := s.scan(context.Background(), strings.NewReader(text), ""); err != nil {
 			t.Fatal(err)
 		}
 		s.summary()
@@ -260,5 +262,45 @@ func TestScanOverlongLine(t *testing.T) {
 			!strings.HasPrefix(got, "2\tssh-invalid-user\t203.0.113.5\t") {
 			t.Fatalf("padding %d: output:\n%.500s", pad, got)
 		}
+	}
+}
+
+// endless is an sshd log that never ends.
+type endless struct{ n int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	line := fmt.Sprintf("Nov 27 03:14:02 mx1 sshd[1]: Invalid user a from 203.0.113.%d port %d\n", e.n%250+1, e.n%60000+1)
+	e.n++
+	return copy(p, line), nil
+}
+
+// Interrupting a scan stops it between chunks, with every pipeline
+// goroutine gone, and what was read still counted.
+func TestScanStopsWhenCancelled(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	s := newScanner(config.Default(), "sshd", &out, 2)
+	done := make(chan error, 1)
+	go func() { done <- s.scan(ctx, &endless{}, "") }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("scan returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("scan did not stop")
+	}
+	if s.lines == 0 || s.shards[0].events+s.shards[1].events == 0 {
+		t.Fatalf("nothing counted: %d lines", s.lines)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines left running, %d before", n, before)
 	}
 }

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -78,7 +79,7 @@ const chunkSize = 64 << 10
 // scan reads r in chunks of whole lines, parses them on every core (sshd
 // and httpd parsers are pure), applies the rules in shards, and writes the
 // reports in line order.
-func (s *scanner) scan(r io.Reader, prefix string) error {
+func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan *chunk, workers)
 	toShard := make([]chan *chunk, len(s.shards))
@@ -119,7 +120,7 @@ func (s *scanner) scan(r io.Reader, prefix string) error {
 				close(ch)
 			}
 		}()
-		readErr <- s.readChunks(r, func(c *chunk) {
+		readErr <- s.readChunks(ctx, r, func(c *chunk) {
 			jobs <- c
 			for _, ch := range toShard {
 				ch <- c
@@ -144,11 +145,16 @@ func (s *scanner) scan(r io.Reader, prefix string) error {
 // readChunks cuts r into chunks at line ends and hands each on. It reads
 // straight into the chunk's buffer: the only copy of a line is the short
 // tail carried over to the next chunk.
-func (s *scanner) readChunks(r io.Reader, send func(*chunk)) error {
+func (s *scanner) readChunks(ctx context.Context, r io.Reader, send func(*chunk)) error {
 	var carry []byte // a partial line, carried into the next chunk
 	line := 1
 	skipping := false // the rest of an over-long line is dropped
 	for {
+		// Interrupted (spfctl got SIGINT): stop between chunks; what was
+		// read still goes through the rules and into the summary.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		c := chunkPool.Get().(*chunk)
 		buf := append(c.buf[:0], carry...)
 		buf = slices.Grow(buf, s.readSize) // more only for a long line carried over
