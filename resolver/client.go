@@ -297,9 +297,10 @@ func (c *Client) exchangeUDP(ctx context.Context, wire []byte, q dns.Question, i
 }
 
 // unpackResponse reads what the walker uses of a response: the header,
-// the question and the answer section; for an empty answer also the
-// authority section (its SOA gives the negative-caching TTL) and the
-// additional one (an OPT record's extended RCODE). A positive answer's
+// the question and the answer section; for an answer without a record of
+// the asked type or a CNAME also the authority section (its SOA gives the
+// negative-caching TTL) and the additional one (an OPT record's extended
+// RCODE). A positive answer's
 // authority and glue are skipped: unpacking them took a third of the time
 // spent on each response, and they are the server's, not the question's.
 func unpackResponse(wire []byte) (*dns.Msg, error) {
@@ -369,7 +370,7 @@ func unpackResponse(wire []byte) (*dns.Msg, error) {
 	if m.Answer, err = section(an); err != nil {
 		return nil, err
 	}
-	if len(m.Answer) > 0 {
+	if answersQuestion(m) {
 		return m, nil
 	}
 	if m.Ns, err = section(ns); err != nil {
@@ -382,6 +383,21 @@ func unpackResponse(wire []byte) (*dns.Msg, error) {
 		m.Rcode |= opt.ExtendedRcode()
 	}
 	return m, nil
+}
+
+// answersQuestion reports whether m's answer section holds a record of
+// the asked type or a CNAME: an answer whose authority section nobody
+// reads.
+func answersQuestion(m *dns.Msg) bool {
+	if len(m.Question) != 1 {
+		return len(m.Answer) > 0
+	}
+	for _, rr := range m.Answer {
+		if t := rr.Header().Rrtype; t == m.Question[0].Qtype || t == dns.TypeCNAME {
+			return true
+		}
+	}
+	return false
 }
 
 // readBuffers recycles UDP read buffers; answers are at most what we
