@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/internal/runtest"
 )
 
 func scanRun(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -98,7 +98,7 @@ func TestScanFollow(t *testing.T) {
 	os.WriteFile(path, []byte("Nov 27 03:14:02 mx1 sshd[1]: Invalid user old from 203.0.113.1 port 1\n"), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out runtest.Buffer
 	env := Env{Ctx: ctx, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
 	done := make(chan int, 1)
 	go func() { done <- Main(env, []string{"scan", "-t", "sshd", "-f", path}) }()
@@ -124,23 +124,6 @@ func TestScanFollow(t *testing.T) {
 	if _, _, code := scanRun(t, "", "-f", "a", "b"); code != ExitUsage {
 		t.Errorf("-f with two files: exit %d", code)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // mixedLog returns n lines of sshd, httpd and mail traffic from a pool of

@@ -15,6 +15,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/dnstest"
+	"github.com/spfd/spfd/internal/runtest"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/resolver"
 )
@@ -213,5 +214,19 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Each pass of walks is summed up in one info line, failures included.
+func TestWalkPassSummaryLogged(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com\ndomain missing.example")
+	var buf runtest.Buffer
+	h.d.logger = log.NewLogfmtLogger(&buf)
+	h.walk(t, "example.com", "missing.example")
+	got := buf.String()
+	for _, want := range []string{`msg="walked domains" domains=2 complete=1 temporary-failure=0 permanent-failure=1 networks=2`, `first-problem="missing.example: no such domain (NXDOMAIN)"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %s:\n%s", want, got)
+		}
 	}
 }

@@ -88,9 +88,38 @@ func (d *Daemon) walkDomains(ctx context.Context, names []string) []resolver.Res
 		d.applyResultLocked(r)
 	}
 	d.mu.Unlock()
+	d.logWalkSummary(results)
 	d.signal(d.dirty)
 	d.signal(d.save)
 	return results
+}
+
+// logWalkSummary says in one line what a pass of walks came to, so that
+// an admin sees the whitelist being built (or why it stays empty: a
+// resolver that answers NXDOMAIN for everything) without -v.
+func (d *Daemon) logWalkSummary(results []resolver.Result) {
+	var complete, temp, perm, networks int
+	firstProblem := ""
+	for _, r := range results {
+		switch r.Status {
+		case resolver.Complete:
+			complete++
+		case resolver.TempFail:
+			temp++
+		default:
+			perm++
+		}
+		networks += len(r.Prefixes)
+		if firstProblem == "" && r.Status != resolver.Complete && len(r.Errors) > 0 {
+			firstProblem = r.Errors[0]
+		}
+	}
+	kv := []any{"msg", "walked domains", "domains", len(results), "complete", complete,
+		"temporary-failure", temp, "permanent-failure", perm, "networks", networks}
+	if firstProblem != "" {
+		kv = append(kv, "first-problem", firstProblem)
+	}
+	d.info(kv...)
 }
 
 // applyResultLocked records one walk. The rules: a temporary failure keeps
