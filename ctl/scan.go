@@ -2,6 +2,8 @@ package ctl
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -120,27 +122,42 @@ func runScan(env Env, args []string) int {
 	inputs := fs.Args()
 	code := ExitOK
 	if len(inputs) == 0 {
-		if err := s.scan(env.Ctx, env.Stdin, ""); err != nil {
-			fmt.Fprintf(env.Stderr, "spfctl scan: standard input: %v\n", err)
-			code = ExitFailure
-		}
+		inputs = []string{"-"}
 	}
 	for _, path := range inputs {
-		f, err := os.Open(path)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "spfctl scan: %v\n", err)
+		if env.Ctx.Err() != nil {
+			fmt.Fprintln(env.Stderr, "spfctl scan: interrupted")
 			code = ExitFailure
-			continue
+			break
+		}
+		var r io.Reader = env.Stdin
+		name := "standard input"
+		var f *os.File
+		if path != "-" {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				fmt.Fprintf(env.Stderr, "spfctl scan: %v\n", err)
+				code = ExitFailure
+				continue
+			}
+			r, name = f, path
 		}
 		prefix := ""
 		if len(inputs) > 1 {
 			prefix = path + ":"
 		}
-		if err := s.scan(env.Ctx, f, prefix); err != nil {
-			fmt.Fprintf(env.Stderr, "spfctl scan: %s: %v\n", path, err)
+		err := s.scan(env.Ctx, r, prefix)
+		if f != nil {
+			f.Close()
+		}
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(env.Stderr, "spfctl scan: interrupted")
+			code = ExitFailure
+			break
+		} else if err != nil {
+			fmt.Fprintf(env.Stderr, "spfctl scan: %s: %v\n", name, err)
 			code = ExitFailure
 		}
-		f.Close()
 	}
 	s.summary()
 	if err := s.out.Flush(); err != nil {

@@ -287,3 +287,20 @@ func TestScanStopsWhenCancelled(t *testing.T) {
 		t.Fatalf("%d goroutines left running, %d before", n, before)
 	}
 }
+
+// "-" is standard input; an interrupted scan says so, still prints the
+// summary, and exits 1.
+func TestScanDashAndInterrupted(t *testing.T) {
+	line := "Nov 27 03:14:02 mx1 sshd[1]: Invalid user a from 203.0.113.5 port 1\n"
+	out, _, code := scanRun(t, line, "-t", "sshd", "-", "../testdata/logs/authlog")
+	if code != ExitOK || !strings.HasPrefix(out, "-:1\tssh-invalid-user\t203.0.113.5\t") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code = Main(Env{Ctx: ctx, Stdin: strings.NewReader(line), Stdout: &stdout, Stderr: &stderr}, []string{"scan", "-t", "sshd", "../testdata/logs/authlog"})
+	if code != ExitFailure || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stdout.String(), "# would blacklist") {
+		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr.String(), stdout.String())
+	}
+}
