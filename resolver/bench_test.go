@@ -66,3 +66,32 @@ func BenchmarkWalkAll(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(domains)), "ns/apex")
 }
+
+// BenchmarkUnpackResponse is one TXT answer as NSD sends it: the record,
+// NS in authority, glue and OPT in additional.
+func BenchmarkUnpackResponse(b *testing.B) {
+	q := NewQuery("d00001.bench.test", dns.TypeTXT)
+	r := new(dns.Msg)
+	r.SetReply(q)
+	rr := func(s string) dns.RR {
+		x, err := dns.NewRR(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return x
+	}
+	r.Answer = []dns.RR{rr(`d00001.bench.test. 3600 IN TXT "v=spf1 ip4:44.0.1.0/24 include:_spf.p1.bench.test include:_spf.p10.bench.test ~all"`)}
+	r.Ns = []dns.RR{rr("bench.test. 3600 IN NS ns.bench.test.")}
+	r.Extra = []dns.RR{rr("ns.bench.test. 3600 IN A 127.0.0.1")}
+	r.SetEdns0(1232, false)
+	wire, err := r.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := unpackResponse(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
