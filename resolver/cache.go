@@ -112,9 +112,8 @@ func (c *cache) lookup(ctx context.Context, name string, qtype uint16) (answer, 
 }
 
 func (c *cache) get(ctx context.Context, name string, qtype uint16) (answer, error) {
-	// Normalised without the root dot: no allocation for names that are
-	// already lower case, as walk names are.
-	key := cacheKey{strings.ToLower(strings.TrimSuffix(name, ".")), qtype}
+	// Normalised as walk names are (no allocation for those).
+	key := cacheKey{NormalizeDomain(name), qtype}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok {
 		select {

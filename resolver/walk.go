@@ -173,18 +173,13 @@ func (w *Walker) WalkAll(ctx context.Context, domains []string) []Result {
 
 // Walk resolves one domain's SPF tree.
 func (w *Walker) Walk(ctx context.Context, domain string) Result {
-	st := &walk{
-		w:       w,
-		ctx:     ctx,
-		minTTL:  ^uint32(0),
-		loopMin: math.MaxInt,
-	}
+	st := newWalk(ctx, w)
 	st.res.Domain = NormalizeDomain(domain)
 	if err := ValidateDomain(st.res.Domain); err != nil {
 		st.fail(PermFail, "%s", err)
 	} else {
 		// The apex: normalised and valid, on no stack, visited first.
-		st.visit(st.res.Domain)
+		st.visited = append(st.visited, st.res.Domain)
 		st.evalRecord(st.res.Domain, 0)
 	}
 	if st.voids > rfcVoidLimit {
@@ -251,6 +246,14 @@ type walk struct {
 	depthLimited    bool // the nesting cap cut this walk short
 }
 
+// newWalk returns a walk whose slices start in its own buffers.
+func newWalk(ctx context.Context, w *Walker) *walk {
+	st := &walk{w: w, ctx: ctx, minTTL: ^uint32(0), loopMin: math.MaxInt}
+	st.added, st.subs = st.addedBuf[:0], st.subsBuf[:0]
+	st.visited, st.stack = st.visitedBuf[:0], st.stackBuf[:0]
+	return st
+}
+
 func (st *walk) fail(s Status, format string, args ...any) {
 	if s > st.res.Status {
 		st.res.Status = s
@@ -287,13 +290,6 @@ func (st *walk) lookup(name string, qtype uint16) (answer, bool) {
 	return ans, true
 }
 
-func (st *walk) visit(name string) {
-	if st.visited == nil {
-		st.visited = st.visitedBuf[:0]
-	}
-	st.visited = append(st.visited, name)
-}
-
 // evalDomain resolves an include or redirect target below the apex and
 // adds its pass networks.
 func (st *walk) evalDomain(name string, depth int) {
@@ -315,16 +311,13 @@ func (st *walk) evalDomain(name string, depth int) {
 		st.fail(PermFail, "%s", err)
 		return
 	}
-	st.visit(name)
+	st.visited = append(st.visited, name)
 	st.include(name, depth)
 }
 
 // evalRecord walks the record of name, which is on no stack yet.
 func (st *walk) evalRecord(name string, depth int) {
 	st.deepest = max(st.deepest, depth)
-	if st.stack == nil {
-		st.stack = st.stackBuf[:0]
-	}
 	st.stack = append(st.stack, name)
 	defer func() { st.stack = st.stack[:len(st.stack)-1] }()
 
@@ -374,11 +367,8 @@ func (st *walk) include(name string, depth int) {
 		st.merge(memo, depth)
 		return
 	}
-	child := &walk{
-		w: w, ctx: st.ctx, minTTL: ^uint32(0),
-		stack: st.stack, queries: st.queries, root: len(st.stack), rootDepth: depth,
-		loopMin: math.MaxInt,
-	}
+	child := newWalk(st.ctx, w)
+	child.stack, child.queries, child.root, child.rootDepth = st.stack, st.queries, len(st.stack), depth
 	child.evalRecord(name, depth)
 	sub := &subtree{
 		set: child.set(), refused: child.res.Refused,
@@ -441,9 +431,6 @@ func (st *walk) merge(sub *subtree, depth int) {
 		return
 	}
 	st.queries += sub.queries
-	if st.subs == nil {
-		st.subs = st.subsBuf[:0]
-	}
 	st.subs = append(st.subs, sub)
 	st.res.Refused = append(st.res.Refused, sub.refused...)
 	st.res.Errors = append(st.res.Errors, sub.errors...)
@@ -629,9 +616,6 @@ func (st *walk) add(name string, p netip.Prefix) {
 		st.res.Refused = append(st.res.Refused, p)
 		st.warn("%s: %s is broader than /%d, refused", name, p, floor)
 		return
-	}
-	if st.added == nil {
-		st.added = st.addedBuf[:0]
 	}
 	st.added = append(st.added, p)
 }
