@@ -36,7 +36,15 @@ type Walk struct {
 	Grace       time.Duration
 	FloorIPv4   int
 	FloorIPv6   int
-	Lenient     bool
+	// MaxLookups is RFC 7208's limit of DNS-querying terms (10 unless
+	// raised).
+	MaxLookups int
+	// MaxAddresses4 and MaxCover6Len bound what one domain may add to
+	// the whitelist as a whole: IPv4 addresses, and a prefix length whose
+	// size is the IPv6 limit.
+	MaxAddresses4 uint64
+	MaxCover6Len  int
+	Lenient       bool
 }
 
 // Config is a parsed spfd.conf.
@@ -62,6 +70,12 @@ type Config struct {
 	DomainFiles        []string
 	// StaticWhite and StaticBlack are entries written in the file.
 	StaticWhite, StaticBlack []netip.Prefix
+	// ForcedFiles are list files whose statement says force: their lines
+	// may be broader than the walk floor.
+	ForcedFiles map[string]bool
+	// statics remember where each static entry was written, to check
+	// them against the floor once the whole file is read.
+	statics []staticEntry
 	// WhiteFiles and BlackFiles are list files in spamd-setup's format.
 	WhiteFiles, BlackFiles []string
 	Ignore                 []netip.Prefix
@@ -98,14 +112,17 @@ func Default() *Config {
 		// shows them; "nftables-counters rules" halves the fill time.
 		NFTElementCounters: true,
 		Walk: Walk{
-			MinInterval: time.Hour,
-			MaxInterval: 24 * time.Hour,
-			Concurrency: 16,
-			Timeout:     2 * time.Second,
-			Retries:     2,
-			Grace:       7 * 24 * time.Hour,
-			FloorIPv4:   resolver.DefaultMinIPv4Len,
-			FloorIPv6:   resolver.DefaultMinIPv6Len,
+			MinInterval:   time.Hour,
+			MaxInterval:   24 * time.Hour,
+			Concurrency:   16,
+			Timeout:       2 * time.Second,
+			Retries:       2,
+			Grace:         7 * 24 * time.Hour,
+			FloorIPv4:     resolver.DefaultMinIPv4Len,
+			FloorIPv6:     resolver.DefaultMinIPv6Len,
+			MaxLookups:    resolver.DefaultMaxLookups,
+			MaxAddresses4: resolver.DefaultMaxAddresses4,
+			MaxCover6Len:  resolver.DefaultMaxCover6Len,
 		},
 		BlacklistTTL: DefaultBlacklistTTL,
 	}
@@ -484,10 +501,47 @@ func (s *stmt) prefixes() ([]netip.Prefix, error) {
 		}
 		out = append(out, p)
 	}
-	return out, s.end()
+	return out, nil
+}
+
+// staticEntry is a static prefix and the statement it came from.
+type staticEntry struct {
+	where  string // file:line
+	what   string // whitelist, blacklist
+	prefix netip.Prefix
+	forced bool
+}
+
+// Broad reports whether p is broader than the walk floor: such a prefix
+// in a list switches the blacklist off (whitelist) or blocks a whole
+// provider (blacklist), so it needs the admin to say force.
+func (w Walk) Broad(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() < w.FloorIPv4
+	}
+	return p.Bits() < w.FloorIPv6
+}
+
+// Floor is the floor's length for p's family.
+func (w Walk) Floor(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return w.FloorIPv4
+	}
+	return w.FloorIPv6
 }
 
 func (c *Config) validate() error {
+	var errs []error
+	for _, e := range c.statics {
+		if !e.forced && c.Walk.Broad(e.prefix) {
+			errs = append(errs, fmt.Errorf("%s: %s %s is broader than the walk floor /%d; add force to the statement if you mean it",
+				e.where, e.what, e.prefix, c.Walk.Floor(e.prefix)))
+		}
+	}
+	c.statics = nil
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	if c.BGP != nil && (c.BGP.ASN == 0 || c.BGP.RouterID == "") {
 		return fmt.Errorf("bgp needs 'bgp as N router-id ADDRESS'")
 	}

@@ -40,6 +40,8 @@ walk timeout 3s
 walk retries 1
 walk grace 1w
 walk floor inet 16 inet6 32
+walk max-lookups 20
+walk max-addresses inet /10 inet6 /24
 walk lenient yes
 table white file "/var/spfd/white" command { "/sbin/pfctl" -t spfd-white \
 	-T replace -f "/var/spfd/white" }
@@ -72,7 +74,8 @@ include "extra.conf"
 	check("StateDir", cfg.StateDir, "/var/spfd")
 	check("Resolvers", cfg.Resolvers, []string{"127.0.0.1:53", "[::1]:5353", "192.0.2.53:53"})
 	check("Walk", cfg.Walk, Walk{MinInterval: 30 * time.Minute, MaxInterval: 48 * time.Hour, Concurrency: 8,
-		Timeout: 3 * time.Second, Retries: 1, Grace: 7 * 24 * time.Hour, FloorIPv4: 16, FloorIPv6: 32, Lenient: true})
+		Timeout: 3 * time.Second, Retries: 1, Grace: 7 * 24 * time.Hour, FloorIPv4: 16, FloorIPv6: 32,
+		MaxLookups: 20, MaxAddresses4: 1 << 22, MaxCover6Len: 24, Lenient: true})
 	check("White", cfg.White, Table{Backend: "file", Path: "/var/spfd/white",
 		Command: []string{"/sbin/pfctl", "-t", "spfd-white", "-T", "replace", "-f", "/var/spfd/white"}})
 	check("Black", cfg.Black, Table{Backend: "file", Path: "/var/spfd/black"})
@@ -185,6 +188,12 @@ func TestParseErrors(t *testing.T) {
 		{"\n\nwalk timeout 5\n", "/etc/spfd.conf:3: walk: invalid duration \"5\""},
 		{"walk min-interval 2d\nwalk max-interval 1d\n", "min-interval 48h0m0s is longer"},
 		{"whitelist 192.0.2.1/24\n", "host bits set (did you mean 192.0.2.0/24?)"},
+		{"\nwhitelist { 192.0.2.0/24 0.0.0.0/0 }\n", "/etc/spfd.conf:2: whitelist 0.0.0.0/0 is broader than the walk floor /12; add force"},
+		{"whitelist ::/0\n", "whitelist ::/0 is broader than the walk floor /24"},
+		{"blacklist 10.0.0.0/8\n", "/etc/spfd.conf:1: blacklist 10.0.0.0/8 is broader than the walk floor /12"},
+		{"walk floor inet 16\nwhitelist 10.0.0.0/12\n", "/etc/spfd.conf:2: whitelist 10.0.0.0/12 is broader than the walk floor /16"},
+		{"whitelist 10.0.0.0/8 forced\n", "expected force, got \"forced\""},
+		{"whitelist-file \"/x\" force now\n", "unexpected \"now\""},
 		{"whitelist { }\n", "empty list"},
 		{"whitelist { 192.0.2.1\n", "missing }"},
 		{"}\n", "unbalanced }"},
@@ -204,6 +213,11 @@ func TestParseErrors(t *testing.T) {
 		{"resolver ns.example.com\n", "invalid resolver"},
 		{"walk floor inet 40\n", "IPv4 floor must be a number from 1 to 32"},
 		{"walk concurrency 0\n", "from 1 to 1024"},
+		{"walk max-lookups 0\n", "max-lookups must be a number from 1 to 100"},
+		{"walk max-addresses inet 0\n", "count from 1 to 4294967296"},
+		{"walk max-addresses inet /0\n", "LEN from 1 to 32"},
+		{"walk max-addresses inet6 1000\n", "expected /LEN"},
+		{"walk max-addresses inet\n", "a limit"},
 		{"walk lenient maybe\n", "expected yes or no"},
 		{"walk frobnicate 1\n", "unknown walk option"},
 		{"domain bad..name\n", "invalid domain name"},
@@ -402,5 +416,18 @@ bgp announce { black }
 		if _, err := parseString(t, bad.src, nil); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)
 		}
+	}
+}
+
+func TestForceAllowsBroadStaticEntries(t *testing.T) {
+	cfg, err := parseString(t, "whitelist { 10.0.0.0/8 } force\nblacklist 0.0.0.0/0 force\nwhitelist-file \"/etc/wide\" force\nwhitelist-file \"/etc/narrow\"\nwalk floor inet 8\nwhitelist 11.0.0.0/8\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.StaticWhite) != 2 || len(cfg.StaticBlack) != 1 {
+		t.Errorf("static white %v black %v", cfg.StaticWhite, cfg.StaticBlack)
+	}
+	if !cfg.ForcedFiles["/etc/wide"] || cfg.ForcedFiles["/etc/narrow"] {
+		t.Errorf("forced files %v", cfg.ForcedFiles)
 	}
 }

@@ -71,10 +71,10 @@ func init() {
 		"table":             (*stmt).table,
 		"domain":            (*stmt).domain,
 		"domain-file":       (*stmt).domainFile,
-		"whitelist":         func(s *stmt) error { return s.static(&s.p.cfg.StaticWhite) },
-		"blacklist":         func(s *stmt) error { return s.static(&s.p.cfg.StaticBlack) },
-		"whitelist-file":    func(s *stmt) error { return s.files(&s.p.cfg.WhiteFiles) },
-		"blacklist-file":    func(s *stmt) error { return s.files(&s.p.cfg.BlackFiles) },
+		"whitelist":         func(s *stmt) error { return s.list("whitelist", &s.p.cfg.StaticWhite) },
+		"blacklist":         func(s *stmt) error { return s.list("blacklist", &s.p.cfg.StaticBlack) },
+		"whitelist-file":    func(s *stmt) error { return s.listFiles(&s.p.cfg.WhiteFiles) },
+		"blacklist-file":    func(s *stmt) error { return s.listFiles(&s.p.cfg.BlackFiles) },
 		"ignore":            func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
 		"blacklist-ttl":     (*stmt).blacklistTTL,
 		"log":               (*stmt).log,
@@ -151,7 +151,8 @@ func (s *stmt) resolver() error {
 }
 
 // walk min-interval D | max-interval D | concurrency N | timeout D |
-// retries N | grace D | floor inet N | floor inet6 N | lenient yes|no
+// retries N | grace D | floor inet N | floor inet6 N | lenient yes|no |
+// max-lookups N | max-addresses inet N|/LEN inet6 /LEN
 func (s *stmt) walk() error {
 	w := &s.p.cfg.Walk
 	opt, err := s.value("a walk option")
@@ -176,6 +177,26 @@ func (s *stmt) walk() error {
 		w.Retries, err = s.number("retries", 0, 10)
 	case "lenient":
 		w.Lenient, err = s.yesno()
+	case "max-lookups":
+		w.MaxLookups, err = s.number("max-lookups", 1, 100)
+	case "max-addresses":
+		for err == nil && s.more() {
+			var family, v string
+			if family, err = s.value("inet or inet6"); err != nil {
+				break
+			}
+			if v, err = s.value("a limit"); err != nil {
+				break
+			}
+			switch family {
+			case "inet":
+				w.MaxAddresses4, err = parseMaxAddresses4(v)
+			case "inet6":
+				w.MaxCover6Len, err = parsePrefixLen(v, 128)
+			default:
+				err = fmt.Errorf("expected inet or inet6, got %q", family)
+			}
+		}
 	case "floor":
 		for err == nil && s.more() {
 			var family string
@@ -290,7 +311,62 @@ func (s *stmt) static(dst *[]netip.Prefix) error {
 		return err
 	}
 	*dst = append(*dst, ps...)
+	return s.end()
+}
+
+// whitelist|blacklist ADDR|{ ADDR ... } [force]
+func (s *stmt) list(what string, dst *[]netip.Prefix) error {
+	first := s.toks[0]
+	ps, err := s.prefixes()
+	if err != nil {
+		return err
+	}
+	forced, err := s.force()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		s.p.cfg.statics = append(s.p.cfg.statics, staticEntry{
+			where: fmt.Sprintf("%s:%d", first.file, first.line), what: what, prefix: p, forced: forced})
+	}
+	*dst = append(*dst, ps...)
 	return nil
+}
+
+// whitelist-file|blacklist-file PATH|{ PATH ... } [force]
+func (s *stmt) listFiles(dst *[]string) error {
+	vals, err := s.values("a file name")
+	if err != nil {
+		return err
+	}
+	forced, err := s.force()
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		if !filepath.IsAbs(v) {
+			return fmt.Errorf("file %q must be an absolute path", v)
+		}
+		*dst = append(*dst, v)
+		if forced {
+			if s.p.cfg.ForcedFiles == nil {
+				s.p.cfg.ForcedFiles = make(map[string]bool)
+			}
+			s.p.cfg.ForcedFiles[v] = true
+		}
+	}
+	return nil
+}
+
+// force reads an optional trailing "force" and the end of the statement.
+func (s *stmt) force() (bool, error) {
+	if !s.more() {
+		return false, nil
+	}
+	if err := s.keyword("force"); err != nil {
+		return false, err
+	}
+	return true, s.end()
 }
 
 func (s *stmt) blacklistTTL() error {
@@ -766,4 +842,30 @@ func (s *stmt) bgp() error {
 		return s.end()
 	}
 	return fmt.Errorf("unknown bgp statement %q", what)
+}
+
+// parseMaxAddresses4 reads an IPv4 address count, or "/LEN" for as many
+// addresses as one prefix of that length holds.
+func parseMaxAddresses4(v string) (uint64, error) {
+	if strings.HasPrefix(v, "/") {
+		n, err := parsePrefixLen(v, 32)
+		if err != nil {
+			return 0, err
+		}
+		return 1 << (32 - n), nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n == 0 || n > 1<<32 {
+		return 0, fmt.Errorf("max-addresses inet takes a count from 1 to 4294967296 or /LEN, got %q", v)
+	}
+	return n, nil
+}
+
+// parsePrefixLen reads "/LEN" with LEN from 1 to bits.
+func parsePrefixLen(v string, bits int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(v, "/"))
+	if !strings.HasPrefix(v, "/") || err != nil || n < 1 || n > bits {
+		return 0, fmt.Errorf("expected /LEN with LEN from 1 to %d, got %q", bits, v)
+	}
+	return n, nil
 }

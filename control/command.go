@@ -16,11 +16,13 @@ import (
 
 // Command is a parsed control command.
 type Command struct {
-	Name    string // canonical name, e.g. "show whitelist", "add", "domain add"
-	List    string // "white" or "black" for add and delete
-	Prefix  netip.Prefix
-	TTL     time.Duration
-	Domain  string
+	Name   string // canonical name, e.g. "show whitelist", "add", "domain add"
+	List   string // "white" or "black" for add and delete
+	Prefix netip.Prefix
+	TTL    time.Duration
+	Domain string
+	// Force lets add take a prefix broader than the walk floor.
+	Force   bool
 	Mutates bool // needs root or the daemon's own user
 }
 
@@ -30,6 +32,7 @@ const (
 	argList      argKind = iota // white | black
 	argPrefix                   // an address or prefix
 	argOptTTL                   // [ttl DURATION]
+	argOptForce                 // [force]
 	argOptPrefix                // [PREFIX]
 	argDomain                   // a domain name
 	argOptDomain                // [DOMAIN]
@@ -52,7 +55,7 @@ var specs = []spec{
 	{words: []string{"show", "stats"}, help: "show stats"},
 	{words: []string{"show", "neighbors"}, help: "show neighbors"},
 	{words: []string{"show", "rib"}, help: "show rib"},
-	{words: []string{"add"}, args: []argKind{argList, argPrefix, argOptTTL}, mutates: true, help: "add white|black PREFIX [ttl DURATION]"},
+	{words: []string{"add"}, args: []argKind{argList, argPrefix, argOptTTL, argOptForce}, mutates: true, help: "add white|black PREFIX [ttl DURATION] [force]"},
 	{words: []string{"delete"}, args: []argKind{argList, argPrefix}, mutates: true, help: "delete white|black PREFIX"},
 	{words: []string{"expire"}, args: []argKind{argOptPrefix}, mutates: true, help: "expire [PREFIX]"},
 	{words: []string{"domain", "add"}, args: []argKind{argDomain}, mutates: true, help: "domain add NAME"},
@@ -171,7 +174,7 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 			c.Prefix = p
 			args = args[1:]
 		case argOptTTL:
-			if len(args) == 0 {
+			if len(args) == 0 || args[0] == "force" {
 				continue
 			}
 			if args[0] != "ttl" || len(args) < 2 {
@@ -183,6 +186,11 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 			}
 			c.TTL = d
 			args = args[2:]
+		case argOptForce:
+			if len(args) > 0 && args[0] == "force" {
+				c.Force = true
+				args = args[1:]
+			}
 		case argDomain, argOptDomain:
 			if len(args) == 0 {
 				if kind == argOptDomain {
@@ -215,6 +223,9 @@ func (c Command) Words() []string {
 	}
 	if c.TTL > 0 {
 		out = append(out, "ttl", fmt.Sprintf("%ds", int64(c.TTL/time.Second)))
+	}
+	if c.Force {
+		out = append(out, "force")
 	}
 	if c.Domain != "" {
 		out = append(out, c.Domain)

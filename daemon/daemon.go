@@ -66,6 +66,9 @@ type Daemon struct {
 	domains   map[string]*DomainState
 	positions []json.RawMessage // log read positions, kept for logwatch
 	walker    *resolver.Walker
+	dns       *resolver.Client // nil when a test replaced the exchanger
+	resolvers []string
+	lastPass  walkPass
 	backend   pftable.Backend
 	store     *Store
 	// pushed are the covers last pushed to the tables.
@@ -146,6 +149,14 @@ func New(opts Options) (*Daemon, error) {
 			d.warn("journal", fmt.Sprintf("replaying %+v: %v", op, err))
 		}
 	}
+	// A domain whose last walk failed, or that never had a good one, is
+	// walked at once: a restart is how an admin asks again after fixing
+	// the resolver. Good, fresh results keep their schedule.
+	for _, ds := range d.domains {
+		if ds.Status != resolver.Complete.String() || ds.LastGood.IsZero() {
+			ds.NextWalk = d.now()
+		}
+	}
 	if err := d.configure(cfg); err != nil {
 		store.Close()
 		return nil, err
@@ -188,22 +199,31 @@ func (d *Daemon) configure(cfg *config.Config) error {
 		}
 	}
 	ex := d.opts.Exchanger
+	client, _ := ex.(*resolver.Client)
+	servers := []string{"(test exchanger)"}
+	if client != nil {
+		servers = client.Servers
+	}
 	if ex == nil {
-		servers := cfg.Resolvers
+		servers = cfg.Resolvers
 		if len(servers) == 0 {
 			var err error
 			if servers, err = resolver.SystemServers(); err != nil {
 				return fmt.Errorf("resolvers: %w", err)
 			}
 		}
-		ex = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
+		client = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
+		ex = client
 	}
 	walker := resolver.NewWalker(ex, resolver.Config{
-		MinIPv4Len:  cfg.Walk.FloorIPv4,
-		MinIPv6Len:  cfg.Walk.FloorIPv6,
-		Concurrency: cfg.Walk.Concurrency,
-		Lenient:     cfg.Walk.Lenient,
-		Now:         d.now,
+		MinIPv4Len:    cfg.Walk.FloorIPv4,
+		MinIPv6Len:    cfg.Walk.FloorIPv6,
+		MaxLookups:    cfg.Walk.MaxLookups,
+		MaxAddresses4: cfg.Walk.MaxAddresses4,
+		MaxCover6Len:  cfg.Walk.MaxCover6Len,
+		Concurrency:   cfg.Walk.Concurrency,
+		Lenient:       cfg.Walk.Lenient,
+		Now:           d.now,
 	})
 	staticWhite, staticBlack := d.readStatic(cfg)
 	fileDomains := d.readDomainFiles(cfg)
@@ -212,6 +232,7 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	defer d.mu.Unlock()
 	old := d.backend
 	d.cfg, d.walker, d.backend = cfg, walker, backend
+	d.dns, d.resolvers = client, servers
 	if old != nil && old != backend {
 		old.Close()
 	}
@@ -238,17 +259,78 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	return nil
 }
 
-// readStatic gathers the configured entries and list files.
+// readStatic gathers the configured entries and list files. A list line
+// broader than the walk floor is skipped unless its statement says force.
 func (d *Daemon) readStatic(cfg *config.Config) (white, black []netip.Prefix) {
 	white = slices.Clone(cfg.StaticWhite)
 	black = slices.Clone(cfg.StaticBlack)
 	for _, f := range cfg.WhiteFiles {
-		white = append(white, readFiles(d, "list", []string{f}, listfile.Read)[f]...)
+		ps, broad, bad, err := ReadList(cfg, f)
+		d.listProblems(f, slices.Concat(broad, bad), err)
+		white = append(white, ps...)
 	}
 	for _, f := range cfg.BlackFiles {
-		black = append(black, readFiles(d, "list", []string{f}, listfile.Read)[f]...)
+		ps, broad, bad, err := ReadList(cfg, f)
+		d.listProblems(f, slices.Concat(broad, bad), err)
+		black = append(black, ps...)
 	}
 	return white, black
+}
+
+func (d *Daemon) listProblems(path string, problems []string, err error) {
+	if err != nil {
+		d.warn("list", err.Error())
+		return
+	}
+	for _, p := range problems {
+		d.warn("list", p)
+	}
+	d.stamp(path)
+}
+
+// ReadList reads a list file of the configuration: its entries, the
+// entries broader than the walk floor (file:line), which are left out
+// unless the file's statement says force, and the bad lines.
+func ReadList(cfg *config.Config, path string) (ps []netip.Prefix, broad, bad []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer f.Close()
+	var out []netip.Prefix
+	forced := cfg.ForcedFiles[path]
+	errs := listfile.Scan(f, func(n int, ps []netip.Prefix) {
+		for _, p := range ps {
+			if !forced && cfg.Walk.Broad(p) {
+				broad = append(broad, fmt.Sprintf("%s:%d: %s is broader than the walk floor /%d, skipped (add force to the statement if you mean it)",
+					path, n, p, cfg.Walk.Floor(p)))
+				continue
+			}
+			out = append(out, p)
+		}
+	})
+	for _, e := range errs {
+		bad = append(bad, fmt.Sprintf("%s: %v", path, e))
+	}
+	return out, broad, bad, nil
+}
+
+// CheckLists is spfd -n's check of the list files: an entry broader than
+// the floor fails it, as one in spfd.conf does; unreadable files and bad
+// lines are only warnings, as at run time.
+func CheckLists(cfg *config.Config) (warnings []string, err error) {
+	var errs []error
+	for _, path := range slices.Concat(cfg.WhiteFiles, cfg.BlackFiles) {
+		_, broad, bad, err := ReadList(cfg, path)
+		if err != nil {
+			continue // CheckFiles warns
+		}
+		for _, b := range broad {
+			errs = append(errs, errors.New(b))
+		}
+		warnings = append(warnings, bad...)
+	}
+	return warnings, errors.Join(errs...)
 }
 
 func (d *Daemon) readDomainFiles(cfg *config.Config) map[string][]string {

@@ -224,7 +224,7 @@ func TestWalkPassSummaryLogged(t *testing.T) {
 	h.d.logger = log.NewLogfmtLogger(&buf)
 	h.walk(t, "example.com", "missing.example")
 	got := buf.String()
-	for _, want := range []string{`msg="walked domains" domains=2 complete=1 temporary-failure=0 permanent-failure=1 networks=2`, `first-problem="missing.example: no such domain (NXDOMAIN)"`} {
+	for _, want := range []string{`msg="walked domains" domains=2 complete=1 temporary-failure=0 permanent-failure=1 refused=0 networks=2`, `first-problem="missing.example: no such domain (NXDOMAIN)"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log lacks %s:\n%s", want, got)
 		}

@@ -169,6 +169,9 @@ func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 		if !ds.LostSince.IsZero() {
 			fmt.Fprintf(bw, "\tSPF networks lost since %s; kept for the grace period\n", stamp(ds.LostSince))
 		}
+		if ds.Status == statusRefused {
+			fmt.Fprintf(bw, "\tnetworks refused as too broad; the last good set (%d networks) stays\n", len(ds.Prefixes))
+		}
 		for _, e := range ds.Errors {
 			fmt.Fprintf(bw, "\terror: %s\n", e)
 		}
@@ -192,21 +195,23 @@ func stamp(t time.Time) string {
 }
 
 type statusView struct {
-	Uptime       string   `json:"uptime"`
-	Config       string   `json:"config"`
-	Backend      string   `json:"backend"`
-	WhiteEntries int      `json:"white_entries"`
-	WhitePushed  int      `json:"white_pushed"`
-	BlackEntries int      `json:"black_entries"`
-	BlackPushed  int      `json:"black_pushed"`
-	Domains      int      `json:"domains"`
-	DomainStatus []string `json:"domain_status"`
-	LastSync     string   `json:"last_sync"`
-	SyncError    string   `json:"sync_error,omitempty"`
-	InSync       bool     `json:"in_sync"`
-	Journal      int      `json:"journal_ops"`
-	HeapMB       uint64   `json:"heap_mb"`
-	Errors       []string `json:"recent_errors,omitempty"`
+	Uptime       string    `json:"uptime"`
+	Config       string    `json:"config"`
+	Backend      string    `json:"backend"`
+	WhiteEntries int       `json:"white_entries"`
+	WhitePushed  int       `json:"white_pushed"`
+	BlackEntries int       `json:"black_entries"`
+	BlackPushed  int       `json:"black_pushed"`
+	Domains      int       `json:"domains"`
+	DomainStatus []string  `json:"domain_status"`
+	LastSync     string    `json:"last_sync"`
+	SyncError    string    `json:"sync_error,omitempty"`
+	InSync       bool      `json:"in_sync"`
+	Journal      int       `json:"journal_ops"`
+	Resolvers    []string  `json:"resolvers"`
+	LastWalk     *walkPass `json:"last_walk_pass,omitempty"`
+	HeapMB       uint64    `json:"heap_mb"`
+	Errors       []string  `json:"recent_errors,omitempty"`
 }
 
 func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request) error {
@@ -225,6 +230,11 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		Journal:      d.store.JournalLines(),
 		HeapMB:       ms.HeapAlloc >> 20,
 		Errors:       slices.Clone(d.recentErrs),
+		Resolvers:    slices.Clone(d.resolvers),
+	}
+	if !d.lastPass.At.IsZero() {
+		pass := d.lastPass
+		v.LastWalk = &pass
 	}
 	if d.syncErr != nil {
 		v.SyncError = d.syncErr.Error()
@@ -249,6 +259,20 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	fmt.Fprintf(w, "whitelist %d entries, %d prefixes pushed\n", v.WhiteEntries, v.WhitePushed)
 	fmt.Fprintf(w, "blacklist %d entries, %d prefixes pushed\n", v.BlackEntries, v.BlackPushed)
 	fmt.Fprintf(w, "domains %d (%s)\n", v.Domains, strings.Join(v.DomainStatus, ", "))
+	fmt.Fprintf(w, "resolvers %s\n", strings.Join(v.Resolvers, " "))
+	if p := v.LastWalk; p != nil {
+		fmt.Fprintf(w, "last walk pass %s: %d domains, %d complete, %d temporary-failure, %d permanent-failure, %d refused\n",
+			stamp(p.At), p.Domains, p.Complete, p.TempFail, p.PermFail, p.Refused)
+		if p.AllFailed && p.Domains > 1 {
+			fmt.Fprintln(w, "walk problem: every domain failed; DNS looks broken")
+			for _, s := range p.Servers {
+				fmt.Fprintf(w, "\tresolver %s\n", s)
+			}
+		}
+		for _, pr := range p.Problems {
+			fmt.Fprintf(w, "walk problem: %s %s: %s\n", pr.Domain, pr.Status, pr.Error)
+		}
+	}
 	sync := "in sync"
 	if !v.InSync {
 		sync = "sync pending"
@@ -308,6 +332,13 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 
 func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	list, _ := ParseList(cmd.List)
+	d.mu.Lock()
+	walk := d.cfg.Walk
+	d.mu.Unlock()
+	if !cmd.Force && walk.Broad(cmd.Prefix) {
+		return fmt.Errorf("%s is broader than the walk floor /%d: it would cover whole providers (say force to add it anyway)",
+			cmd.Prefix, walk.Floor(cmd.Prefix))
+	}
 	op := Op{Op: "add", List: list.String(), Prefix: cmd.Prefix, Source: SourceManual}
 	if cmd.TTL > 0 {
 		op.Expires = d.now().Add(cmd.TTL).Truncate(time.Second)

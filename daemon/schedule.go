@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spfd/spfd/resolver"
@@ -77,50 +78,113 @@ func (d *Daemon) dueDomains() ([]string, time.Time) {
 // walkDomains walks names now and applies the results.
 func (d *Daemon) walkDomains(ctx context.Context, names []string) []resolver.Result {
 	d.mu.Lock()
-	walker := d.walker
+	walker, client := d.walker, d.dns
 	d.mu.Unlock()
+	var before []resolver.ServerStats
+	if client != nil {
+		before = client.Stats()
+	}
 	results := walker.WalkAll(ctx, names)
 	if ctx.Err() != nil {
 		return results // shutting down: do not record half-done walks
+	}
+	pass := summarisePass(d.now(), results)
+	if client != nil {
+		for i, st := range client.Stats() {
+			if i < len(before) {
+				st = st.Sub(before[i])
+			}
+			pass.Servers = append(pass.Servers, st)
+		}
 	}
 	d.mu.Lock()
 	for _, r := range results {
 		d.applyResultLocked(r)
 	}
+	d.lastPass = pass
 	d.mu.Unlock()
-	d.logWalkSummary(results)
+	d.logWalkPass(pass)
 	d.signal(d.dirty)
 	d.signal(d.save)
 	return results
 }
 
-// logWalkSummary says in one line what a pass of walks came to, so that
-// an admin sees the whitelist being built (or why it stays empty: a
-// resolver that answers NXDOMAIN for everything) without -v.
-func (d *Daemon) logWalkSummary(results []resolver.Result) {
-	var complete, temp, perm, networks int
-	firstProblem := ""
-	for _, r := range results {
-		switch r.Status {
-		case resolver.Complete:
-			complete++
-		case resolver.TempFail:
-			temp++
-		default:
-			perm++
-		}
-		networks += len(r.Prefixes)
-		if firstProblem == "" && r.Status != resolver.Complete && len(r.Errors) > 0 {
-			firstProblem = r.Errors[0]
-		}
-	}
-	kv := []any{"msg", "walked domains", "domains", len(results), "complete", complete,
-		"temporary-failure", temp, "permanent-failure", perm, "networks", networks}
-	if firstProblem != "" {
-		kv = append(kv, "first-problem", firstProblem)
-	}
-	d.info(kv...)
+// walkPass sums up one pass of walks for the log and show status.
+type walkPass struct {
+	At        time.Time              `json:"at"`
+	Domains   int                    `json:"domains"`
+	Complete  int                    `json:"complete"`
+	TempFail  int                    `json:"temporary_failure"`
+	PermFail  int                    `json:"permanent_failure"`
+	Refused   int                    `json:"refused"`
+	Networks  int                    `json:"networks"`
+	Problems  []walkProblem          `json:"problems,omitempty"` // the first few
+	Servers   []resolver.ServerStats `json:"resolvers,omitempty"`
+	AllFailed bool                   `json:"all_failed"`
 }
+
+type walkProblem struct {
+	Domain string `json:"domain"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// maxProblems bounds the problems a pass keeps by name.
+const maxProblems = 5
+
+func summarisePass(now time.Time, results []resolver.Result) walkPass {
+	p := walkPass{At: now, Domains: len(results)}
+	for _, r := range results {
+		status := r.Status.String()
+		switch {
+		case r.Refusal != "":
+			p.Refused++
+			status = statusRefused
+		case r.Status == resolver.Complete:
+			p.Complete++
+		case r.Status == resolver.TempFail:
+			p.TempFail++
+		default:
+			p.PermFail++
+		}
+		p.Networks += len(r.Prefixes)
+		if r.Status != resolver.Complete && len(p.Problems) < maxProblems {
+			e := ""
+			if len(r.Errors) > 0 {
+				e = r.Errors[0]
+			}
+			p.Problems = append(p.Problems, walkProblem{Domain: r.Domain, Status: status, Error: e})
+		}
+	}
+	p.AllFailed = p.Domains > 0 && p.Complete == 0
+	return p
+}
+
+// logWalkPass says in one line what a pass of walks came to, so that an
+// admin sees the whitelist being built, or why it stays empty, without
+// one line per domain: a dead or lying resolver fails every domain.
+func (d *Daemon) logWalkPass(p walkPass) {
+	kv := []any{"msg", "walked domains", "domains", p.Domains, "complete", p.Complete,
+		"temporary-failure", p.TempFail, "permanent-failure", p.PermFail, "refused", p.Refused, "networks", p.Networks}
+	if len(p.Problems) > 0 {
+		kv = append(kv, "first-problem", p.Problems[0].Error)
+	}
+	if !p.AllFailed || p.Domains < 2 {
+		d.info(kv...)
+		return
+	}
+	var answered []string
+	for _, s := range p.Servers {
+		answered = append(answered, s.String())
+	}
+	kv[1] = "every domain failed: DNS looks broken"
+	kv = append(kv, "resolvers", strings.Join(answered, "; "))
+	d.logger.Log(append([]any{"level", "warn"}, kv...)...)
+}
+
+// statusRefused is the status of a domain whose networks were refused
+// as a whole (too broad); its last good set stays.
+const statusRefused = "refused"
 
 // applyResultLocked records one walk. The rules: a temporary failure keeps
 // the last good set and retries with backoff; a definitive answer replaces
@@ -140,12 +204,25 @@ func (d *Daemon) applyResultLocked(r resolver.Result) {
 	for _, e := range r.Errors {
 		d.debug("msg", "walk problem", "domain", r.Domain, "status", r.Status, "err", e)
 	}
+	for _, wn := range r.Warnings {
+		d.debug("msg", "walk warning", "domain", r.Domain, "warning", wn)
+	}
 	switch {
+	case r.Refusal != "":
+		// Someone's record asks for too much: never widen the whitelist
+		// with it, and do not shrink it either, as an attacker who
+		// captured the domain could otherwise empty it at will.
+		ds.Status = statusRefused
+		ds.Failures = 0
+		ds.NextWalk = now.Add(jitter(w.MinInterval))
+		d.logger.Log("level", "warn", "msg", "domain refused, keeping its last good set", "domain", r.Domain,
+			"reason", r.Refusal, "networks", len(ds.Prefixes))
+		return
 	case r.Status == resolver.TempFail:
 		ds.Failures++
 		backoff := firstRetry << min(ds.Failures-1, 16)
 		ds.NextWalk = now.Add(jitter(min(backoff, w.MinInterval)))
-		d.info("msg", "walk failed temporarily, keeping the last good set", "domain", r.Domain,
+		d.debug("msg", "walk failed temporarily, keeping the last good set", "domain", r.Domain,
 			"networks", len(ds.Prefixes), "retry", ds.NextWalk.Sub(now).Round(time.Second))
 		return
 	case len(r.Prefixes) == 0 && len(ds.Prefixes) > 0 && r.Status == resolver.PermFail:

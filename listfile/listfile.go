@@ -19,6 +19,13 @@ const MaxLine = 1024
 // skipped; they never abort the list.
 func Read(r io.Reader) ([]netip.Prefix, []error) {
 	var out []netip.Prefix
+	errs := Scan(r, func(_ int, ps []netip.Prefix) { out = append(out, ps...) })
+	return out, errs
+}
+
+// Scan parses a list as Read does and hands each line's prefixes to f
+// with the line's number, so a caller can say where an entry came from.
+func Scan(r io.Reader, f func(line int, ps []netip.Prefix)) []error {
 	var errs []error
 	br := bufio.NewReaderSize(r, 64<<10)
 	for n := 1; ; n++ {
@@ -35,7 +42,9 @@ func Read(r io.Reader) ([]netip.Prefix, []error) {
 			if perr != nil {
 				errs = append(errs, fmt.Errorf("line %d: %w", n, perr))
 			}
-			out = append(out, ps...)
+			if len(ps) > 0 {
+				f(n, ps)
+			}
 		}
 		if err == io.EOF {
 			break
@@ -45,7 +54,7 @@ func Read(r io.Reader) ([]netip.Prefix, []error) {
 			break
 		}
 	}
-	return out, errs
+	return errs
 }
 
 // ParseLine parses one line: nothing (blank or comment), an address, a

@@ -44,6 +44,104 @@ type Client struct {
 	sent  atomic.Int64
 	mu    sync.Mutex
 	pools map[string]chan *net.UDPConn
+	tally map[string]*serverTally
+}
+
+// serverTally counts what one server answered.
+type serverTally struct {
+	noError, nxDomain, servFail, refused, other, failed atomic.Int64
+
+	mu      sync.Mutex
+	lastErr string
+}
+
+// ServerStats is what one resolver answered since the client was made,
+// so that an admin can tell a dead or lying resolver from broken domains.
+type ServerStats struct {
+	Server    string `json:"server"`
+	NoError   int64  `json:"noerror"`
+	NXDomain  int64  `json:"nxdomain"`
+	ServFail  int64  `json:"servfail"`
+	Refused   int64  `json:"refused"`
+	Other     int64  `json:"other_rcode"`
+	Failed    int64  `json:"no_answer"` // timeouts and network errors
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Sub returns s minus an earlier reading of the same server.
+func (s ServerStats) Sub(old ServerStats) ServerStats {
+	s.NoError -= old.NoError
+	s.NXDomain -= old.NXDomain
+	s.ServFail -= old.ServFail
+	s.Refused -= old.Refused
+	s.Other -= old.Other
+	s.Failed -= old.Failed
+	return s
+}
+
+// Answers is the total of answers and failures.
+func (s ServerStats) Answers() int64 {
+	return s.NoError + s.NXDomain + s.ServFail + s.Refused + s.Other + s.Failed
+}
+
+func (s ServerStats) String() string {
+	out := fmt.Sprintf("%s: %d noerror, %d nxdomain, %d servfail, %d refused, %d other, %d unanswered",
+		s.Server, s.NoError, s.NXDomain, s.ServFail, s.Refused, s.Other, s.Failed)
+	if s.Failed > 0 && s.LastError != "" {
+		out += " (" + s.LastError + ")"
+	}
+	return out
+}
+
+// Stats reports what each server answered, in the order of Servers.
+func (c *Client) Stats() []ServerStats {
+	out := make([]ServerStats, 0, len(c.Servers))
+	for _, server := range c.Servers {
+		t := c.serverTally(server)
+		t.mu.Lock()
+		last := t.lastErr
+		t.mu.Unlock()
+		out = append(out, ServerStats{Server: server,
+			NoError: t.noError.Load(), NXDomain: t.nxDomain.Load(), ServFail: t.servFail.Load(),
+			Refused: t.refused.Load(), Other: t.other.Load(), Failed: t.failed.Load(), LastError: last})
+	}
+	return out
+}
+
+func (c *Client) serverTally(server string) *serverTally {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tally == nil {
+		c.tally = make(map[string]*serverTally)
+	}
+	t, ok := c.tally[server]
+	if !ok {
+		t = new(serverTally)
+		c.tally[server] = t
+	}
+	return t
+}
+
+func (t *serverTally) count(resp *dns.Msg, err error) {
+	if err != nil {
+		t.failed.Add(1)
+		t.mu.Lock()
+		t.lastErr = err.Error()
+		t.mu.Unlock()
+		return
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+		t.noError.Add(1)
+	case dns.RcodeNameError:
+		t.nxDomain.Add(1)
+	case dns.RcodeServerFailure:
+		t.servFail.Add(1)
+	case dns.RcodeRefused:
+		t.refused.Add(1)
+	default:
+		t.other.Add(1)
+	}
 }
 
 // poolSize bounds the idle UDP sockets kept per server: reusing connected
@@ -176,6 +274,9 @@ func (c *Client) exchange(ctx context.Context, wire []byte, q dns.Question, msg 
 				return nil, err
 			}
 			resp, err := c.exchangeOne(ctx, wire, q, msg, server, timeout)
+			if ctx.Err() == nil {
+				c.serverTally(server).count(resp, err)
+			}
 			if err != nil {
 				lastErr = err
 				continue

@@ -56,6 +56,20 @@ type Config struct {
 	MaxDepth int
 	// Concurrency bounds the domains walked at once (default 32).
 	Concurrency int
+	// MaxLookups caps the DNS-querying terms (include, a, mx, ptr,
+	// exists, redirect) of one apex evaluation, nested ones included
+	// (default RFC 7208's 10). Over it the walk is a permanent failure and
+	// yields nothing, as a receiver's permerror does.
+	MaxLookups int
+	// MaxVoids caps lookups that find nothing (default RFC 7208's 2).
+	MaxVoids int
+	// MaxAddresses4 and MaxAddresses6 bound what one domain contributes
+	// as a whole: the union of its networks may cover at most that many
+	// IPv4 addresses, and at most as many IPv6 addresses as one prefix of
+	// length MaxCover6Len. Over either the domain is refused whole: a
+	// per-term floor alone lets 4 096 /12 terms cover 0.0.0.0/0.
+	MaxAddresses4 uint64
+	MaxCover6Len  int
 	// Lenient unions two or more SPF records on one name instead of
 	// reporting an error.
 	Lenient bool
@@ -70,12 +84,19 @@ const (
 	DefaultMaxQueries  = 250
 	DefaultMaxDepth    = 20
 	DefaultConcurrency = 32
-	// maxMX is RFC 7208's limit of MX names looked at per mx mechanism.
+	// DefaultMaxLookups and DefaultMaxVoids are RFC 7208's limits (section
+	// 4.6.4), which every receiver enforces.
+	DefaultMaxLookups = 10
+	DefaultMaxVoids   = 2
+	// DefaultMaxAddresses4 is one /8's worth: 32 times what the largest
+	// provider in testdata/spf-realworld covers (outlook.com, about a
+	// /13), and a sixteenth of a /4.
+	DefaultMaxAddresses4 = 1 << 24
+	// DefaultMaxCover6Len: at most a /20's worth of IPv6, 8 000 times
+	// google.com's whole IPv6 cover (about a /33).
+	DefaultMaxCover6Len = 20
+	// maxMX is RFC 7208's limit of MX names per mx mechanism.
 	maxMX = 10
-	// rfcLookupLimit and rfcVoidLimit are what receivers enforce; a
-	// walker only warns.
-	rfcLookupLimit = 10
-	rfcVoidLimit   = 2
 )
 
 func (c Config) withDefaults() Config {
@@ -93,6 +114,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.MaxLookups <= 0 {
+		c.MaxLookups = DefaultMaxLookups
+	}
+	if c.MaxVoids <= 0 {
+		c.MaxVoids = DefaultMaxVoids
+	}
+	if c.MaxAddresses4 == 0 {
+		c.MaxAddresses4 = DefaultMaxAddresses4
+	}
+	if c.MaxCover6Len <= 0 {
+		c.MaxCover6Len = DefaultMaxCover6Len
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -117,6 +150,16 @@ type Result struct {
 	TTL time.Duration
 	// Lookups is the RFC 7208 count of DNS mechanisms and modifiers.
 	Lookups int
+	// Voids counts the lookups that found nothing.
+	Voids int
+	// Refusal is set when the domain was refused as a whole (its
+	// networks cover more than the configured limit): Status is then
+	// PermFail and Prefixes is empty. A daemon keeps the last good set.
+	Refusal string
+	// OverLimit is set when an RFC 7208 processing limit was exceeded:
+	// Status is PermFail and Prefixes is empty, as a receiver's permerror
+	// lets nothing pass.
+	OverLimit bool
 }
 
 // Walker walks SPF trees. It is safe for concurrent use; all walks share
@@ -182,17 +225,47 @@ func (w *Walker) Walk(ctx context.Context, domain string) Result {
 		st.visited = append(st.visited, st.res.Domain)
 		st.evalRecord(st.res.Domain, 0)
 	}
-	if st.voids > rfcVoidLimit {
-		st.warn("%d void lookups (receivers give permerror past %d)", st.voids, rfcVoidLimit)
+	st.res.Voids = st.voids
+	cfg := w.cfg
+	if st.voids > cfg.MaxVoids {
+		st.overLimit("%d void lookups, more than %d (RFC 7208 section 4.6.4)", st.voids, cfg.MaxVoids)
 	}
-	if st.res.Lookups > rfcLookupLimit {
-		st.warn("%d DNS lookups (receivers give permerror past %d)", st.res.Lookups, rfcLookupLimit)
+	if st.res.Lookups > cfg.MaxLookups {
+		st.overLimit("%d DNS-querying terms, more than %d (RFC 7208 section 4.6.4; walk max-lookups)", st.res.Lookups, cfg.MaxLookups)
 	}
-	st.res.Prefixes = st.set().Prefixes()
+	if st.mxOver {
+		st.res.OverLimit = true
+	}
 	if st.minTTL != ^uint32(0) {
 		st.res.TTL = time.Duration(st.minTTL) * time.Second
 	}
+	if st.res.OverLimit {
+		return st.res
+	}
+	set := st.set()
+	v4, v6 := set.Addresses()
+	switch {
+	case v4.Cmp(prefixset.Count{Lo: cfg.MaxAddresses4}) > 0:
+		st.refuse("its networks cover %s IPv4 addresses, more than %d (walk max-addresses)", v4, cfg.MaxAddresses4)
+	case v6.Cmp(prefixset.PrefixCount(128-cfg.MaxCover6Len)) > 0:
+		st.refuse("its networks cover %s IPv6 addresses, more than a /%d (walk max-addresses)", v6, cfg.MaxCover6Len)
+	default:
+		st.res.Prefixes = set.Prefixes()
+	}
 	return st.res
+}
+
+// overLimit makes the walk a permanent failure that yields nothing.
+func (st *walk) overLimit(format string, args ...any) {
+	st.fail(PermFail, format, args...)
+	st.res.OverLimit = true
+}
+
+// refuse rejects the domain as a whole: nothing it found is used.
+func (st *walk) refuse(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	st.fail(PermFail, "refused: %s", msg)
+	st.res.Refusal = msg
 }
 
 // NormalizeDomain lower-cases a domain and drops the trailing dot.
@@ -237,6 +310,7 @@ type walk struct {
 	voids   int
 	minTTL  uint32
 	aborted bool
+	mxOver  bool // an mx term named more than 10 hosts
 
 	// A subtree walk (an include or redirect target, memoised for other
 	// domains) starts at stack index root and depth rootDepth.
@@ -347,6 +421,7 @@ type subtree struct {
 	refused           []netip.Prefix
 	errors, warnings  []string
 	status            Status
+	mxOver            bool
 	lookups, voids    int
 	queries, relDepth int
 	minTTL            uint32
@@ -373,7 +448,7 @@ func (st *walk) include(name string, depth int) {
 	sub := &subtree{
 		set: child.set(), refused: child.res.Refused,
 		errors: child.res.Errors, warnings: child.res.Warnings,
-		status: child.res.Status, lookups: child.res.Lookups, voids: child.voids,
+		status: child.res.Status, mxOver: child.mxOver, lookups: child.res.Lookups, voids: child.voids,
 		queries: child.queries - st.queries, relDepth: child.deepest - depth, minTTL: child.minTTL,
 	}
 	st.merge(sub, depth)
@@ -438,6 +513,7 @@ func (st *walk) merge(sub *subtree, depth int) {
 	st.res.Status = max(st.res.Status, sub.status)
 	st.res.Lookups += sub.lookups
 	st.voids += sub.voids
+	st.mxOver = st.mxOver || sub.mxOver
 	st.minTTL = min(st.minTTL, sub.minTTL)
 	st.deepest = max(st.deepest, depth+sub.relDepth)
 }
@@ -565,8 +641,9 @@ func (st *walk) evalMX(name, target string, m Mechanism) {
 		return mxs[i].Mx < mxs[j].Mx
 	})
 	if len(mxs) > maxMX {
-		st.warn("%s: %s has %d MX hosts, using the first %d", name, m.Text, len(mxs), maxMX)
-		mxs = mxs[:maxMX]
+		st.mxOver = true
+		st.fail(PermFail, "%s: %s names %d MX hosts, more than %d (RFC 7208 section 4.6.4)", name, m.Text, len(mxs), maxMX)
+		return
 	}
 	for _, mx := range mxs {
 		host := NormalizeDomain(mx.Mx)

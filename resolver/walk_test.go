@@ -72,18 +72,17 @@ nullmx.example.com. 300 IN A 203.0.113.1`,
 			want:   prefixes("192.0.2.25/32", "198.51.100.25/32", "2001:db8::25/128"),
 		},
 		{
-			name: "mx capped at 10 hosts in preference order",
-			zone: func() string {
-				s := `example.com. 300 IN TXT "v=spf1 mx -all"` + "\n"
-				for i := 1; i <= 12; i++ {
-					s += fmt.Sprintf("example.com. 300 IN MX %d mx%d.example.com.\nmx%d.example.com. 300 IN A 192.0.2.%d\n", i, i, i, i)
-				}
-				return s
-			}(),
+			name:   "mx with 11 hosts is a permanent failure that yields nothing",
+			zone:   mxZone(11),
 			domain: "example.com",
-			want: prefixes("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/30", "192.0.2.8/31",
-				"192.0.2.10/32"),
-			warns: []string{"12 MX hosts, using the first 10"},
+			status: PermFail,
+			errs:   []string{"names 11 MX hosts, more than 10"},
+		},
+		{
+			name:   "mx with 10 hosts is within the limit",
+			zone:   mxZone(10),
+			domain: "example.com",
+			want:   prefixes("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/30", "192.0.2.8/31", "192.0.2.10/32"),
 		},
 		{
 			name: "include and redirect chains, case and trailing dots",
@@ -261,22 +260,85 @@ slow.example.com. 300 IN A 198.51.100.1`,
 			want:      prefixes("192.0.2.0/24"),
 		},
 		{
-			name: "void lookups and the RFC lookup limit only warn",
-			zone: `example.com. 300 IN TXT "v=spf1 a:v1.example.com a:v2.example.com mx:v3.example.com include:i1.example.com include:i2.example.com include:i3.example.com include:i4.example.com include:i5.example.com include:i6.example.com include:i7.example.com include:i8.example.com"
-v1.example.com. 300 IN TXT "x"
-v2.example.com. 300 IN TXT "x"
-v3.example.com. 300 IN TXT "x"
-i1.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.1"
-i2.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.2"
-i3.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.3"
-i4.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.4"
-i5.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.5"
-i6.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.6"
-i7.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.7"
-i8.example.com. 300 IN TXT "v=spf1 ip4:192.0.2.8"`,
+			name:   "10 DNS-querying terms pass",
+			zone:   lookupZone(10),
 			domain: "example.com",
-			want:   prefixes("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/30", "192.0.2.8/32"),
-			warns:  []string{"3 void lookups", "11 DNS lookups"},
+			want:   prefixes("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/30", "192.0.2.8/31", "192.0.2.10/32"),
+		},
+		{
+			name:   "11 DNS-querying terms are a permanent failure that yields nothing",
+			zone:   lookupZone(11),
+			domain: "example.com",
+			status: PermFail,
+			errs:   []string{"11 DNS-querying terms, more than 10"},
+		},
+		{
+			name:   "an admin may raise the lookup limit",
+			zone:   lookupZone(11),
+			cfg:    Config{MaxLookups: 20},
+			domain: "example.com",
+			want:   prefixes("192.0.2.1/32", "192.0.2.2/31", "192.0.2.4/30", "192.0.2.8/30"),
+		},
+		{
+			name: "nested terms count toward the apex's lookups",
+			zone: `example.com. 300 IN TXT "v=spf1 include:a.example.com include:b.example.com -all"
+a.example.com. 300 IN TXT "v=spf1 a:h.example.com a:h.example.com a:h.example.com a:h.example.com a:h.example.com"
+b.example.com. 300 IN TXT "v=spf1 mx:m.example.com mx:m.example.com mx:m.example.com mx:m.example.com"
+h.example.com. 300 IN A 192.0.2.1
+m.example.com. 300 IN MX 10 h.example.com.`,
+			domain: "example.com",
+			status: PermFail,
+			errs:   []string{"11 DNS-querying terms"},
+		},
+		{
+			name:   "2 void lookups pass",
+			zone:   voidZone(2),
+			domain: "example.com",
+			want:   prefixes("192.0.2.1/32"),
+		},
+		{
+			name:   "3 void lookups are a permanent failure that yields nothing",
+			zone:   voidZone(3),
+			domain: "example.com",
+			status: PermFail,
+			errs:   []string{"3 void lookups, more than 2"},
+		},
+		{
+			name:   "a union over max-addresses is refused whole",
+			zone:   `example.com. 300 IN TXT "v=spf1 ip4:192.0.2.1 ` + slashTwelves(0, 17) + ` -all"`,
+			domain: "example.com",
+			status: PermFail,
+			errs:   []string{"refused: its networks cover 17825793 IPv4 addresses, more than 16777216"},
+		},
+		{
+			name:   "a union at max-addresses passes",
+			zone:   `example.com. 300 IN TXT "v=spf1 ` + slashTwelves(0, 16) + ` -all"`,
+			domain: "example.com",
+			want:   prefixes("0.0.0.0/8"),
+		},
+		{
+			name:      "4096 /12s through includes (0.0.0.0/0) are refused even with the lookup limit raised",
+			zone:      bigTree(32),
+			behaviors: truncateAll(32),
+			cfg:       Config{MaxLookups: 40},
+			domain:    "example.com",
+			status:    PermFail,
+			errs:      []string{"refused: its networks cover 4294967296 IPv4 addresses"},
+		},
+		{
+			name:      "at RFC limits, 10 includes of 128 /12s are refused",
+			zone:      bigTree(10),
+			behaviors: truncateAll(10),
+			domain:    "example.com",
+			status:    PermFail,
+			errs:      []string{"refused: its networks cover 1342177280 IPv4 addresses"},
+		},
+		{
+			name:   "an IPv6 union over a /20's worth is refused",
+			zone:   `example.com. 300 IN TXT "v=spf1 ip6:2001:db8::/24 ip6:2001:c00::/24 ip6:2001:d00::/24 ip6:2001:e00::/24 ip6:2001:f00::/24 ip6:2001:1000::/24 ip6:2001:1100::/24 ip6:2001:1200::/24 ip6:2001:1300::/24 ip6:2001:1400::/24 ip6:2001:1500::/24 ip6:2001:1600::/24 ip6:2001:1700::/24 ip6:2001:1800::/24 ip6:2001:1900::/24 ip6:2001:1a00::/24 ip6:2001:1b00::/24 ip6:2001:1c00::/24 -all"`,
+			domain: "example.com",
+			status: PermFail,
+			errs:   []string{"more than a /20"},
 		},
 		{
 			name: "hard lookup cap stops runaway trees",
@@ -524,4 +586,69 @@ b.example. 300 IN TXT "v=spf1 ip4:192.0.2.3 include:x.example"`)
 			t.Errorf("%s: %v %v %q", d, r.Prefixes, r.Status, r.Errors)
 		}
 	}
+}
+
+// mxZone is example.com with "mx" naming n hosts, 192.0.2.1 to .n.
+func mxZone(n int) string {
+	s := `example.com. 300 IN TXT "v=spf1 mx -all"` + "\n"
+	for i := 1; i <= n; i++ {
+		s += fmt.Sprintf("example.com. 300 IN MX %d mx%d.example.com.\nmx%d.example.com. 300 IN A 192.0.2.%d\n", i, i, i, i)
+	}
+	return s
+}
+
+// lookupZone is example.com with n a: terms, each one lookup.
+func lookupZone(n int) string {
+	s := `example.com. 300 IN TXT "v=spf1`
+	for i := 1; i <= n; i++ {
+		s += fmt.Sprintf(" a:h%d.example.com", i)
+	}
+	s += ` -all"` + "\n"
+	for i := 1; i <= n; i++ {
+		s += fmt.Sprintf("h%d.example.com. 300 IN A 192.0.2.%d\n", i, i)
+	}
+	return s
+}
+
+// voidZone is example.com with n a: terms that find nothing and one that
+// finds 192.0.2.1.
+func voidZone(n int) string {
+	s := `example.com. 300 IN TXT "v=spf1 a:ok.example.com`
+	for i := 1; i <= n; i++ {
+		s += fmt.Sprintf(" a:void%d.example.com", i)
+	}
+	s += ` -all"` + "\nok.example.com. 300 IN A 192.0.2.1\n"
+	for i := 1; i <= n; i++ {
+		s += fmt.Sprintf("void%d.example.com. 300 IN TXT \"not an address\"\n", i)
+	}
+	return s
+}
+
+// slashTwelves returns n ip4 terms of consecutive /12s from the first'th.
+func slashTwelves(first, n int) string {
+	var terms []string
+	for i := first; i < first+n; i++ {
+		terms = append(terms, fmt.Sprintf("ip4:%d.%d.0.0/12", i>>4, (i&15)<<4))
+	}
+	return strings.Join(terms, " ")
+}
+
+// bigTree is example.com including n records p0 ... of 128 /12s each
+// (2.4 KiB: answered over TCP).
+func bigTree(n int) string {
+	apex := `example.com. 300 IN TXT "v=spf1`
+	var recs string
+	for i := range n {
+		apex += fmt.Sprintf(" include:p%d.example.com", i)
+		recs += fmt.Sprintf("p%d.example.com. 300 IN TXT \"v=spf1 %s\"\n", i, slashTwelves(i*128, 128))
+	}
+	return apex + ` -all"` + "\n" + recs
+}
+
+func truncateAll(n int) map[string]dnstest.Behavior {
+	m := make(map[string]dnstest.Behavior)
+	for i := range n {
+		m[fmt.Sprintf("p%d.example.com", i)] = dnstest.Truncate
+	}
+	return m
 }

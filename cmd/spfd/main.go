@@ -63,8 +63,13 @@ func run() int {
 			return 1
 		}
 		cfg.CheckFiles()
-		for _, w := range cfg.Warnings {
+		warnings, err := daemon.CheckLists(cfg)
+		for _, w := range append(cfg.Warnings, warnings...) {
 			fmt.Fprintf(os.Stderr, "spfd: warning: %s\n", w)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
+			return 1
 		}
 		fmt.Fprintln(os.Stderr, "configuration OK")
 		return 0
