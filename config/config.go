@@ -70,6 +70,9 @@ type Config struct {
 	DomainFiles        []string
 	// StaticWhite and StaticBlack are entries written in the file.
 	StaticWhite, StaticBlack []netip.Prefix
+	// CaptureIgnore are domains (and their subdomains) that outbound mail
+	// never adds to the walk.
+	CaptureIgnore []string
 	// ForcedFiles are list files whose statement says force: their lines
 	// may be broader than the walk floor.
 	ForcedFiles map[string]bool

@@ -71,6 +71,7 @@ func init() {
 		"table":             (*stmt).table,
 		"domain":            (*stmt).domain,
 		"domain-file":       (*stmt).domainFile,
+		"capture":           (*stmt).capture,
 		"whitelist":         func(s *stmt) error { return s.list("whitelist", &s.p.cfg.StaticWhite) },
 		"blacklist":         func(s *stmt) error { return s.list("blacklist", &s.p.cfg.StaticBlack) },
 		"whitelist-file":    func(s *stmt) error { return s.listFiles(&s.p.cfg.WhiteFiles) },
@@ -287,6 +288,36 @@ func (s *stmt) domain() error {
 		s.p.cfg.Domains = append(s.p.cfg.Domains, d)
 	}
 	return s.end()
+}
+
+// capture ignore DOMAIN|{ DOMAIN ... }
+func (s *stmt) capture() error {
+	if err := s.keyword("ignore"); err != nil {
+		return err
+	}
+	vals, err := s.values("a domain")
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		d := resolver.NormalizeDomain(v)
+		if err := resolver.ValidateDomain(d); err != nil {
+			return err
+		}
+		s.p.cfg.CaptureIgnore = append(s.p.cfg.CaptureIgnore, d)
+	}
+	return s.end()
+}
+
+// CaptureIgnored reports whether name is one of the ignored domains or
+// below one.
+func CaptureIgnored(ignore []string, name string) bool {
+	for _, d := range ignore {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *stmt) domainFile() error { return s.files(&s.p.cfg.DomainFiles) }

@@ -60,10 +60,13 @@ type Daemon struct {
 	verbose atomic.Bool
 	started time.Time
 
-	mu        sync.Mutex
-	cfg       *config.Config
-	lists     *Lists
-	domains   map[string]*DomainState
+	mu      sync.Mutex
+	cfg     *config.Config
+	lists   *Lists
+	domains map[string]*DomainState
+	// noCapture holds captured domains an admin deleted: outbound mail
+	// does not bring them back.
+	noCapture map[string]bool
 	positions []json.RawMessage // log read positions, kept for logwatch
 	walker    *resolver.Walker
 	dns       *resolver.Client // nil when a test replaced the exchanger
@@ -121,6 +124,7 @@ func New(opts Options) (*Daemon, error) {
 		logger:     opts.Logger,
 		cfg:        cfg,
 		domains:    make(map[string]*DomainState),
+		noCapture:  make(map[string]bool),
 		fileStamps: make(map[string]time.Time),
 		dirty:      make(chan struct{}, 1),
 		save:       make(chan struct{}, 1),
@@ -141,6 +145,12 @@ func New(opts Options) (*Daemon, error) {
 	d.lists = snap.Lists
 	for i := range snap.Domains {
 		ds := snap.Domains[i]
+		if ds.NoCapture {
+			d.noCapture[ds.Name] = true
+			if len(ds.Origins) == 0 {
+				continue
+			}
+		}
 		d.domains[ds.Name] = &ds
 	}
 	d.positions = snap.Positions
@@ -251,6 +261,12 @@ func (d *Daemon) configure(cfg *config.Config) error {
 			}
 			return false
 		})
+	}
+	for name, ds := range d.domains {
+		if config.CaptureIgnored(cfg.CaptureIgnore, name) && slices.Contains(ds.Origins, OriginCapture) {
+			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
+			d.info("msg", "captured domain dropped: capture ignore", "domain", name)
+		}
 	}
 	d.dropOrphansLocked()
 	d.signal(d.dirty)
@@ -482,7 +498,17 @@ func (d *Daemon) applyOp(op Op) error {
 		if origin == "" {
 			origin = OriginRuntime
 		}
-		d.addOriginLocked(op.Domain, origin)
+		ds := d.addOriginLocked(op.Domain, origin)
+		if origin == OriginCapture && ds.CapturedFrom == "" {
+			ds.CapturedFrom, ds.CapturedAt = op.Note, op.At
+		}
+	case "capture-block":
+		d.noCapture[op.Domain] = true
+		if ds, ok := d.domains[op.Domain]; ok {
+			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
+			ds.CapturedFrom, ds.CapturedAt = "", time.Time{}
+			d.dropOrphansLocked()
+		}
 	case "domain-delete":
 		if ds, ok := d.domains[op.Domain]; ok {
 			origin := op.Source
@@ -512,6 +538,14 @@ func (d *Daemon) commit(ops ...Op) error {
 	d.signal(d.dirty)
 	d.signal(d.save)
 	return nil
+}
+
+// commitIfAny commits ops, if there are any.
+func (d *Daemon) commitIfAny(ops ...Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	return d.commit(ops...)
 }
 
 // Reload reads the configuration again; a bad one is rejected and the old
@@ -726,7 +760,7 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err != nil {
 		d.recordError("sync", err)
 	} else {
-		d.debug("msg", "tables synced", "white", d.pushedCount[White], "black", d.pushedCount[Black])
+		d.debug("msg", "tables synced", "white", ws.Count(), "black", bs.Count())
 	}
 	return err
 }
@@ -827,7 +861,14 @@ func (d *Daemon) snapshot() error {
 	}
 	snap := &Snapshot{Generation: gen, Lists: d.lists}
 	for _, name := range sortedKeys(d.domains) {
-		snap.Domains = append(snap.Domains, *d.domains[name])
+		ds := *d.domains[name]
+		ds.NoCapture = d.noCapture[name]
+		snap.Domains = append(snap.Domains, ds)
+	}
+	for _, name := range sortedKeys(d.noCapture) {
+		if _, walked := d.domains[name]; !walked {
+			snap.Domains = append(snap.Domains, DomainState{Name: name, NoCapture: true})
+		}
 	}
 	snap.Positions = d.positions
 	d.positionsDirty = false

@@ -166,6 +166,9 @@ func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 		}
 		fmt.Fprintf(bw, "%-32s %-18s %8d  %-20s  %-20s  %s\n", ds.Name, status, len(ds.Prefixes),
 			stamp(ds.LastWalk), stamp(ds.NextWalk), strings.Join(ds.Origins, ","))
+		if ds.CapturedFrom != "" {
+			fmt.Fprintf(bw, "\tcaptured %s from %s\n", stamp(ds.CapturedAt), ds.CapturedFrom)
+		}
 		if !ds.LostSince.IsZero() {
 			fmt.Fprintf(bw, "\tSPF networks lost since %s; kept for the grace period\n", stamp(ds.LostSince))
 		}
@@ -428,12 +431,21 @@ func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
 	if !ok {
 		return fmt.Errorf("no domain %s", cmd.Domain)
 	}
-	if !slices.Contains(ds.Origins, OriginRuntime) {
+	var ops []Op
+	if slices.Contains(ds.Origins, OriginRuntime) {
+		ops = append(ops, Op{Op: "domain-delete", Domain: cmd.Domain})
+	}
+	if slices.Contains(ds.Origins, OriginCapture) {
+		// Gone for good: the next mail to it must not bring it back.
+		ops = append(ops, Op{Op: "capture-block", Domain: cmd.Domain})
+	}
+	if len(ops) == 0 {
 		return fmt.Errorf("%s comes from %s; remove it there", cmd.Domain, strings.Join(ds.Origins, ", "))
 	}
-	if err := d.commit(Op{Op: "domain-delete", Domain: cmd.Domain}); err != nil {
+	if err := d.commit(ops...); err != nil {
 		return err
 	}
+	d.info("msg", "domain deleted", "domain", cmd.Domain)
 	if _, still := d.domains[cmd.Domain]; still {
 		fmt.Fprintf(w, "%s: no longer added at run time; still walked for %s\n", cmd.Domain, strings.Join(d.domains[cmd.Domain].Origins, ", "))
 	} else {

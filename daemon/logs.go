@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -84,13 +85,31 @@ func (d *Daemon) runFollower(ctx context.Context, f *logwatch.Follower, src conf
 			var outcomes []logwatch.Outcome
 			pmu.Lock()
 			for _, line := range b.Lines {
+				n := len(outcomes)
 				outcomes = append(outcomes, proc.Line(line, now)...)
+				for i := n; i < len(outcomes); i++ {
+					if outcomes[i].Action == logwatch.Capture {
+						outcomes[i].Evidence = evidence(f.Path, line)
+					}
+				}
 			}
 			pmu.Unlock()
 			d.applyOutcomes(src, outcomes)
 			d.setPosition(b.Pos)
 		}
 	}
+}
+
+// maxEvidence bounds the log line kept as a capture's evidence.
+const maxEvidence = 300
+
+// evidence is a log line as shown beside the domain it captured: cut
+// short, control bytes escaped, so an attacker's text stays inert.
+func evidence(source, line string) string {
+	if len(line) > maxEvidence {
+		line = line[:maxEvidence] + "..."
+	}
+	return source + ": " + strconv.QuoteToASCII(line)
 }
 
 // exempt says whether an address is never counted: whitelisted or in an
@@ -106,7 +125,7 @@ func (d *Daemon) exempt(a netip.Addr) bool {
 // in one journal write.
 func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome) {
 	var ops []Op
-	var captured []string
+	var captured []logwatch.Outcome
 	now := d.now()
 	for _, o := range outcomes {
 		switch o.Action {
@@ -115,7 +134,7 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 			ops = append(ops, Op{Op: "add", List: "black", Prefix: p, Source: PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
 			d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
 		case logwatch.Capture:
-			captured = append(captured, o.Domain)
+			captured = append(captured, o)
 		}
 	}
 	if len(ops) == 0 && len(captured) == 0 {
@@ -123,25 +142,34 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, name := range captured {
+	var names []string
+	for _, o := range captured {
+		name := o.Domain
+		if d.noCapture[name] || config.CaptureIgnored(d.cfg.CaptureIgnore, name) {
+			continue
+		}
+		names = append(names, name)
 		ds, ok := d.domains[name]
 		if !ok || !slices.Contains(ds.Origins, OriginCapture) {
-			ops = append(ops, Op{Op: "domain-add", Domain: name, Source: OriginCapture})
+			ops = append(ops, Op{Op: "domain-add", Domain: name, Source: OriginCapture, Note: o.Evidence, At: now.Truncate(time.Second)})
 		}
 	}
-	if err := d.commit(ops...); err != nil {
+	if len(ops) == 0 && len(names) == 0 {
+		return
+	}
+	if err := d.commitIfAny(ops...); err != nil {
 		d.mu.Unlock()
 		d.recordError("log", err)
 		d.mu.Lock()
 		return
 	}
-	for _, name := range captured {
+	for _, name := range names {
 		ds := d.domains[name]
 		if ds == nil {
 			continue
 		}
 		if ds.LastSeen.IsZero() {
-			d.info("msg", "domain captured from outbound mail", "domain", name)
+			d.info("msg", "domain captured from outbound mail", "domain", name, "from", ds.CapturedFrom)
 			d.signal(d.wake)
 		}
 		ds.LastSeen = now
@@ -224,7 +252,13 @@ func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *log
 		case entries := <-out:
 			var outcomes []logwatch.Outcome
 			for _, e := range entries {
+				n := len(outcomes)
 				outcomes = append(outcomes, proc.Message(e, d.now())...)
+				for i := n; i < len(outcomes); i++ {
+					if outcomes[i].Action == logwatch.Capture {
+						outcomes[i].Evidence = evidence(key, e.Message)
+					}
+				}
 			}
 			d.applyOutcomes(src, outcomes)
 			if n := len(entries); n > 0 {

@@ -59,6 +59,13 @@ type DomainState struct {
 	LostSince time.Time `json:"lost_since,omitzero"`
 	// LastSeen is when outbound mail last went to a captured domain.
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// CapturedFrom and CapturedAt say which log line first captured the
+	// domain, and when.
+	CapturedFrom string    `json:"captured_from,omitempty"`
+	CapturedAt   time.Time `json:"captured_at,omitzero"`
+	// NoCapture: an admin deleted the captured domain; mail to it never
+	// captures it again. Such a state has no origins and is not walked.
+	NoCapture bool `json:"no_capture,omitempty"`
 }
 
 // WriteSnapshot writes s to w.

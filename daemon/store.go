@@ -22,12 +22,15 @@ import (
 // Op is one journalled change. Replaying an op twice has the same effect
 // as once, so a journal may overlap the snapshot it follows.
 type Op struct {
-	Op      string       `json:"op"` // add, remove, delete, domain-add, domain-delete
+	Op      string       `json:"op"` // add, remove, delete, domain-add, domain-delete, capture-block
 	List    string       `json:"list,omitempty"`
 	Prefix  netip.Prefix `json:"prefix,omitzero"`
 	Source  string       `json:"source,omitempty"`
 	Expires time.Time    `json:"expires,omitzero"`
 	Domain  string       `json:"domain,omitempty"`
+	// Note and At record where and when a capture came from.
+	Note string    `json:"note,omitempty"`
+	At   time.Time `json:"at,omitzero"`
 }
 
 // Store keeps the state directory: the snapshot "state", the one before it

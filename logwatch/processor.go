@@ -33,6 +33,9 @@ type Outcome struct {
 	TTL    time.Duration
 	Count  int
 	Reason string
+	// Evidence is where a capture came from (file and line), filled in
+	// by the caller that read the line.
+	Evidence string
 }
 
 // Processor applies one log source's rules to its lines. It is not safe

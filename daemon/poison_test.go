@@ -1,0 +1,258 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/dnstest"
+	"github.com/spfd/spfd/internal/runtest"
+	"github.com/spfd/spfd/logwatch"
+	"github.com/spfd/spfd/resolver"
+)
+
+// wideZone is a domain whose tree holds 1 280 /12s through ten includes,
+// each term above the per-term floor: together 0.0.0.0/1 and more.
+func wideZone(apex string) string {
+	s := apex + `. 300 IN TXT "v=spf1`
+	var recs string
+	for i := range 10 {
+		s += fmt.Sprintf(" include:p%d.%s", i, apex)
+		var terms []string
+		for j := i * 128; j < (i+1)*128; j++ {
+			terms = append(terms, fmt.Sprintf("ip4:%d.%d.0.0/12", j>>4, (j&15)<<4))
+		}
+		recs += fmt.Sprintf("p%d.%s. 300 IN TXT \"v=spf1 %s\"\n", i, apex, strings.Join(terms, " "))
+	}
+	return s + ` -all"` + "\n" + recs
+}
+
+func truncating(srv *dnstest.Server, apex string) {
+	for i := range 10 {
+		srv.Set(fmt.Sprintf("p%d.%s", i, apex), dnstest.Truncate)
+	}
+}
+
+// A domain whose record turns too wide keeps its last good set, says so,
+// and never widens the whitelist.
+func TestRefusedDomainKeepsLastGoodSet(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	var buf runtest.Buffer
+	h.d.logger = log.NewLogfmtLogger(&buf)
+	h.walk(t, "example.com")
+	want := []string{"192.0.2.0/24", "2001:db8::/32"}
+	if !slices.Equal(h.white(), want) {
+		t.Fatalf("white %v, want %v", h.white(), want)
+	}
+	h.dns.Replace(t, "example.com", 16, strings.SplitN(wideZone("example.com"), "\n", 2)[0])
+	h.dns.Add(t, strings.Split(strings.TrimSpace(strings.SplitN(wideZone("example.com"), "\n", 2)[1]), "\n")...)
+	truncating(h.dns, "example.com")
+	h.clock.Advance(2 * time.Hour)
+	h.walk(t, "example.com")
+	if !slices.Equal(h.white(), want) {
+		t.Fatalf("after a too-wide record: white %v, want the last good %v", h.white(), want)
+	}
+	ds := h.d.domains["example.com"]
+	if ds.Status != statusRefused {
+		t.Errorf("status %q, want %q", ds.Status, statusRefused)
+	}
+	if !strings.Contains(buf.String(), `msg="domain refused, keeping its last good set" domain=example.com`) {
+		t.Errorf("log lacks the refusal:\n%s", buf.String())
+	}
+	var out bytes.Buffer
+	if err := h.d.showDomains(&out, control.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"refused", "networks refused as too broad; the last good set (2 networks) stays", "more than 16777216 (walk max-addresses)"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("show domains lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+// The attack end to end: outbound mail to a domain whose SPF tree is too
+// wide is captured from the mail log; the whitelist stays as it was and
+// the blacklist is still pushed. The admin can delete the captured
+// domain, and it stays deleted when mail goes there again.
+func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
+	dir := t.TempDir()
+	maillog := filepath.Join(dir, "maillog")
+	if err := os.WriteFile(maillog, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, exampleZone+"\n"+wideZone("evil.example"), fmt.Sprintf(
+		"domain example.com\nlog maillog file %q capture yes\nblacklist 198.51.100.7\n", maillog))
+	truncating(h.dns, "evil.example")
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitUntil(t, func() bool { return len(h.white()) == 2 && len(h.black()) == 1 })
+
+	line := `Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [192.0.2.99]" delay=1s result="Ok" stat="250 2.0.0 OK"` + "\n"
+	appendFile(t, maillog, line)
+	waitUntil(t, func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		ds := h.d.domains["evil.example"]
+		return ds != nil && ds.Status != ""
+	})
+	if err := h.d.syncTables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.white(); !slices.Equal(got, []string{"192.0.2.0/24", "2001:db8::/32"}) {
+		t.Fatalf("whitelist after the capture: %v", got)
+	}
+	if got := h.black(); !slices.Equal(got, []string{"198.51.100.7/32"}) {
+		t.Fatalf("blacklist after the capture: %v, want it still pushed", got)
+	}
+	var out bytes.Buffer
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"show", "domains"}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"evil.example", "refused", "captured 2026-11-27T12:00:00Z from " + maillog + `: "Nov 27 20:00:01 mx smtpd[123]`} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("show domains lacks %q:\n%s", w, out.String())
+		}
+	}
+
+	out.Reset()
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"domain", "delete", "evil.example"}}, &out); err != nil {
+		t.Fatalf("domain delete of a captured domain: %v", err)
+	}
+	appendFile(t, maillog, strings.Replace(line, "evpid=1f2e3d4c5b6a7980", "evpid=1f2e3d4c5b6a7981", 1))
+	appendFile(t, maillog, strings.Replace(line, "bob@evil.example", "bob@example.com", 1))
+	waitUntil(t, func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		ds := h.d.domains["example.com"]
+		return ds != nil && slices.Contains(ds.Origins, OriginCapture)
+	})
+	h.d.mu.Lock()
+	_, back := h.d.domains["evil.example"]
+	h.d.mu.Unlock()
+	if back {
+		t.Fatal("a deleted captured domain came back with the next mail")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for the cleanup
+
+	// The removal survives a restart.
+	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
+		Exchanger: &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.store.Close()
+	if _, ok := d2.domains["evil.example"]; ok || !d2.noCapture["evil.example"] {
+		t.Errorf("after restart: walked %v, blocked %v", ok, d2.noCapture["evil.example"])
+	}
+}
+
+func TestCaptureIgnore(t *testing.T) {
+	h := newHarness(t, exampleZone, "capture ignore { example.net }\nlog maillog file \"/nonexistent\" capture yes")
+	h.d.applyOutcomes(h.d.cfg.Logs[0], []logwatch.Outcome{captureOutcome("example.net"), captureOutcome("mail.example.net"), captureOutcome("example.com")})
+	if _, ok := h.d.domains["example.net"]; ok {
+		t.Error("example.net captured despite capture ignore")
+	}
+	if _, ok := h.d.domains["mail.example.net"]; ok {
+		t.Error("a subdomain of an ignored domain captured")
+	}
+	if _, ok := h.d.domains["example.com"]; !ok {
+		t.Error("example.com not captured")
+	}
+}
+
+// A restart walks at once the domains whose last walk failed; good,
+// fresh ones keep their schedule.
+func TestRestartWalksFailedDomainsAtOnce(t *testing.T) {
+	h := newHarness(t, exampleZone+"\nbroken.example. 300 IN TXT \"v=spf1 ip4:198.51.100.0/24\"", "domain example.com\ndomain broken.example")
+	h.dns.Set("broken.example", dnstest.ServFail)
+	h.walk(t, "example.com", "broken.example")
+	if err := h.d.snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	h.d.store.Close()
+	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
+		Exchanger: &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.store.Close()
+	now := h.clock.Now()
+	if next := d2.domains["broken.example"].NextWalk; next.After(now) {
+		t.Errorf("failed domain next walk %v, want now (%v)", next, now)
+	}
+	if next := d2.domains["example.com"].NextWalk; !next.After(now.Add(50 * time.Minute)) {
+		t.Errorf("good domain next walk %v, want its schedule kept", next)
+	}
+}
+
+// A pass where every domain failed says so once, at warning level, with
+// what each resolver answered.
+func TestAllFailedPassWarnsOnce(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain a.example\ndomain b.example\ndomain c.example")
+	var buf runtest.Buffer
+	h.d.logger = log.NewLogfmtLogger(&buf)
+	for _, n := range []string{"a.example", "b.example", "c.example"} {
+		h.dns.Set(n, dnstest.ServFail)
+	}
+	h.d.walkDomains(context.Background(), []string{"a.example", "b.example", "c.example"})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one log line, got %d:\n%s", len(lines), buf.String())
+	}
+	for _, w := range []string{"level=warn", "every domain failed: DNS looks broken", "temporary-failure=3", h.dns.Addr + ": 0 noerror, 0 nxdomain, 3 servfail"} {
+		if !strings.Contains(lines[0], w) {
+			t.Errorf("log line lacks %q:\n%s", w, lines[0])
+		}
+	}
+	var out bytes.Buffer
+	if err := h.d.showStatus(context.Background(), &out, control.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"resolvers " + h.dns.Addr, "3 temporary-failure", "every domain failed; DNS looks broken", "walk problem: a.example temporary-failure:"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("show status lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) black() []string {
+	var out []string
+	for _, p := range h.fake.Table(tableName(h.d.cfg.Black)) {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func captureOutcome(domain string) logwatch.Outcome {
+	return logwatch.Outcome{Action: logwatch.Capture, Rule: "capture", Domain: domain, Evidence: "test"}
+}
