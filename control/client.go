@@ -42,8 +42,37 @@ func Do(ctx context.Context, path string, req Request, out io.Writer) error {
 		}
 		return errors.New(resp.Error)
 	}
-	if _, err := io.Copy(out, r); err != nil {
-		return fmt.Errorf("reading answer: %w", err)
+	return copyOutput(out, r)
+}
+
+// copyOutput copies the answer to out up to a trailer, if any, and
+// returns the trailer's error.
+func copyOutput(out io.Writer, r *bufio.Reader) error {
+	for {
+		chunk, err := r.ReadSlice(trailerMark)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if _, werr := out.Write(chunk); werr != nil {
+				return werr
+			}
+			continue
+		}
+		if err == io.EOF {
+			_, werr := out.Write(chunk)
+			return werr
+		}
+		if err != nil {
+			return fmt.Errorf("reading answer: %w", err)
+		}
+		if _, werr := out.Write(chunk[:len(chunk)-1]); werr != nil {
+			return werr
+		}
+		resp, err := ReadResponse(r)
+		if err != nil {
+			return fmt.Errorf("reading answer: %w", err)
+		}
+		if resp.Error == "" {
+			return errors.New("spfd reported a failure")
+		}
+		return errors.New(resp.Error)
 	}
-	return nil
 }

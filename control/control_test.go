@@ -292,3 +292,29 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+// A failure found after the output began still reaches the client, after
+// all of the output, so spfctl can exit 1 (spfctl rewalk, domain add).
+func TestServerFailureAfterOutput(t *testing.T) {
+	big := strings.Repeat("x", 100<<10) + "\n"
+	h := func(_ context.Context, _ Request, cmd Command, w io.Writer) error {
+		fmt.Fprint(w, "example.com\ttemporary-failure\t0 networks\n", big)
+		if cmd.Domain == "fail.example" {
+			return errors.New("walk failed for fail.example")
+		}
+		return nil
+	}
+	path, _, _ := startServer(t, h, func(int) bool { return true })
+	for _, tt := range []struct {
+		domain, err string
+	}{{"fail.example", "walk failed for fail.example"}, {"ok.example", ""}} {
+		var out bytes.Buffer
+		err := Do(context.Background(), path, Request{Args: []string{"rewalk", tt.domain}}, &out)
+		if got := fmt.Sprint(err); (tt.err == "" && err != nil) || (tt.err != "" && got != tt.err) {
+			t.Errorf("%s: error %v, want %q", tt.domain, err, tt.err)
+		}
+		if want := "example.com\ttemporary-failure\t0 networks\n" + big; out.String() != want {
+			t.Errorf("%s: output of %d bytes, want %d", tt.domain, out.Len(), len(want))
+		}
+	}
+}

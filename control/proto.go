@@ -12,6 +12,11 @@ import (
 // speaks another answers with an error naming its own.
 const Version = 1
 
+// trailerMark starts a trailer after the output: a Response line that
+// reports a failure found after the output began (a walk that failed).
+// Output is text, which never holds a NUL byte.
+const trailerMark = 0
+
 // MaxRequest bounds a request line.
 const MaxRequest = 64 << 10
 

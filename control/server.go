@@ -158,7 +158,11 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 			writeJSONLine(w, Response{Version: Version, Error: err.Error()})
 			return
 		}
+		// The output is out: the failure follows it as a trailer, so the
+		// client still exits 1.
 		s.logf("control: %s: %v", cmd.Name, err)
+		bw.w.WriteByte(trailerMark)
+		writeJSONLine(bw.w, Response{Version: Version, Error: err.Error()})
 	}
 	if !bw.started {
 		bw.Write(nil) // send the OK header for an empty answer

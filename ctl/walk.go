@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spfd/spfd/prefixset"
@@ -86,8 +87,11 @@ func runWalk(env Env, args []string) int {
 	}
 	client := &resolver.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
 	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient, Concurrency: *concurrency})
-	results := w.WalkAll(env.Ctx, domains)
+	progress, stop := walkProgress(env, len(domains))
+	results := w.WalkAllProgress(env.Ctx, domains, progress)
+	stop()
 
+	var sum walkSummary
 	var all prefixset.Builder
 	total := 0
 	for _, r := range results {
@@ -101,10 +105,12 @@ func runWalk(env Env, args []string) int {
 		if r.Status != resolver.Complete {
 			failed = true
 		}
+		sum.add(r)
 		reportDomain(env, r, *verbose)
 	}
 	out := bufio.NewWriter(env.Stdout)
-	all.Set().Each(func(p netip.Prefix) bool {
+	set := all.Set()
+	set.Each(func(p netip.Prefix) bool {
 		if (!*only4 || p.Addr().Is4()) && (!*only6 || p.Addr().Is6()) {
 			fmt.Fprintln(out, p)
 		}
@@ -114,6 +120,9 @@ func runWalk(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
 		return ExitFailure
 	}
+	networks := set.Count()
+	fmt.Fprintf(env.Stderr, "spfctl walk: %s, %d complete, %d failed, %s\n",
+		plural(len(results), "domain", "domains"), sum.complete, len(results)-sum.complete, plural(networks, "network", "networks"))
 	if *verbose {
 		fmt.Fprintf(env.Stderr, "# %d domains, %d DNS questions, %d queries sent\n",
 			len(domains), w.Questions(), client.Sent())
@@ -149,6 +158,59 @@ func reportDomain(env Env, r resolver.Result, verbose bool) {
 	for _, p := range r.Refused {
 		fmt.Fprintf(env.Stderr, "%s: warning: %s refused: broader than the safety floor\n", r.Domain, p)
 	}
+	if r.Status == resolver.Complete && len(r.Prefixes) == 0 {
+		// A record of only ptr, exists or macros: complete, yet nothing
+		// to whitelist. Say why without -v.
+		for _, w := range r.Warnings {
+			fmt.Fprintf(env.Stderr, "%s: warning: %s\n", r.Domain, w)
+		}
+		fmt.Fprintf(env.Stderr, "%s: warning: no networks to whitelist\n", r.Domain)
+	}
+}
+
+type walkSummary struct{ complete int }
+
+func (s *walkSummary) add(r resolver.Result) {
+	if r.Status == resolver.Complete {
+		s.complete++
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// walkProgress shows "done/total" on standard error while domains are
+// walked, when standard error is a terminal; stop clears it.
+func walkProgress(env Env, total int) (progress func(int), stop func()) {
+	f, ok := env.Stderr.(*os.File)
+	if !ok || total < 2 {
+		return nil, func() {}
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 || fi.Name() == os.DevNull[len("/dev/"):] {
+		return nil, func() {}
+	}
+	var done atomic.Int64
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				fmt.Fprintf(f, "\rwalking: %d/%d domains", done.Load(), total)
+			}
+		}
+	}()
+	return func(n int) { done.Store(int64(n)) }, func() { close(quit); <-finished }
 }
 
 func dedupe(in []string) []string {

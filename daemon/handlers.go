@@ -473,7 +473,11 @@ func (d *Daemon) cmdRewalk(ctx context.Context, w io.Writer, cmd control.Command
 func (d *Daemon) reportWalks(w io.Writer, results []resolver.Result) error {
 	var failed []string
 	for _, r := range results {
-		fmt.Fprintf(w, "%s\t%s\t%d networks\n", r.Domain, r.Status, len(r.Prefixes))
+		status := r.Status.String()
+		if r.Refusal != "" {
+			status = statusRefused
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d networks\n", r.Domain, status, len(r.Prefixes))
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "\terror: %s\n", e)
 		}
@@ -482,8 +486,9 @@ func (d *Daemon) reportWalks(w io.Writer, results []resolver.Result) error {
 		}
 	}
 	if len(failed) > 0 {
-		// The output is already sent; the error is logged, not replied.
-		return errors.New("walk incomplete for " + strings.Join(failed, ", "))
+		// The output is already sent: the error goes in the trailer, and
+		// spfctl exits 1 as spfctl walk does.
+		return errors.New("walk failed for " + strings.Join(failed, ", "))
 	}
 	return nil
 }

@@ -256,3 +256,52 @@ func (h *harness) black() []string {
 func captureOutcome(domain string) logwatch.Outcome {
 	return logwatch.Outcome{Action: logwatch.Capture, Rule: "capture", Domain: domain, Evidence: "test"}
 }
+
+// spfctl domain add and rewalk print what the walk gave and exit 1 when
+// it failed, as spfctl walk does.
+func TestTriggeredWalkFailureReachesClient(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, func() bool { return len(h.white()) == 2 })
+	for _, args := range [][]string{{"domain", "add", "missing.example"}, {"rewalk", "missing.example"}} {
+		var out bytes.Buffer
+		err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: args}, &out)
+		if err == nil || !strings.Contains(err.Error(), "walk failed for missing.example") {
+			t.Errorf("%q: error %v, want the walk's failure", args, err)
+		}
+		if !strings.Contains(out.String(), "missing.example\tpermanent-failure\t0 networks") {
+			t.Errorf("%q: output %q", args, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"rewalk", "example.com"}}, &out); err != nil {
+		t.Errorf("rewalk of a good domain: %v", err)
+	}
+
+	// Manual entries broader than the floor need force.
+	for _, args := range [][]string{{"add", "white", "::/0"}, {"add", "black", "0.0.0.0/0"}, {"add", "white", "10.0.0.0/11"}} {
+		err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: args}, &out)
+		if err == nil || !strings.Contains(err.Error(), "broader than the walk floor") {
+			t.Errorf("%q: error %v, want a refusal", args, err)
+		}
+	}
+	h.d.mu.Lock()
+	n := h.d.lists.Len(White) + h.d.lists.Len(Black)
+	h.d.mu.Unlock()
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", "10.0.0.0/8", "force"}}, &out); err != nil {
+		t.Errorf("add with force: %v", err)
+	}
+	h.d.mu.Lock()
+	m := h.d.lists.Len(White) + h.d.lists.Len(Black)
+	h.d.mu.Unlock()
+	if m != n+1 {
+		t.Errorf("entries %d after a forced add, want %d", m, n+1)
+	}
+}

@@ -190,7 +190,14 @@ func (w *Walker) Questions() int64 { return w.cache.asked.Load() }
 // goroutine per domain would grow a fresh stack for every walk, which
 // cost a fifth of the CPU.
 func (w *Walker) WalkAll(ctx context.Context, domains []string) []Result {
+	return w.WalkAllProgress(ctx, domains, nil)
+}
+
+// WalkAllProgress is WalkAll that calls progress (when not nil) with the
+// number of domains done after each one, from the walking goroutines.
+func (w *Walker) WalkAllProgress(ctx context.Context, domains []string, progress func(done int)) []Result {
 	results := make([]Result, len(domains))
+	var done atomic.Int64
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(w.cfg.Concurrency, len(domains)) {
@@ -207,6 +214,9 @@ func (w *Walker) WalkAll(ctx context.Context, domains []string) []Result {
 					continue
 				}
 				results[i] = w.Walk(ctx, domains[i])
+				if n := done.Add(1); progress != nil {
+					progress(int(n))
+				}
 			}
 		}()
 	}

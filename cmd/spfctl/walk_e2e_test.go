@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -119,6 +120,25 @@ func TestWalkRealWorldZones(t *testing.T) {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, errOut)
 			}
+		}
+	})
+
+	t.Run("a summary always, and a record that yields nothing says why", func(t *testing.T) {
+		_, errOut, code := run(t, "", bin, "walk", "-s", addr, "yahoo.com", "icloud.com")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, want := range []string{
+			"spfctl walk: 2 domains, 2 complete, 0 failed, " + fmt.Sprint(len(readExpected(t, "icloud.com"))) + " networks",
+			"ptr:yahoo.com cannot be enumerated",
+			"yahoo.com: warning: no networks to whitelist",
+		} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, errOut)
+			}
+		}
+		if strings.Contains(errOut, "icloud.com: warning") {
+			t.Errorf("warnings about a domain with networks without -v:\n%s", errOut)
 		}
 	})
 
