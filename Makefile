@@ -30,7 +30,7 @@ try: all
 # The checks every change must pass: formatting, vet, staticcheck, and the
 # tests with the race detector.
 test: lint
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 lint:
 	@out=`gofmt -l .`; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
