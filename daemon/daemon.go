@@ -605,7 +605,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	// /dev/pf and the socket are open: from here on only what the plan
-	// allows. Securelevel 2 forbids pf table changes altogether.
+	// allows. At securelevel 2 pf still takes DIOCRSETADDRS and
+	// DIOCRGETTSTATS; only creating a table (DIOCRADDTABLES) is refused.
 	if err := restrict(d.opts.Sandbox, cfg, d.opts.ConfigPath, socket); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}

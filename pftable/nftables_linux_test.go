@@ -126,14 +126,6 @@ func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
 	return out
 }
 
-func setOf(ss ...string) *prefixset.Set {
-	var b prefixset.Builder
-	for _, s := range ss {
-		b.Add(netip.MustParsePrefix(s))
-	}
-	return b.Set()
-}
-
 func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 	needNetns(t)
 	n, err := NewNFTables("spfdtest")

@@ -56,19 +56,6 @@ type pfiocTable struct {
 	Ticket  uint32
 }
 
-// pfrTstats is struct pfr_tstats (OpenBSD 6.x and later: four table ops,
-// block, match, pass, xpass).
-type pfrTstats struct {
-	Table   pfrTable
-	Packets [2][4]uint64
-	Bytes   [2][4]uint64
-	Match   uint64
-	Nomatch uint64
-	Tzero   int64 // time_t
-	Cnt     int32
-	Refcnt  [2]int32
-}
-
 const (
 	pfTableNameSize = 32
 	pfrTflagPersist = 0x01
@@ -206,7 +193,11 @@ func pfError(table, op string, err error) error {
 	case errors.Is(err, syscall.ENOMEM):
 		hint = "pf's table-entries limit reached: raise 'set limit table-entries' in pf.conf"
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		hint = "not permitted (root needed; securelevel 2 forbids table changes)"
+		// pf_ioctl.c: at securelevel 2 only DIOCRADDTABLES is refused;
+		// DIOCRSETADDRS fails with EPERM on a const table.
+		hint = "not permitted: root is needed, the table may be declared const, or at securelevel 2 a missing table cannot be created (declare it persist in pf.conf)"
+	case errors.Is(err, syscall.ENODEV):
+		hint = "the kernel's struct sizes differ from this build's (pfrio_esize): build spfd for this OpenBSD release and architecture"
 	case errors.Is(err, syscall.EBUSY):
 		hint = "busy"
 	}

@@ -101,7 +101,7 @@ func (f *fakePF) ioctl(cmd uintptr, io *pfiocTable) error {
 			return syscall.ESRCH
 		}
 		if io.Esize != int32(unsafe.Sizeof(pfrAddr{})) {
-			return syscall.EINVAL
+			return syscall.ENODEV
 		}
 		var addrs []pfrAddr
 		if io.Size > 0 {
@@ -132,7 +132,7 @@ func (f *fakePF) ioctl(cmd uintptr, io *pfiocTable) error {
 		return nil
 	case iowr(cmdRAddTables, unsafe.Sizeof(*io)):
 		if io.Esize != int32(unsafe.Sizeof(pfrTable{})) {
-			return syscall.EINVAL
+			return syscall.ENODEV
 		}
 		for _, t := range unsafe.Slice((*pfrTable)(io.Buffer), io.Size) {
 			name := cstring(t.Name[:])
@@ -142,7 +142,7 @@ func (f *fakePF) ioctl(cmd uintptr, io *pfiocTable) error {
 		return nil
 	case iowr(cmdRGetTStats, unsafe.Sizeof(*io)):
 		if io.Esize != int32(unsafe.Sizeof(pfrTstats{})) {
-			return syscall.EINVAL
+			return syscall.ENODEV // pf_ioctl.c: a wrong pfrio_esize
 		}
 		names := make([]string, 0, len(f.tables))
 		for n := range f.tables {
@@ -224,6 +224,11 @@ func TestPFErrors(t *testing.T) {
 	if err := p.Sync(context.Background(), "spfd-black", setOf("192.0.2.0/24")); err == nil || !strings.Contains(err.Error(), "securelevel") {
 		t.Errorf("EPERM: %v", err)
 	}
+	dev.fail = syscall.ENODEV
+	if _, err := p.Stats(context.Background(), "spfd-black"); !errors.Is(err, syscall.ENODEV) || !strings.Contains(err.Error(), "struct sizes differ") {
+		t.Errorf("ENODEV: %v", err)
+	}
+	dev.fail = nil
 	if err := p.Sync(context.Background(), "a-name-that-is-far-too-long-for-pf", setOf()); err == nil {
 		t.Error("long table name accepted")
 	}
