@@ -275,26 +275,19 @@ func (s *stmt) table() error {
 	return s.end()
 }
 
-func (s *stmt) domain() error {
-	vals, err := s.values("a domain")
-	if err != nil {
-		return err
-	}
-	for _, v := range vals {
-		d := resolver.NormalizeDomain(v)
-		if err := resolver.ValidateDomain(d); err != nil {
-			return err
-		}
-		s.p.cfg.Domains = append(s.p.cfg.Domains, d)
-	}
-	return s.end()
-}
+func (s *stmt) domain() error { return s.domainList(&s.p.cfg.Domains) }
 
 // capture ignore DOMAIN|{ DOMAIN ... }
 func (s *stmt) capture() error {
 	if err := s.keyword("ignore"); err != nil {
 		return err
 	}
+	return s.domainList(&s.p.cfg.CaptureIgnore)
+}
+
+// domainList reads DOMAIN|{ DOMAIN ... }, normalised and checked, to
+// the end of the statement.
+func (s *stmt) domainList(dst *[]string) error {
 	vals, err := s.values("a domain")
 	if err != nil {
 		return err
@@ -304,7 +297,7 @@ func (s *stmt) capture() error {
 		if err := resolver.ValidateDomain(d); err != nil {
 			return err
 		}
-		s.p.cfg.CaptureIgnore = append(s.p.cfg.CaptureIgnore, d)
+		*dst = append(*dst, d)
 	}
 	return s.end()
 }

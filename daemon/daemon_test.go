@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/dnstest"
 	"github.com/spfd/spfd/internal/runtest"
@@ -79,9 +80,11 @@ func (h *harness) walk(t *testing.T, names ...string) {
 	}
 }
 
-func (h *harness) white() []string {
+func (h *harness) white() []string { return h.table(h.d.cfg.White) }
+
+func (h *harness) table(t config.Table) []string {
 	var out []string
-	for _, p := range h.fake.Table(tableName(h.d.cfg.White)) {
+	for _, p := range h.fake.Table(tableName(t)) {
 		out = append(out, p.String())
 	}
 	return out

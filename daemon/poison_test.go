@@ -245,13 +245,7 @@ func appendFile(t *testing.T, path, s string) {
 	}
 }
 
-func (h *harness) black() []string {
-	var out []string
-	for _, p := range h.fake.Table(tableName(h.d.cfg.Black)) {
-		out = append(out, p.String())
-	}
-	return out
-}
+func (h *harness) black() []string { return h.table(h.d.cfg.Black) }
 
 func captureOutcome(domain string) logwatch.Outcome {
 	return logwatch.Outcome{Action: logwatch.Capture, Rule: "capture", Domain: domain, Evidence: "test"}
@@ -303,5 +297,38 @@ func TestTriggeredWalkFailureReachesClient(t *testing.T) {
 	h.d.mu.Unlock()
 	if m != n+1 {
 		t.Errorf("entries %d after a forced add, want %d", m, n+1)
+	}
+}
+
+// spfd -n fails on a list file line broader than the floor, unless the
+// statement says force; at run time such a line is skipped, not pushed.
+func TestListFileBroadLines(t *testing.T) {
+	dir := t.TempDir()
+	wide := filepath.Join(dir, "wide")
+	if err := os.WriteFile(wide, []byte("192.0.2.0/24\n0.0.0.0/0 # everything\n2001:db8::/32\nnot an address\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		conf    string
+		err     string
+		entries int
+	}{
+		{fmt.Sprintf("whitelist-file %q\n", wide), wide + ":2: 0.0.0.0/0 is broader than the walk floor /12", 2},
+		{fmt.Sprintf("whitelist-file %q force\n", wide), "", 3},
+	} {
+		h := newHarness(t, exampleZone, tt.conf)
+		warnings, err := CheckLists(h.d.cfg)
+		if (tt.err == "" && err != nil) || (tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err))) {
+			t.Errorf("%q: CheckLists error %v, want %q", tt.conf, err, tt.err)
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "line 4") {
+			t.Errorf("%q: warnings %q, want the bad line 4", tt.conf, warnings)
+		}
+		h.d.mu.Lock()
+		n := h.d.lists.Len(White)
+		h.d.mu.Unlock()
+		if n != tt.entries {
+			t.Errorf("%q: %d whitelist entries, want %d", tt.conf, n, tt.entries)
+		}
 	}
 }

@@ -232,7 +232,9 @@ func (d *Daemon) applyResultLocked(r resolver.Result) {
 		}
 		if now.Sub(ds.LostSince) < w.Grace {
 			ds.NextWalk = now.Add(jitter(w.MinInterval))
-			d.info("msg", "domain lost its SPF networks, keeping them for the grace period", "domain", r.Domain,
+			// debug: a lying resolver would say this of every domain;
+			// the pass's summary line and show domains tell it.
+			d.debug("msg", "domain lost its SPF networks, keeping them for the grace period", "domain", r.Domain,
 				"until", ds.LostSince.Add(w.Grace).UTC().Format(time.RFC3339))
 			return
 		}
