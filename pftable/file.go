@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,9 @@ func (f *File) run(ctx context.Context, argv []string) error {
 	ctx, cancel := context.WithTimeout(ctx, f.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// An empty pipe, not os/exec's default /dev/null: OpenBSD's unveil
+	// refuses a plain open of /dev/null, which is not unveiled.
+	cmd.Stdin = strings.NewReader("")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("command %q: %w: %s", argv, err, bytes.TrimSpace(out))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -79,5 +80,19 @@ func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
 	fi, _ := os.Stat(path)
 	if len(entries) != 1 || fi.Mode().Perm() != 0o640 {
 		t.Fatalf("dir %v, mode %v", entries, fi.Mode())
+	}
+}
+
+// The command's standard input is an empty pipe, not /dev/null, which
+// OpenBSD's unveil would refuse to open: test -p fails on /dev/null.
+func TestFileBackendCommandStdinIsAPipe(t *testing.T) {
+	test, err := exec.LookPath("test")
+	if err != nil {
+		t.Skip("no test(1)")
+	}
+	path := filepath.Join(t.TempDir(), "black.txt")
+	f := NewFile(map[string]FileTable{path: {Path: path, Command: []string{test, "-p", "/dev/stdin"}}})
+	if err := f.Sync(context.Background(), path, &prefixset.Set{}); err != nil {
+		t.Fatalf("command's standard input is not a pipe: %v", err)
 	}
 }
