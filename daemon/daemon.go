@@ -86,8 +86,13 @@ type Daemon struct {
 	// positionsDirty: read positions moved; they are saved with the next
 	// snapshot, or within a minute, not after every batch of lines.
 	positionsDirty bool
-	logs           *logSet
-	logsCtx        context.Context
+	logs           *logSet // nil until Run starts it
+	// reloadMu serialises reloads (and re-reads of changed files): a
+	// second waits for the first.
+	reloadMu sync.Mutex
+	// syncMu serialises table syncs with backend replacement, so that a
+	// backend is never closed under a running sync.
+	syncMu sync.Mutex
 	exporter       *pftable.File
 	speaker        *bgp.Speaker
 
@@ -201,51 +206,72 @@ func (d *Daemon) recordError(what string, err error) {
 // ignore networks and the configured domains. The caller holds no lock;
 // configure takes it.
 func (d *Daemon) configure(cfg *config.Config) error {
-	backend := d.opts.Backend
-	if backend == nil {
-		var err error
-		if backend, err = newBackend(cfg); err != nil {
-			return err
-		}
-	}
-	ex := d.opts.Exchanger
-	client, _ := ex.(*resolver.Client)
-	servers := []string{"(test exchanger)"}
-	if client != nil {
-		servers = client.Servers
-	}
-	if ex == nil {
-		servers = cfg.Resolvers
-		if len(servers) == 0 {
+	d.mu.Lock()
+	old, oldBackend, walker, client, servers := d.cfg, d.backend, d.walker, d.dns, d.resolvers
+	d.mu.Unlock()
+	// Kernel handles (/dev/pf, the netlink socket) are opened once and
+	// kept: under unveil /dev/pf cannot be opened again. Only a change to
+	// the backend's own settings builds a new one.
+	backend := oldBackend
+	if backend == nil || backendKey(old) != backendKey(cfg) {
+		switch {
+		case d.opts.Backend != nil:
+			backend = d.opts.Backend
+		case backend != nil && old.White.Backend != cfg.White.Backend:
+			return fmt.Errorf("the table backend changes from %s to %s: that needs a restart", old.White.Backend, cfg.White.Backend)
+		default:
 			var err error
-			if servers, err = resolver.SystemServers(); err != nil {
-				return fmt.Errorf("resolvers: %w", err)
+			if backend, err = newBackend(cfg); err != nil {
+				return err
 			}
 		}
-		client = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
-		ex = client
 	}
-	walker := resolver.NewWalker(ex, resolver.Config{
-		MinIPv4Len:    cfg.Walk.FloorIPv4,
-		MinIPv6Len:    cfg.Walk.FloorIPv6,
-		MaxLookups:    cfg.Walk.MaxLookups,
-		MaxAddresses4: cfg.Walk.MaxAddresses4,
-		MaxCover6Len:  cfg.Walk.MaxCover6Len,
-		Concurrency:   cfg.Walk.Concurrency,
-		Lenient:       cfg.Walk.Lenient,
-		Now:           d.now,
-	})
+	// The walker and its cache stay unless what it depends on changed.
+	if walker == nil || walkerKey(old) != walkerKey(cfg) {
+		ex := d.opts.Exchanger
+		client, _ = ex.(*resolver.Client)
+		servers = []string{"(test exchanger)"}
+		if client != nil {
+			servers = client.Servers
+		}
+		if ex == nil {
+			servers = cfg.Resolvers
+			if len(servers) == 0 {
+				var err error
+				if servers, err = resolver.SystemServers(); err != nil {
+					return fmt.Errorf("resolvers: %w", err)
+				}
+			}
+			client = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
+			ex = client
+		}
+		walker = resolver.NewWalker(ex, resolver.Config{
+			MinIPv4Len:    cfg.Walk.FloorIPv4,
+			MinIPv6Len:    cfg.Walk.FloorIPv6,
+			MaxLookups:    cfg.Walk.MaxLookups,
+			MaxAddresses4: cfg.Walk.MaxAddresses4,
+			MaxCover6Len:  cfg.Walk.MaxCover6Len,
+			Concurrency:   cfg.Walk.Concurrency,
+			Lenient:       cfg.Walk.Lenient,
+			Now:           d.now,
+		})
+	}
 	staticWhite, staticBlack := d.readStatic(cfg)
 	fileDomains := d.readDomainFiles(cfg)
 
+	if oldBackend != nil && oldBackend != backend {
+		// Not under a running sync.
+		d.syncMu.Lock()
+		d.mu.Lock()
+		d.backend = backend
+		d.mu.Unlock()
+		oldBackend.Close()
+		d.syncMu.Unlock()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.backend
 	d.cfg, d.walker, d.backend = cfg, walker, backend
 	d.dns, d.resolvers = client, servers
-	if old != nil && old != backend {
-		old.Close()
-	}
 	d.lists.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
 	d.lists.SetSource(White, SourceStatic, staticWhite, time.Time{})
 	d.lists.SetSource(Black, SourceStatic, staticBlack, time.Time{})
@@ -273,6 +299,29 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	d.signal(d.save)
 	d.signal(d.wake)
 	return nil
+}
+
+// backendKey is what the table backend is built from: the same key, the
+// same backend. pf's tables are named at each sync, so one handle serves
+// any names.
+func backendKey(cfg *config.Config) string {
+	if cfg == nil {
+		return ""
+	}
+	if cfg.White.Backend == "pf" {
+		return "pf"
+	}
+	return fmt.Sprintf("%#v %#v %q %v %v", cfg.White, cfg.Black, cfg.NFTable, cfg.NFTRulePorts, cfg.NFTElementCounters)
+}
+
+// walkerKey is what the DNS client and the walker are built from.
+func walkerKey(cfg *config.Config) string {
+	if cfg == nil {
+		return ""
+	}
+	w := cfg.Walk
+	return fmt.Sprintf("%q %v %d %d %d %d %d %d %d %v", cfg.Resolvers, w.Timeout, w.Retries, w.FloorIPv4, w.FloorIPv6,
+		w.MaxLookups, w.MaxAddresses4, w.MaxCover6Len, w.Concurrency, w.Lenient)
 }
 
 // readStatic gathers the configured entries and list files. A list line
@@ -551,6 +600,8 @@ func (d *Daemon) commitIfAny(ops ...Op) error {
 // Reload reads the configuration again; a bad one is rejected and the old
 // one kept.
 func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	cfg, err := config.ParseFile(d.opts.ConfigPath, config.Options{Macros: d.opts.Macros})
 	if err != nil {
 		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
@@ -568,7 +619,9 @@ func (d *Daemon) Reload() error {
 	if err := d.configure(cfg); err != nil {
 		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
 	}
-	d.restartLogs(cfg)
+	if d.logs != nil {
+		d.logs.update(d, cfg)
+	}
 	d.info("msg", "configuration reloaded")
 	return nil
 }
@@ -646,10 +699,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Unlock()
 		run("bgp", func(ctx context.Context) error { return d.bgpLoop(ctx, sp) })
 	}
+	d.reloadMu.Lock()
+	d.logs = newLogSet(ctx)
 	d.mu.Lock()
-	d.logsCtx = ctx
+	cfg = d.cfg // a reload may have come before Run
 	d.mu.Unlock()
-	d.restartLogs(cfg)
+	d.logs.update(d, cfg)
+	d.reloadMu.Unlock()
 	if d.opts.Notify != nil {
 		d.opts.Notify("READY=1")
 	}
@@ -661,13 +717,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Notify != nil {
 		d.opts.Notify("STOPPING=1")
 	}
-	d.mu.Lock()
-	logs := d.logs
-	d.logs, d.logsCtx = nil, nil
-	d.mu.Unlock()
-	if logs != nil {
-		logs.stop()
-	}
+	d.reloadMu.Lock()
+	d.logs.stop()
+	d.logs = nil
+	d.reloadMu.Unlock()
 	wg.Wait()
 	var runErr error
 	select {
@@ -681,24 +734,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.backend.Close()
 	d.info("msg", "spfd stopped")
 	return runErr
-}
-
-// restartLogs (re)starts the log followers for cfg, once Run is going.
-func (d *Daemon) restartLogs(cfg *config.Config) {
-	d.mu.Lock()
-	ctx, old := d.logsCtx, d.logs
-	d.logs = nil
-	d.mu.Unlock()
-	if old != nil {
-		old.stop() // positions are saved as batches are processed
-	}
-	if ctx == nil {
-		return // not running (yet)
-	}
-	ls := d.startLogs(ctx, cfg)
-	d.mu.Lock()
-	d.logs = ls
-	d.mu.Unlock()
 }
 
 // syncLoop pushes the lists to the tables after changes, coalescing bursts,
@@ -730,6 +765,8 @@ func (d *Daemon) syncLoop(ctx context.Context) error {
 
 // syncTables computes the covers and pushes both tables.
 func (d *Daemon) syncTables(ctx context.Context) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
 	d.mu.Lock()
 	version := d.lists.Version()
 	white := d.lists.Builder(White)
@@ -891,12 +928,14 @@ func (d *Daemon) filesLoop(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			if d.filesChanged() {
+				d.reloadMu.Lock()
 				d.mu.Lock()
 				cfg := d.cfg
 				d.mu.Unlock()
 				if err := d.configure(cfg); err != nil {
 					d.recordError("files", err)
 				}
+				d.reloadMu.Unlock()
 			}
 		}
 	}

@@ -15,55 +15,90 @@ import (
 	"github.com/spfd/spfd/logwatch"
 )
 
-// logSet runs the followers of the configured log sources. A reload
-// replaces the whole set; positions carry over.
+// logSet runs the followers of the configured log sources and the feeds,
+// one unit per statement. A reload stops the units whose statement is gone
+// or changed and starts the new ones; the others keep their followers,
+// their open files and their counters.
 type logSet struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	running map[string]*unit
 }
 
-// startLogs starts following every configured log. Lock not held.
-func (d *Daemon) startLogs(ctx context.Context, cfg *config.Config) *logSet {
-	ctx, cancel := context.WithCancel(ctx)
-	ls := &logSet{cancel: cancel}
-	// Feeds restart with the logs on reload; each has its own fetcher
-	// (its validators).
+// unit is one running log source or feed.
+type unit struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newLogSet(ctx context.Context) *logSet {
+	return &logSet{ctx: ctx, running: make(map[string]*unit)}
+}
+
+// update makes the set run exactly cfg's log sources and feeds. Callers
+// serialise it (reloadMu).
+func (ls *logSet) update(d *Daemon, cfg *config.Config) {
+	want := make(map[string]func(context.Context))
 	for _, f := range cfg.Feeds {
-		ls.wg.Add(1)
-		go func() {
-			defer ls.wg.Done()
-			d.runFeed(ctx, f, feed.NewFetcher())
-		}()
+		want[fmt.Sprintf("feed %#v", f)] = func(ctx context.Context) { d.runFeed(ctx, f, feed.NewFetcher()) }
 	}
 	for _, src := range cfg.Logs {
-		proc := logwatch.NewProcessor(src, d.exempt)
-		if src.Journal != "" {
-			ls.wg.Add(1)
-			go func() {
-				defer ls.wg.Done()
-				d.runJournal(ctx, src, proc)
-			}()
-			continue
-		}
-		// One processor per source: a threshold counts across its files.
-		var pmu sync.Mutex
-		for _, path := range src.Files {
-			f := &logwatch.Follower{Path: path, Start: d.position(path), Logf: func(format string, args ...any) {
-				d.warn("log", fmt.Sprintf(format, args...))
-			}}
-			ls.wg.Add(1)
-			go func() {
-				defer ls.wg.Done()
-				d.runFollower(ctx, f, src, proc, &pmu)
-			}()
+		want[fmt.Sprintf("log %#v", src)] = func(ctx context.Context) { d.runSource(ctx, src) }
+	}
+	for key, u := range ls.running {
+		if _, ok := want[key]; !ok {
+			u.stop()
+			delete(ls.running, key)
 		}
 	}
-	return ls
+	for key, run := range want {
+		if _, ok := ls.running[key]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(ls.ctx)
+		u := &unit{cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(u.done)
+			run(ctx)
+		}()
+		ls.running[key] = u
+	}
 }
 
+func (u *unit) stop() {
+	u.cancel()
+	<-u.done
+}
+
+// stop stops every unit.
 func (ls *logSet) stop() {
-	ls.cancel()
-	ls.wg.Wait()
+	for key, u := range ls.running {
+		u.stop()
+		delete(ls.running, key)
+	}
+}
+
+// runSource follows one log statement's files (or its journal unit) until
+// ctx ends. One processor serves all its files: a threshold counts across
+// them.
+func (d *Daemon) runSource(ctx context.Context, src config.LogSource) {
+	proc := logwatch.NewProcessor(src, d.exempt)
+	if src.Journal != "" {
+		d.runJournal(ctx, src, proc)
+		return
+	}
+	var pmu sync.Mutex
+	var wg sync.WaitGroup
+	for _, path := range src.Files {
+		f := &logwatch.Follower{Path: path, Start: d.position(path), Logf: func(format string, args ...any) {
+			d.warn("log", fmt.Sprintf(format, args...))
+		}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.runFollower(ctx, f, src, proc, &pmu)
+		}()
+	}
+	wg.Wait()
 }
 
 func (d *Daemon) runFollower(ctx context.Context, f *logwatch.Follower, src config.LogSource, proc *logwatch.Processor, pmu *sync.Mutex) {
