@@ -70,6 +70,9 @@ type Config struct {
 	DomainFiles        []string
 	// StaticWhite and StaticBlack are entries written in the file.
 	StaticWhite, StaticBlack []netip.Prefix
+	// Files are the configuration file and the files it includes, in the
+	// order read: what a reload reads again.
+	Files []string
 	// CaptureIgnore are domains (and their subdomains) that outbound mail
 	// never adds to the walk.
 	CaptureIgnore []string
@@ -205,6 +208,7 @@ func (p *parser) errorf(t token, format string, args ...any) {
 }
 
 func (p *parser) file(name, src string, depth int) {
+	p.cfg.Files = append(p.cfg.Files, name)
 	if len(src) > maxFileSize {
 		p.errs = append(p.errs, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize))
 		return

@@ -90,6 +90,7 @@ type Daemon struct {
 	// reloadMu serialises reloads (and re-reads of changed files): a
 	// second waits for the first.
 	reloadMu sync.Mutex
+	sandbox  *sandboxed // what unveil and pledge allow, once Run applied them; under reloadMu
 	// syncMu serialises table syncs with backend replacement, so that a
 	// backend is never closed under a running sync.
 	syncMu sync.Mutex
@@ -613,6 +614,9 @@ func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	old := d.cfg
 	d.mu.Unlock()
+	if err := d.sandbox.allows(cfg); err != nil {
+		return fmt.Errorf("reload: %w (keeping the running configuration)", err)
+	}
 	if cfg.StateDir != old.StateDir || cfg.Socket != old.Socket {
 		d.warn("config", "state-directory and socket changes take effect at the next restart")
 	}
@@ -660,9 +664,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// /dev/pf and the socket are open: from here on only what the plan
 	// allows. At securelevel 2 pf still takes DIOCRSETADDRS and
 	// DIOCRGETTSTATS; only creating a table (DIOCRADDTABLES) is refused.
-	if err := restrict(d.opts.Sandbox, cfg, d.opts.ConfigPath, socket); err != nil {
+	sb, err := restrict(d.opts.Sandbox, cfg, d.opts.ConfigPath, socket)
+	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
+	d.reloadMu.Lock()
+	d.sandbox = sb
+	d.reloadMu.Unlock()
 	// Reconcile the tables with the restored state before anything else.
 	d.syncTables(ctx)
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -39,7 +40,13 @@ func sandboxPlan(cfg *config.Config, configPath, socket string) ([]Unveiled, str
 		}
 		perms[path] = old
 	}
-	add(filepath.Dir(configPath), "r") // the file and what it includes
+	// The configuration and what it includes, not their directories:
+	// /etc holds master.passwd and host keys, and this process parses
+	// attacker text.
+	add(configPath, "r")
+	for _, f := range cfg.Files {
+		add(f, "r")
+	}
 	add(cfg.StateDir, "rwc")
 	add(filepath.Dir(socket), "rwc")
 	add("/etc/resolv.conf", "r")
@@ -89,7 +96,9 @@ func sandboxPlan(cfg *config.Config, configPath, socket string) ([]Unveiled, str
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 
-	promises := []string{"stdio", "rpath", "wpath", "cpath", "fattr", "flock", "unix", "inet", "dns"}
+	// No flock: nothing locks files (the socket's liveness is checked by
+	// connecting to it).
+	promises := []string{"stdio", "rpath", "wpath", "cpath", "fattr", "unix", "inet", "dns"}
 	if cfg.White.Backend == "pf" {
 		promises = append(promises, "pf")
 	}
@@ -100,20 +109,70 @@ func sandboxPlan(cfg *config.Config, configPath, socket string) ([]Unveiled, str
 	return out, strings.Join(promises, " ")
 }
 
+// covers reports whether the sandbox applied (paths, promises) allows
+// what plan needs: every path within an unveiled one with at least its
+// permissions, and no new promise. A reload that needs more is refused:
+// unveil and pledge can only narrow.
+func covers(paths []Unveiled, promises string, plan []Unveiled, planPromises string) error {
+	have := strings.Fields(promises)
+	for _, p := range strings.Fields(planPromises) {
+		if !slices.Contains(have, p) {
+			return fmt.Errorf("pledge %q is not allowed since start", p)
+		}
+	}
+	for _, u := range plan {
+		ok := false
+		for _, a := range paths {
+			within := u.Path == a.Path || strings.HasPrefix(u.Path, strings.TrimSuffix(a.Path, "/")+"/")
+			if within && strings.Trim(u.Perms, a.Perms) == "" {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("%s (%s) is not unveiled since start", u.Path, u.Perms)
+		}
+	}
+	return nil
+}
+
 // restrict unveils what spfd needs and pledges the smallest set of
-// promises. It runs after /dev/pf, the socket and the logs are open.
-func restrict(sb Sandbox, cfg *config.Config, configPath, socket string) error {
+// promises. It runs after /dev/pf, the socket and the logs are open, and
+// returns what it allowed, for reloads to be checked against.
+func restrict(sb Sandbox, cfg *config.Config, configPath, socket string) (*sandboxed, error) {
 	if sb == nil {
-		return nil
+		return nil, nil
 	}
 	paths, promises := sandboxPlan(cfg, configPath, socket)
 	for _, u := range paths {
 		if err := sb.Unveil(u.Path, u.Perms); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := sb.UnveilBlock(); err != nil {
-		return err
+		return nil, err
 	}
-	return sb.Pledge(promises)
+	if err := sb.Pledge(promises); err != nil {
+		return nil, err
+	}
+	return &sandboxed{paths: paths, promises: promises, configPath: configPath, socket: socket}, nil
+}
+
+// sandboxed is the sandbox in force.
+type sandboxed struct {
+	paths              []Unveiled
+	promises           string
+	configPath, socket string
+}
+
+// allows reports whether cfg can run inside the sandbox in force.
+func (s *sandboxed) allows(cfg *config.Config) error {
+	if s == nil {
+		return nil
+	}
+	paths, promises := sandboxPlan(cfg, s.configPath, s.socket)
+	if err := covers(s.paths, s.promises, paths, promises); err != nil {
+		return fmt.Errorf("the new configuration needs more than the sandbox allows (%w): restart spfd to apply it", err)
+	}
+	return nil
 }

@@ -60,12 +60,12 @@ log maillog file "/var/log/maillog"
 		t.Fatal(err)
 	}
 	paths, promises := sandboxPlan(cfg, "/etc/spfd.conf", "/var/run/spfd.sock")
-	want := []Unveiled{{"/dev/log", "rw"}, {"/etc", "r"}, {"/etc/resolv.conf", "r"}, {"/etc/spfd", "r"},
+	want := []Unveiled{{"/dev/log", "rw"}, {"/etc/resolv.conf", "r"}, {"/etc/spfd", "r"}, {"/etc/spfd.conf", "r"},
 		{"/var/db/spfd", "rwc"}, {"/var/log", "r"}, {"/var/run", "rwc"}}
 	if !slices.Equal(paths, want) {
 		t.Errorf("unveil\n got %v\nwant %v", paths, want)
 	}
-	if promises != "cpath dns fattr flock inet pf rpath stdio unix wpath" {
+	if promises != "cpath dns fattr inet pf rpath stdio unix wpath" {
 		t.Errorf("pledge %q", promises)
 	}
 	// A file backend with a command needs exec, and the command unveiled x.
@@ -120,5 +120,53 @@ func TestRunSandboxOrder(t *testing.T) {
 	}
 	if !slices.Contains(sb.calls, "unveil "+h.d.cfg.StateDir+" rwc") {
 		t.Errorf("state directory not unveiled rwc: %q", sb.calls)
+	}
+}
+
+// Under the sandbox, a reload that needs what unveil and pledge no longer
+// allow (a command to run, a log in a new directory) is refused with a
+// clear message; one within them is applied.
+func TestReloadWithinSandbox(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	sb := &fakeSandbox{socket: h.d.opts.SocketPath}
+	h.d.opts.Sandbox = sb
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, func() bool {
+		h.d.reloadMu.Lock()
+		defer h.d.reloadMu.Unlock()
+		return h.d.sandbox != nil
+	})
+	base := fmt.Sprintf("state-directory %q\nwalk grace 7d\n", filepath.Join(h.dir, "state"))
+	for _, tt := range []struct {
+		name, conf, err string
+	}{
+		{"a domain more", "domain example.com\ndomain example.org\n", ""},
+		{"a command to run", fmt.Sprintf("table white file %q command { \"/usr/bin/true\" }\ntable black file %q\n",
+			filepath.Join(h.dir, "state", "white.txt"), filepath.Join(h.dir, "state", "black.txt")), `pledge "exec" is not allowed since start`},
+		{"a log elsewhere", "log sshd file \"/nonexistent-dir/authlog\"\n", "/nonexistent-dir (r) is not unveiled since start"},
+	} {
+		if err := os.WriteFile(h.d.opts.ConfigPath, []byte(base+tt.conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := h.d.Reload()
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "restart")):
+			t.Errorf("%s: error %v, want %q and a restart", tt.name, err, tt.err)
+		}
+	}
+	h.d.mu.Lock()
+	_, added := h.d.domains["example.org"]
+	h.d.mu.Unlock()
+	if !added {
+		t.Error("the reload within the sandbox was not applied")
 	}
 }
