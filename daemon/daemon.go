@@ -93,9 +93,9 @@ type Daemon struct {
 	sandbox  *sandboxed // what unveil and pledge allow, once Run applied them; under reloadMu
 	// syncMu serialises table syncs with backend replacement, so that a
 	// backend is never closed under a running sync.
-	syncMu sync.Mutex
-	exporter       *pftable.File
-	speaker        *bgp.Speaker
+	syncMu   sync.Mutex
+	exporter *pftable.File
+	speaker  *bgp.Speaker
 
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot
