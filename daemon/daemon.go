@@ -811,6 +811,22 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	return err
 }
 
+// covers returns what the tables hold once the lists as they are now are
+// pushed: the last push when nothing changed since, else computed afresh,
+// so that a change acknowledged to spfctl shows in the next request
+// before the sync loop has pushed it.
+func (d *Daemon) covers() [2]*prefixset.Set {
+	d.mu.Lock()
+	if d.syncVersion == d.lists.Version() && d.pushed[White] != nil {
+		defer d.mu.Unlock()
+		return d.pushed
+	}
+	white, black, ignore := d.lists.Builder(White), d.lists.Builder(Black), d.lists.Ignore()
+	d.mu.Unlock()
+	ws, bs := Covers(white, black, ignore)
+	return [2]*prefixset.Set{ws, bs}
+}
+
 // tableName is how the backend knows a table: the file path or the name.
 func tableName(t config.Table) string {
 	if t.Backend == "file" {

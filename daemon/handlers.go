@@ -76,8 +76,8 @@ type holdView struct {
 // showList prints the table as pushed, one prefix a line, or with -v every
 // entry held, its sources and expiries, and whether it is pushed.
 func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
+	pushed := d.covers()
 	d.mu.Lock()
-	pushed := d.pushed
 	if !req.Verbose {
 		d.mu.Unlock()
 		if req.JSON {
@@ -348,13 +348,17 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	}
 	d.mu.Lock()
 	err := d.commit(op)
+	d.mu.Unlock()
 	note := ""
 	if list == Black {
-		if s := PushState(cmd.Prefix, d.pushed[White], d.lists.Ignore()); s != "pushed" {
+		white := d.covers()[White]
+		d.mu.Lock()
+		ignore := d.lists.Ignore()
+		d.mu.Unlock()
+		if s := PushState(cmd.Prefix, white, ignore); s != "pushed" {
 			note = " (" + s + ")"
 		}
 	}
-	d.mu.Unlock()
 	if err != nil {
 		return err
 	}

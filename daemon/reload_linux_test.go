@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spfd/spfd/control"
 )
 
 // openCount counts this process's descriptors open on path.
@@ -89,5 +92,34 @@ func TestConcurrentReloadsKeepOneFollower(t *testing.T) {
 	})
 	if got := h.black(); got[0] != "198.51.100.7/32" {
 		t.Errorf("black %v", got)
+	}
+}
+
+// An acknowledged add is in the very next show, whether or not the sync
+// loop has pushed it yet (before: 9 of 20 missed).
+func TestShowAfterAdd(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, func() bool { return len(h.white()) == 2 })
+	for i := range 20 {
+		addr := fmt.Sprintf("203.0.113.%d", 2*i+1) // odd: no two merge
+		var out strings.Builder
+		if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", addr}}, &out); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"show", "blacklist"}}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), addr+"/32\n") {
+			t.Fatalf("add %d: show blacklist right after lacks %s:\n%s", i, addr, out.String())
+		}
 	}
 }
