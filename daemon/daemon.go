@@ -575,15 +575,21 @@ func (d *Daemon) applyOp(op Op) error {
 }
 
 // commit journals ops and applies them: the change is acknowledged only
-// once it is on disk.
+// once it is on disk, and applied in journal order. The caller must not
+// hold d.mu: the journal is written and synced without it (group commit),
+// so readers and log events never wait on the disk.
 func (d *Daemon) commit(ops ...Op) error {
-	if err := d.store.Append(ops...); err != nil {
-		return err
-	}
-	for _, op := range ops {
-		if err := d.applyOp(op); err != nil {
-			return err
+	err := d.store.Commit(ops, func(batch []Op) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, op := range batch {
+			if err := d.applyOp(op); err != nil {
+				d.warn("state", fmt.Sprintf("applying %+v: %v", op, err))
+			}
 		}
+	})
+	if err != nil {
+		return err
 	}
 	d.signal(d.dirty)
 	d.signal(d.save)
@@ -915,12 +921,13 @@ func (d *Daemon) saveLoop(ctx context.Context) error {
 // snapshot writes the state and starts a new journal generation.
 func (d *Daemon) snapshot() error {
 	var buf bytes.Buffer
-	d.mu.Lock()
+	// Rotate first: it waits for a batch being written to be applied, so
+	// the state taken below holds every op of the journals before gen.
 	gen, err := d.store.Rotate()
 	if err != nil {
-		d.mu.Unlock()
 		return err
 	}
+	d.mu.Lock()
 	snap := &Snapshot{Generation: gen, Lists: d.lists}
 	for _, name := range sortedKeys(d.domains) {
 		ds := *d.domains[name]
@@ -939,7 +946,7 @@ func (d *Daemon) snapshot() error {
 	if err != nil {
 		return err
 	}
-	return d.store.Commit(buf.Bytes(), gen)
+	return d.store.CommitSnapshot(buf.Bytes(), gen)
 }
 
 // filesLoop re-reads list and domain files that appeared or changed.

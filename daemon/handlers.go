@@ -211,6 +211,7 @@ type statusView struct {
 	SyncError    string    `json:"sync_error,omitempty"`
 	InSync       bool      `json:"in_sync"`
 	Journal      int       `json:"journal_ops"`
+	StateError   string    `json:"state_error,omitempty"`
 	Resolvers    []string  `json:"resolvers"`
 	LastWalk     *walkPass `json:"last_walk_pass,omitempty"`
 	HeapMB       uint64    `json:"heap_mb"`
@@ -241,6 +242,9 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	}
 	if d.syncErr != nil {
 		v.SyncError = d.syncErr.Error()
+	}
+	if err := d.store.Err(); err != nil {
+		v.StateError = err.Error()
 	}
 	v.WhitePushed, v.BlackPushed = d.pushedCount[White], d.pushedCount[Black]
 	counts := map[string]int{}
@@ -283,6 +287,9 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	fmt.Fprintf(w, "last sync %s, %s\n", v.LastSync, sync)
 	if v.SyncError != "" {
 		fmt.Fprintf(w, "sync error: %s\n", v.SyncError)
+	}
+	if v.StateError != "" {
+		fmt.Fprintf(w, "state error: %s (changes may not be saved)\n", v.StateError)
 	}
 	fmt.Fprintf(w, "journal %d ops since the last snapshot\nheap %d MiB\n", v.Journal, v.HeapMB)
 	for _, e := range v.Errors {
@@ -346,9 +353,7 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	if cmd.TTL > 0 {
 		op.Expires = d.now().Add(cmd.TTL).Truncate(time.Second)
 	}
-	d.mu.Lock()
 	err := d.commit(op)
-	d.mu.Unlock()
 	note := ""
 	if list == Black {
 		white := d.covers()[White]
@@ -374,8 +379,9 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 func (d *Daemon) cmdDelete(w io.Writer, cmd control.Command) error {
 	list, _ := ParseList(cmd.List)
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.lists.Contains(list, cmd.Prefix) {
+	held := d.lists.Contains(list, cmd.Prefix)
+	d.mu.Unlock()
+	if !held {
 		return fmt.Errorf("%s is not in the %slist", cmd.Prefix, list)
 	}
 	if err := d.commit(Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix}); err != nil {
@@ -394,13 +400,13 @@ func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
 		return nil
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	var ops []Op
 	for _, list := range []List{White, Black} {
 		if d.lists.Contains(list, cmd.Prefix) {
 			ops = append(ops, Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix})
 		}
 	}
+	d.mu.Unlock()
 	if len(ops) == 0 {
 		return fmt.Errorf("%s is in neither list", cmd.Prefix)
 	}
@@ -414,15 +420,14 @@ func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
 }
 
 func (d *Daemon) cmdDomainAdd(ctx context.Context, w io.Writer, cmd control.Command) error {
-	d.mu.Lock()
-	err := d.commit(Op{Op: "domain-add", Domain: cmd.Domain})
-	if err == nil {
-		d.domains[cmd.Domain].NextWalk = d.now()
-	}
-	d.mu.Unlock()
-	if err != nil {
+	if err := d.commit(Op{Op: "domain-add", Domain: cmd.Domain}); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	if ds, ok := d.domains[cmd.Domain]; ok {
+		ds.NextWalk = d.now()
+	}
+	d.mu.Unlock()
 	d.info("msg", "domain added", "domain", cmd.Domain)
 	// Walk it now, so the answer says what it gave.
 	return d.reportWalks(w, d.walkDomains(ctx, []string{cmd.Domain}))
@@ -430,28 +435,38 @@ func (d *Daemon) cmdDomainAdd(ctx context.Context, w io.Writer, cmd control.Comm
 
 func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	ds, ok := d.domains[cmd.Domain]
+	var origins []string
+	if ok {
+		origins = slices.Clone(ds.Origins)
+	}
+	d.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no domain %s", cmd.Domain)
 	}
 	var ops []Op
-	if slices.Contains(ds.Origins, OriginRuntime) {
+	if slices.Contains(origins, OriginRuntime) {
 		ops = append(ops, Op{Op: "domain-delete", Domain: cmd.Domain})
 	}
-	if slices.Contains(ds.Origins, OriginCapture) {
+	if slices.Contains(origins, OriginCapture) {
 		// Gone for good: the next mail to it must not bring it back.
 		ops = append(ops, Op{Op: "capture-block", Domain: cmd.Domain})
 	}
 	if len(ops) == 0 {
-		return fmt.Errorf("%s comes from %s; remove it there", cmd.Domain, strings.Join(ds.Origins, ", "))
+		return fmt.Errorf("%s comes from %s; remove it there", cmd.Domain, strings.Join(origins, ", "))
 	}
 	if err := d.commit(ops...); err != nil {
 		return err
 	}
 	d.info("msg", "domain deleted", "domain", cmd.Domain)
-	if _, still := d.domains[cmd.Domain]; still {
-		fmt.Fprintf(w, "%s: no longer added at run time; still walked for %s\n", cmd.Domain, strings.Join(d.domains[cmd.Domain].Origins, ", "))
+	d.mu.Lock()
+	still, ok := d.domains[cmd.Domain]
+	if ok {
+		origins = slices.Clone(still.Origins)
+	}
+	d.mu.Unlock()
+	if ok {
+		fmt.Fprintf(w, "%s: no longer added at run time; still walked for %s\n", cmd.Domain, strings.Join(origins, ", "))
 	} else {
 		fmt.Fprintf(w, "deleted domain %s and its networks\n", cmd.Domain)
 	}

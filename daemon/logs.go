@@ -176,7 +176,6 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 		return
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	var names []string
 	for _, o := range captured {
 		name := o.Domain
@@ -189,15 +188,16 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 			ops = append(ops, Op{Op: "domain-add", Domain: name, Source: OriginCapture, Note: o.Evidence, At: now.Truncate(time.Second)})
 		}
 	}
+	d.mu.Unlock()
 	if len(ops) == 0 && len(names) == 0 {
 		return
 	}
 	if err := d.commitIfAny(ops...); err != nil {
-		d.mu.Unlock()
 		d.recordError("log", err)
-		d.mu.Lock()
 		return
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, name := range names {
 		ds := d.domains[name]
 		if ds == nil {

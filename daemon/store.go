@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spfd/spfd/pftable"
@@ -40,13 +40,48 @@ type Op struct {
 type Store struct {
 	dir string
 
-	mu      sync.Mutex
+	// wmu is held while a batch is written, synced and applied, and while
+	// the journal rotates: a snapshot after Rotate holds every op of the
+	// journals before it. Lock order: wmu, then whatever apply takes.
+	wmu     sync.Mutex
 	gen     uint64 // the current journal's generation
-	journal *os.File
-	lines   int
+	journal journalFile
+	size    int64 // the journal's length: a failed write is cut back to it
+	lines   atomic.Int64
+
+	// qmu guards the queue of ops waiting for the next group commit.
+	qmu      sync.Mutex
+	queue    []*request
+	flushing bool
+
+	mu sync.Mutex
 	// committed is the generation of the snapshot in "state": after the
 	// next commit it is state.prev's, whose journals must stay.
 	committed uint64
+	// lastErr is the last failure to write the journal or a snapshot,
+	// for show status; cleared by the next success.
+	lastErr error
+}
+
+// journalFile is what the store needs of an open journal: an *os.File,
+// or in tests one that fails as a full disk does.
+type journalFile interface {
+	Write([]byte) (int, error)
+	Sync() error
+	Truncate(int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+// openJournalFile opens a journal for appending; tests replace it.
+var openJournalFile = func(path string) (journalFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}
+
+// request is one caller's ops in the group-commit queue.
+type request struct {
+	ops  []Op
+	done chan error
 }
 
 const (
@@ -133,38 +168,59 @@ func journalGenerations(dir string) ([]uint64, error) {
 	return gens, nil
 }
 
-// readJournal reads ops up to the first damaged line. A torn last line
-// (a crash mid-write, never acknowledged) is dropped silently.
+// readJournal reads the ops of a journal. A torn last line (a crash
+// mid-write, never acknowledged) is dropped silently. A damaged line is
+// skipped with a warning and the intact records after it are kept; a line
+// where a failed append was glued to the next one gives back the record
+// it ends with.
 func readJournal(path string) ([]Op, string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Sprintf("%s: %v", path, err)
 	}
 	var ops []Op
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), maxJournalLine)
-	complete := bytes.HasSuffix(data, []byte("\n"))
-	n := 0
-	for sc.Scan() {
-		n++
-		var op Op
-		if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
-			if !complete && !sc.Scan() {
-				return ops, "" // torn tail
-			}
-			return ops, fmt.Sprintf("%s:%d: damaged journal line, later lines skipped", path, n)
+	var damaged []string
+	for n := 1; len(data) > 0; n++ {
+		line, rest, complete := bytes.Cut(data, []byte("\n"))
+		data = rest
+		if !complete {
+			break // torn tail
 		}
-		ops = append(ops, op)
+		if len(line) == 0 {
+			continue
+		}
+		if op, ok := parseOp(line); ok {
+			ops = append(ops, op)
+			continue
+		}
+		// A record glued after a torn one starts at the last `{"op":`.
+		if k := bytes.LastIndex(line, []byte(`{"op":`)); k > 0 {
+			if op, ok := parseOp(line[k:]); ok {
+				ops = append(ops, op)
+				damaged = append(damaged, fmt.Sprintf("%d (the record after the damage kept)", n))
+				continue
+			}
+		}
+		damaged = append(damaged, strconv.Itoa(n))
 	}
-	if err := sc.Err(); err != nil {
-		return ops, fmt.Sprintf("%s: %v", path, err)
+	if len(damaged) > 0 {
+		return ops, fmt.Sprintf("%s: damaged journal lines skipped: %s", path, strings.Join(damaged, ", "))
 	}
 	return ops, ""
 }
 
+func parseOp(line []byte) (Op, bool) {
+	if len(line) > maxJournalLine {
+		return Op{}, false
+	}
+	var op Op
+	err := json.Unmarshal(line, &op)
+	return op, err == nil && op.Op != ""
+}
+
 func (s *Store) openJournal() error {
 	path := filepath.Join(s.dir, journalPrefix+strconv.FormatUint(s.gen, 10))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openJournalFile(path)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -172,14 +228,70 @@ func (s *Store) openJournal() error {
 		f.Close()
 		return fmt.Errorf("journal: %w", err)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("journal: %w", err)
+	}
 	s.journal = f
-	s.lines = 0
+	s.size = fi.Size()
+	s.lines.Store(0)
 	return nil
 }
 
 // Append writes ops to the journal and syncs it: when Append returns nil,
-// the change survives kill -9 and power loss.
-func (s *Store) Append(ops ...Op) error {
+// the change survives kill -9 and power loss. It applies nothing.
+func (s *Store) Append(ops ...Op) error { return s.Commit(ops, nil) }
+
+// Commit journals ops and then calls apply with them, in journal order,
+// before it returns nil: a change is acknowledged only once it is on disk,
+// and it is applied in the order the journal replays it. Concurrent
+// callers share one write and one fsync (group commit), which happen
+// outside any lock a reader of the state takes; apply runs under the
+// store's write lock, so it must not call into the store. On failure the
+// journal is cut back to where it was, nothing is applied, and every
+// caller of the batch gets the error.
+func (s *Store) Commit(ops []Op, apply func([]Op)) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	req := &request{ops: ops, done: make(chan error, 1)}
+	s.qmu.Lock()
+	s.queue = append(s.queue, req)
+	lead := !s.flushing
+	s.flushing = true
+	s.qmu.Unlock()
+	if lead {
+		s.flush(apply)
+	}
+	return <-req.done
+}
+
+// flush writes batches until the queue is empty. Only one caller flushes
+// at a time; the others wait for their request's answer.
+func (s *Store) flush(apply func([]Op)) {
+	for {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		if len(batch) == 0 {
+			s.flushing = false
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		var all []Op
+		for _, r := range batch {
+			all = append(all, r.ops...)
+		}
+		err := s.write(all, apply)
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+func (s *Store) write(ops []Op, apply func([]Op)) error {
 	var buf bytes.Buffer
 	for _, op := range ops {
 		b, err := json.Marshal(op)
@@ -189,34 +301,65 @@ func (s *Store) Append(ops ...Op) error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.journal == nil {
 		return errors.New("journal closed")
 	}
-	if _, err := s.journal.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("journal: %w", err)
+	n, err := s.journal.Write(buf.Bytes())
+	if err == nil {
+		err = s.journal.Sync()
 	}
-	if err := s.journal.Sync(); err != nil {
-		return fmt.Errorf("journal: %w", err)
+	if err != nil {
+		// Leave the journal as it was: a half line would glue the next
+		// append onto it (ENOSPC). If even that fails, go on in a new
+		// journal file, so no later record follows the damage.
+		if n > 0 {
+			if terr := s.journal.Truncate(s.size); terr != nil || s.journal.Sync() != nil {
+				s.journal.Close()
+				s.journal = nil
+				s.gen++
+				if oerr := s.openJournal(); oerr != nil {
+					err = errors.Join(err, oerr)
+				}
+			}
+		}
+		err = fmt.Errorf("journal: %w", err)
+		s.setErr(err)
+		return err
 	}
-	s.lines += len(ops)
+	s.size += int64(n)
+	s.lines.Add(int64(len(ops)))
+	s.setErr(nil)
+	if apply != nil {
+		apply(ops)
+	}
 	return nil
 }
 
-// JournalLines reports the ops in the current journal.
-func (s *Store) JournalLines() int {
+func (s *Store) setErr(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+}
+
+// Err reports the last failure to write the journal or a snapshot, nil
+// once writing works again.
+func (s *Store) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lines
+	return s.lastErr
 }
+
+// JournalLines reports the ops in the current journal.
+func (s *Store) JournalLines() int { return int(s.lines.Load()) }
 
 // Rotate starts a new journal and returns its generation: the snapshot
 // taken now (under the same lock as the state) must carry it, so ops
 // after the snapshot are replayed and ops before it are not needed.
 func (s *Store) Rotate() (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.journal != nil {
 		s.journal.Close()
 	}
@@ -227,10 +370,19 @@ func (s *Store) Rotate() (uint64, error) {
 	return s.gen, nil
 }
 
-// Commit writes a serialised snapshot of generation gen: the current
+// CommitSnapshot writes a serialised snapshot of generation gen: the current
 // state becomes state.prev, and journals older than state.prev's are
 // removed.
-func (s *Store) Commit(data []byte, gen uint64) error {
+func (s *Store) CommitSnapshot(data []byte, gen uint64) error {
+	if err := s.commitSnapshot(data, gen); err != nil {
+		s.setErr(err)
+		return err
+	}
+	s.setErr(nil)
+	return nil
+}
+
+func (s *Store) commitSnapshot(data []byte, gen uint64) error {
 	path := filepath.Join(s.dir, stateFile)
 	tmp := path + ".new"
 	if err := writeSynced(tmp, data); err != nil {
@@ -276,8 +428,8 @@ func writeSynced(path string, data []byte) error {
 
 // Close closes the journal.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.journal == nil {
 		return nil
 	}

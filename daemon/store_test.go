@@ -2,12 +2,18 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"github.com/spfd/spfd/control"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -115,7 +121,7 @@ func TestStoreJournalReplayAndFallback(t *testing.T) {
 	s1.Lists.Add(White, pfx("192.0.2.1/32"), SourceManual, time.Time{})
 	var buf bytes.Buffer
 	WriteSnapshot(&buf, s1)
-	if err := st.Commit(buf.Bytes(), gen); err != nil {
+	if err := st.CommitSnapshot(buf.Bytes(), gen); err != nil {
 		t.Fatal(err)
 	}
 	op3 := Op{Op: "add", List: "black", Prefix: pfx("203.0.113.1/32"), Source: SourceManual}
@@ -127,7 +133,7 @@ func TestStoreJournalReplayAndFallback(t *testing.T) {
 	s2.Lists.Add(Black, pfx("203.0.113.1/32"), SourceManual, time.Time{})
 	buf.Reset()
 	WriteSnapshot(&buf, s2)
-	if err := st.Commit(buf.Bytes(), gen2); err != nil {
+	if err := st.CommitSnapshot(buf.Bytes(), gen2); err != nil {
 		t.Fatal(err)
 	}
 	op4 := Op{Op: "delete", List: "white", Prefix: pfx("192.0.2.1/32")}
@@ -171,10 +177,94 @@ func TestJournalTornTail(t *testing.T) {
 	if err != nil || len(warns) != 0 || len(ops) != 1 || ops[0].Domain != "a.example" {
 		t.Fatalf("ops %+v warns %q err %v", ops, warns, err)
 	}
+	// Intact records after a damaged one are kept (before: all lost).
 	os.WriteFile(filepath.Join(dir, "journal.1"), []byte("garbage\n"+content), 0o600)
 	_, _, ops, warns, _ = OpenStore(dir, time.Now)
-	if len(ops) != 0 || len(warns) != 1 || !strings.Contains(warns[0], "journal.1:1: damaged") {
+	if len(ops) != 1 || ops[0].Domain != "a.example" || len(warns) != 1 || !strings.Contains(warns[0], "damaged journal lines skipped: 1") {
 		t.Fatalf("damaged head: ops %+v warns %q", ops, warns)
+	}
+	// A record glued onto a torn one (an append that failed half-way,
+	// then one that worked) is read back.
+	glued := `{"op":"domain-add","domain":"a.example"}` + "\n" + `{"op":"add","list":"bl` + `{"op":"domain-add","domain":"b.example"}` + "\n" +
+		`{"op":"domain-add","domain":"c.example"}` + "\n"
+	os.WriteFile(filepath.Join(dir, "journal.1"), []byte(glued), 0o600)
+	_, _, ops, warns, _ = OpenStore(dir, time.Now)
+	var names []string
+	for _, op := range ops {
+		names = append(names, op.Domain)
+	}
+	if strings.Join(names, " ") != "a.example b.example c.example" || len(warns) != 1 {
+		t.Fatalf("glued: ops %q warns %q", names, warns)
+	}
+}
+
+// fullDisk is a journal file whose disk fills after room bytes: a write
+// that does not fit writes what fits and fails with ENOSPC, as write(2)
+// does.
+type fullDisk struct {
+	*os.File
+	room *int
+}
+
+func (f fullDisk) Write(p []byte) (int, error) {
+	if len(p) <= *f.room {
+		*f.room -= len(p)
+		return f.File.Write(p)
+	}
+	n, _ := f.File.Write(p[:*f.room])
+	*f.room = 0
+	return n, syscall.ENOSPC
+}
+
+// A full disk: the failed append is reported, leaves the journal as it
+// was, and adds acknowledged after space is freed survive a restart
+// (before: all 50 were lost behind the glued line).
+func TestJournalFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	room := 1 << 20
+	saved := openJournalFile
+	openJournalFile = func(path string) (journalFile, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return fullDisk{f, &room}, err
+	}
+	defer func() { openJournalFile = saved }()
+	st, _, _, _, err := OpenStore(dir, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(i int) error {
+		return st.Append(Op{Op: "add", List: "black", Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32), Source: "manual"})
+	}
+	if err := add(1); err != nil {
+		t.Fatal(err)
+	}
+	room = 20 // the next record does not fit
+	if err := add(2); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v, want ENOSPC", err)
+	}
+	if st.Err() == nil {
+		t.Error("the store does not report the failure")
+	}
+	room = 1 << 20 // space freed
+	for i := 3; i < 53; i++ {
+		if err := add(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Err() != nil {
+		t.Errorf("failure still reported after success: %v", st.Err())
+	}
+	st.Close() // as kill -9 leaves it: no snapshot
+	_, snap, ops, warns, err := OpenStore(dir, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := snap.Lists
+	for _, op := range ops {
+		l.Add(Black, op.Prefix, op.Source, op.Expires)
+	}
+	if len(warns) != 0 || len(ops) != 51 || l.Contains(Black, netip.MustParsePrefix("203.0.113.2/32")) {
+		t.Fatalf("after restart: %d ops (want 51: the first and the 50 after), warnings %q", len(ops), warns)
 	}
 }
 
@@ -196,4 +286,64 @@ func FuzzReadSnapshot(f *testing.F) {
 			t.Fatalf("rewritten snapshot unreadable: %v", err)
 		}
 	})
+}
+
+// slowDisk is a journal whose fsync waits until released.
+type slowDisk struct {
+	*os.File
+	syncing chan struct{}
+	release chan struct{}
+}
+
+func (f slowDisk) Sync() error {
+	select {
+	case f.syncing <- struct{}{}:
+		<-f.release
+	default:
+	}
+	return f.File.Sync()
+}
+
+// While a change waits for the disk, readers of the state do not: the
+// fsync happens outside the daemon's lock.
+func TestFsyncOutsideTheLock(t *testing.T) {
+	syncing, release := make(chan struct{}), make(chan struct{})
+	saved := openJournalFile
+	openJournalFile = func(path string) (journalFile, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		return slowDisk{f, syncing, release}, err
+	}
+	defer func() { openJournalFile = saved }()
+	h := newHarness(t, exampleZone, "domain example.com")
+	added := make(chan error, 1)
+	go func() {
+		added <- h.d.cmdAdd(io.Discard, control.Command{Name: "add", List: "black", Prefix: netip.MustParsePrefix("203.0.113.9/32")})
+	}()
+	<-syncing // the add is in fsync now
+	answered := make(chan struct{})
+	go func() {
+		h.d.exempt(netip.MustParseAddr("198.51.100.1"))
+		h.d.showStatus(context.Background(), io.Discard, control.Request{})
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a reader waited for the journal's fsync")
+	}
+	h.d.mu.Lock()
+	early := h.d.lists.Contains(Black, netip.MustParsePrefix("203.0.113.9/32"))
+	h.d.mu.Unlock()
+	if early {
+		t.Error("the change was applied before it was on disk")
+	}
+	close(release)
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	if !h.d.lists.Contains(Black, netip.MustParsePrefix("203.0.113.9/32")) {
+		t.Error("the acknowledged change is not applied")
+	}
 }
