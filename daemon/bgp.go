@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net/netip"
 	"sort"
@@ -17,7 +18,7 @@ import (
 )
 
 // bgpSourcePrefix marks entries received over BGP: feed:bgp:<neighbor>.
-const bgpSourcePrefix = PrefixFeed + "bgp:"
+const bgpSourcePrefix = state.PrefixFeed + "bgp:"
 
 // startBGP starts the speaker when BGP is configured.
 func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker, error) {
@@ -69,9 +70,9 @@ func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
 
 func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	changed := false
-	for _, list := range []List{White, Black} {
+	for _, list := range []state.List{state.White, state.Black} {
 		rx := sp.Received(list.String())
-		if list == White {
+		if list == state.White {
 			for n, ps := range rx {
 				rx[n] = d.floor("bgp "+n, ps)
 			}
@@ -104,7 +105,7 @@ func (d *Daemon) announce(ctx context.Context, white, black *prefixset.Set) {
 	sp, cfg := d.speaker, d.cfg
 	var local [2]*prefixset.Builder
 	if sp != nil && cfg.BGP != nil {
-		for _, list := range []List{White, Black} {
+		for _, list := range []state.List{state.White, state.Black} {
 			local[list] = d.lists.BuilderExcept(list, func(src string) bool { return strings.HasPrefix(src, bgpSourcePrefix) })
 		}
 	}
@@ -114,7 +115,7 @@ func (d *Daemon) announce(ctx context.Context, white, black *prefixset.Set) {
 	}
 	pushed := [2]*prefixset.Set{white, black}
 	for _, name := range cfg.BGP.Announce {
-		list, _ := ParseList(name)
+		list, _ := state.ParseList(name)
 		// Only what is pushed, and only what was found here.
 		set := local[list].Set()
 		var ps []netip.Prefix

@@ -1,6 +1,6 @@
-// Package daemon is spfd's core: the whitelist and blacklist with their
-// sources and TTLs, the SPF walk schedule, persistence, reconciliation of
-// the tables, and the control commands.
+// Package daemon wires spfd together: it owns the state (internal/state),
+// runs the SPF walk schedule, the log followers and feeds, pushes the lists
+// to the table backend, and answers the control commands.
 package daemon
 
 import (
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net"
 	"net/netip"
@@ -50,6 +51,8 @@ type Options struct {
 	// Sandbox restricts the process once it has opened what it needs
 	// (unveil and pledge on OpenBSD; nil elsewhere).
 	Sandbox Sandbox
+	// OpenJournal replaces how the state's journal is opened (tests).
+	OpenJournal func(path string) (state.JournalFile, error)
 }
 
 // Daemon is a running spfd.
@@ -62,8 +65,8 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	cfg     *config.Config
-	lists   *Lists
-	domains map[string]*DomainState
+	lists   *state.Lists
+	domains map[string]*state.DomainState
 	// noCapture holds captured domains an admin deleted: outbound mail
 	// does not bring them back.
 	noCapture map[string]bool
@@ -73,7 +76,7 @@ type Daemon struct {
 	resolvers []string
 	lastPass  walkPass
 	backend   pftable.Backend
-	store     *Store
+	store     *state.Store
 	// pushed are the covers last pushed to the tables.
 	pushed      [2]*prefixset.Set
 	pushedCount [2]int
@@ -129,7 +132,7 @@ func New(opts Options) (*Daemon, error) {
 		now:        opts.Now,
 		logger:     opts.Logger,
 		cfg:        cfg,
-		domains:    make(map[string]*DomainState),
+		domains:    make(map[string]*state.DomainState),
 		noCapture:  make(map[string]bool),
 		fileStamps: make(map[string]time.Time),
 		dirty:      make(chan struct{}, 1),
@@ -140,7 +143,7 @@ func New(opts Options) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		d.warn("config", w)
 	}
-	store, snap, ops, warnings, err := OpenStore(cfg.StateDir, d.now)
+	store, snap, ops, warnings, err := state.OpenStore(cfg.StateDir, d.now, state.Options{OpenJournal: opts.OpenJournal})
 	if err != nil {
 		return nil, err
 	}
@@ -274,8 +277,8 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	d.cfg, d.walker, d.backend = cfg, walker, backend
 	d.dns, d.resolvers = client, servers
 	d.lists.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
-	d.lists.SetSource(White, SourceStatic, staticWhite, time.Time{})
-	d.lists.SetSource(Black, SourceStatic, staticBlack, time.Time{})
+	d.lists.SetSource(state.White, state.SourceStatic, staticWhite, time.Time{})
+	d.lists.SetSource(state.Black, state.SourceStatic, staticBlack, time.Time{})
 	d.setOrigin(OriginConfig, cfg.Domains)
 	for _, f := range cfg.DomainFiles {
 		d.setOrigin(originFile+f, fileDomains[f])
@@ -488,10 +491,10 @@ func (d *Daemon) setOrigin(origin string, names []string) {
 	}
 }
 
-func (d *Daemon) addOriginLocked(name, origin string) *DomainState {
+func (d *Daemon) addOriginLocked(name, origin string) *state.DomainState {
 	ds, ok := d.domains[name]
 	if !ok {
-		ds = &DomainState{Name: name, NextWalk: d.now()}
+		ds = &state.DomainState{Name: name, NextWalk: d.now()}
 		d.domains[name] = ds
 	}
 	if !slices.Contains(ds.Origins, origin) {
@@ -506,7 +509,7 @@ func (d *Daemon) addOriginLocked(name, origin string) *DomainState {
 func (d *Daemon) dropOrphansLocked() {
 	for name, ds := range d.domains {
 		if len(ds.Origins) == 0 {
-			d.lists.SetSource(White, PrefixSPF+name, nil, time.Time{})
+			d.lists.SetSource(state.White, state.PrefixSPF+name, nil, time.Time{})
 			delete(d.domains, name)
 			d.info("msg", "domain dropped", "domain", name)
 		}
@@ -522,10 +525,10 @@ func (d *Daemon) signal(ch chan struct{}) {
 }
 
 // applyOp applies a journalled op. Lock held or not yet shared.
-func (d *Daemon) applyOp(op Op) error {
+func (d *Daemon) applyOp(op state.Op) error {
 	switch op.Op {
 	case "add", "remove", "delete":
-		list, err := ParseList(op.List)
+		list, err := state.ParseList(op.List)
 		if err != nil {
 			return err
 		}
@@ -578,8 +581,8 @@ func (d *Daemon) applyOp(op Op) error {
 // once it is on disk, and applied in journal order. The caller must not
 // hold d.mu: the journal is written and synced without it (group commit),
 // so readers and log events never wait on the disk.
-func (d *Daemon) commit(ops ...Op) error {
-	err := d.store.Commit(ops, func(batch []Op) {
+func (d *Daemon) commit(ops ...state.Op) error {
+	err := d.store.Commit(ops, func(batch []state.Op) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, op := range batch {
@@ -597,7 +600,7 @@ func (d *Daemon) commit(ops ...Op) error {
 }
 
 // commitIfAny commits ops, if there are any.
-func (d *Daemon) commitIfAny(ops ...Op) error {
+func (d *Daemon) commitIfAny(ops ...state.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
@@ -725,7 +728,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.info("msg", "spfd started", "socket", socket, "backend", d.backend.Kind(),
-		"white", d.lists.Len(White), "black", d.lists.Len(Black), "domains", len(d.domains))
+		"white", d.lists.Len(state.White), "black", d.lists.Len(state.Black), "domains", len(d.domains))
 	d.mu.Unlock()
 	<-ctx.Done()
 	if d.opts.Notify != nil {
@@ -783,13 +786,13 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	defer d.syncMu.Unlock()
 	d.mu.Lock()
 	version := d.lists.Version()
-	white := d.lists.Builder(White)
-	black := d.lists.Builder(Black)
+	white := d.lists.Builder(state.White)
+	black := d.lists.Builder(state.Black)
 	ignore := d.lists.Ignore()
 	backend, cfg := d.backend, d.cfg
 	d.mu.Unlock()
 
-	ws, bs := Covers(white, black, ignore)
+	ws, bs := state.Covers(white, black, ignore)
 	var errs []error
 	if err := backend.Sync(ctx, tableName(cfg.White), ws); err != nil {
 		errs = append(errs, err)
@@ -823,13 +826,13 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 // before the sync loop has pushed it.
 func (d *Daemon) covers() [2]*prefixset.Set {
 	d.mu.Lock()
-	if d.syncVersion == d.lists.Version() && d.pushed[White] != nil {
+	if d.syncVersion == d.lists.Version() && d.pushed[state.White] != nil {
 		defer d.mu.Unlock()
 		return d.pushed
 	}
-	white, black, ignore := d.lists.Builder(White), d.lists.Builder(Black), d.lists.Ignore()
+	white, black, ignore := d.lists.Builder(state.White), d.lists.Builder(state.Black), d.lists.Ignore()
 	d.mu.Unlock()
-	ws, bs := Covers(white, black, ignore)
+	ws, bs := state.Covers(white, black, ignore)
 	return [2]*prefixset.Set{ws, bs}
 }
 
@@ -871,7 +874,7 @@ func (d *Daemon) expiryLoop(ctx context.Context) error {
 	}
 }
 
-func (d *Daemon) expire() []Removal {
+func (d *Daemon) expire() []state.Removal {
 	d.mu.Lock()
 	removed := d.lists.Expire()
 	d.expireCapturedLocked()
@@ -928,7 +931,7 @@ func (d *Daemon) snapshot() error {
 		return err
 	}
 	d.mu.Lock()
-	snap := &Snapshot{Generation: gen, Lists: d.lists}
+	snap := &state.Snapshot{Generation: gen, Lists: d.lists}
 	for _, name := range sortedKeys(d.domains) {
 		ds := *d.domains[name]
 		ds.NoCapture = d.noCapture[name]
@@ -936,12 +939,12 @@ func (d *Daemon) snapshot() error {
 	}
 	for _, name := range sortedKeys(d.noCapture) {
 		if _, walked := d.domains[name]; !walked {
-			snap.Domains = append(snap.Domains, DomainState{Name: name, NoCapture: true})
+			snap.Domains = append(snap.Domains, state.DomainState{Name: name, NoCapture: true})
 		}
 	}
 	snap.Positions = d.positions
 	d.positionsDirty = false
-	err = WriteSnapshot(&buf, snap)
+	err = state.WriteSnapshot(&buf, snap)
 	d.mu.Unlock()
 	if err != nil {
 		return err

@@ -49,6 +49,12 @@ type harness struct {
 
 func newHarness(t *testing.T, zone, conf string) *harness {
 	t.Helper()
+	return newHarnessWith(t, zone, conf, nil)
+}
+
+// newHarnessWith is newHarness with the options adjusted by adjust.
+func newHarnessWith(t *testing.T, zone, conf string, adjust func(*Options)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "spfd.conf")
 	full := fmt.Sprintf("state-directory %q\nwalk grace 7d\n%s\n", filepath.Join(dir, "state"), conf)
@@ -58,13 +64,17 @@ func newHarness(t *testing.T, zone, conf string) *harness {
 	h := &harness{dns: dnstest.Start(t, zone), fake: pftable.NewFake(), dir: dir,
 		clock: &syncClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
 	var err error
-	h.d, err = New(Options{
+	opts := Options{
 		ConfigPath: path,
 		Logger:     log.NewNopLogger(),
 		Now:        h.clock.Now,
 		Exchanger:  &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond},
 		Backend:    h.fake,
-	})
+	}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	h.d, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"net/netip"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 // the last good fetch.
 func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetcher) {
 	src := feed.Source{Name: f.Name, Path: f.Path, URL: f.URL, MaxSize: f.MaxSize}
-	list, _ := ParseList(f.List)
-	source := PrefixFeed + f.Name
+	list, _ := state.ParseList(f.List)
+	source := state.PrefixFeed + f.Name
 	for {
 		res, err := fetcher.Fetch(ctx, src)
 		switch {
@@ -33,7 +34,7 @@ func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetch
 				d.warn("feed", fmt.Sprintf("%s: %d bad lines skipped, first: %v", f.Name, res.BadLines, res.FirstBad))
 			}
 			ps := res.Prefixes
-			if list == White {
+			if list == state.White {
 				ps = d.floor(f.Name, ps)
 			}
 			d.mu.Lock()
@@ -59,7 +60,7 @@ func expiry(now time.Time, ttl time.Duration) time.Time {
 }
 
 // refreshFeed extends an unchanged feed's entries by its TTL.
-func (d *Daemon) refreshFeed(list List, source string, ttl time.Duration) {
+func (d *Daemon) refreshFeed(list state.List, source string, ttl time.Duration) {
 	if ttl <= 0 {
 		return
 	}

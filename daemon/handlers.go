@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net/netip"
 	"runtime"
@@ -22,9 +23,9 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Co
 	d.debug("msg", "control", "cmd", strings.Join(cmd.Words(), " "))
 	switch cmd.Name {
 	case "show whitelist":
-		return d.showList(w, White, req)
+		return d.showList(w, state.White, req)
 	case "show blacklist":
-		return d.showList(w, Black, req)
+		return d.showList(w, state.Black, req)
 	case "show domains":
 		return d.showDomains(w, req)
 	case "show status":
@@ -75,7 +76,7 @@ type holdView struct {
 
 // showList prints the table as pushed, one prefix a line, or with -v every
 // entry held, its sources and expiries, and whether it is pushed.
-func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
+func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) error {
 	pushed := d.covers()
 	d.mu.Lock()
 	if !req.Verbose {
@@ -103,18 +104,18 @@ func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
 	dump := d.lists.Dump(list)
 	ignore := d.lists.Ignore()
 	d.mu.Unlock()
-	white := pushed[White]
+	white := pushed[state.White]
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	var werr error
 	var line []byte
-	dump.Each(func(e Entry) bool {
-		state := "pushed"
-		if list == Black {
-			state = PushState(e.Prefix, white, ignore)
+	dump.Each(func(e state.Entry) bool {
+		pushState := "pushed"
+		if list == state.Black {
+			pushState = state.PushState(e.Prefix, white, ignore)
 		}
 		if req.JSON {
-			v := entryView{Prefix: e.Prefix, Pushed: state}
+			v := entryView{Prefix: e.Prefix, Pushed: pushState}
 			for _, h := range e.Holds {
 				v.Holds = append(v.Holds, holdView(h))
 			}
@@ -134,7 +135,7 @@ func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
 			}
 		}
 		line = append(line, '\t')
-		line = append(line, state...)
+		line = append(line, pushState...)
 		line = append(line, '\n')
 		_, werr = bw.Write(line)
 		return werr == nil
@@ -147,7 +148,7 @@ func (d *Daemon) showList(w io.Writer, list List, req control.Request) error {
 
 func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 	d.mu.Lock()
-	var states []DomainState
+	var states []state.DomainState
 	for _, name := range sortedKeys(d.domains) {
 		ds := *d.domains[name]
 		ds.Prefixes = slices.Clone(ds.Prefixes)
@@ -226,8 +227,8 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		Uptime:       d.now().Sub(d.started).Round(time.Second).String(),
 		Config:       d.opts.ConfigPath,
 		Backend:      d.backend.Kind(),
-		WhiteEntries: d.lists.Len(White),
-		BlackEntries: d.lists.Len(Black),
+		WhiteEntries: d.lists.Len(state.White),
+		BlackEntries: d.lists.Len(state.Black),
 		Domains:      len(d.domains),
 		LastSync:     stamp(d.lastSync),
 		InSync:       d.syncVersion == d.lists.Version() && d.syncErr == nil,
@@ -246,7 +247,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if err := d.store.Err(); err != nil {
 		v.StateError = err.Error()
 	}
-	v.WhitePushed, v.BlackPushed = d.pushedCount[White], d.pushedCount[Black]
+	v.WhitePushed, v.BlackPushed = d.pushedCount[state.White], d.pushedCount[state.Black]
 	counts := map[string]int{}
 	for _, ds := range d.domains {
 		s := ds.Status
@@ -312,7 +313,7 @@ type statsView struct {
 func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request) error {
 	d.mu.Lock()
 	backend, cfg := d.backend, d.cfg
-	held := [2]int{d.lists.Len(White), d.lists.Len(Black)}
+	held := [2]int{d.lists.Len(state.White), d.lists.Len(state.Black)}
 	d.mu.Unlock()
 	var views []statsView
 	for i, t := range []string{tableName(cfg.White), tableName(cfg.Black)} {
@@ -320,7 +321,7 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 		if err != nil {
 			return fmt.Errorf("stats of %s: %w", t, err)
 		}
-		v := statsView{Table: t, List: List(i).String(), Held: held[i], Pushed: st.Entries, LastSync: st.LastSync, Repairs: st.Repairs}
+		v := statsView{Table: t, List: state.List(i).String(), Held: held[i], Pushed: st.Entries, LastSync: st.LastSync, Repairs: st.Repairs}
 		if st.Counters {
 			v.Packets, v.Bytes = &st.Packets, &st.Bytes
 		}
@@ -341,7 +342,7 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 }
 
 func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
-	list, _ := ParseList(cmd.List)
+	list, _ := state.ParseList(cmd.List)
 	d.mu.Lock()
 	walk := d.cfg.Walk
 	d.mu.Unlock()
@@ -349,18 +350,18 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 		return fmt.Errorf("%s is broader than the walk floor /%d: it would cover whole providers (say force to add it anyway)",
 			cmd.Prefix, walk.Floor(cmd.Prefix))
 	}
-	op := Op{Op: "add", List: list.String(), Prefix: cmd.Prefix, Source: SourceManual}
+	op := state.Op{Op: "add", List: list.String(), Prefix: cmd.Prefix, Source: state.SourceManual}
 	if cmd.TTL > 0 {
 		op.Expires = d.now().Add(cmd.TTL).Truncate(time.Second)
 	}
 	err := d.commit(op)
 	note := ""
-	if list == Black {
-		white := d.covers()[White]
+	if list == state.Black {
+		white := d.covers()[state.White]
 		d.mu.Lock()
 		ignore := d.lists.Ignore()
 		d.mu.Unlock()
-		if s := PushState(cmd.Prefix, white, ignore); s != "pushed" {
+		if s := state.PushState(cmd.Prefix, white, ignore); s != "pushed" {
 			note = " (" + s + ")"
 		}
 	}
@@ -377,14 +378,14 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 }
 
 func (d *Daemon) cmdDelete(w io.Writer, cmd control.Command) error {
-	list, _ := ParseList(cmd.List)
+	list, _ := state.ParseList(cmd.List)
 	d.mu.Lock()
 	held := d.lists.Contains(list, cmd.Prefix)
 	d.mu.Unlock()
 	if !held {
 		return fmt.Errorf("%s is not in the %slist", cmd.Prefix, list)
 	}
-	if err := d.commit(Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix}); err != nil {
+	if err := d.commit(state.Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix}); err != nil {
 		return err
 	}
 	d.info("msg", "entry deleted", "list", list, "prefix", cmd.Prefix)
@@ -400,10 +401,10 @@ func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
 		return nil
 	}
 	d.mu.Lock()
-	var ops []Op
-	for _, list := range []List{White, Black} {
+	var ops []state.Op
+	for _, list := range []state.List{state.White, state.Black} {
 		if d.lists.Contains(list, cmd.Prefix) {
-			ops = append(ops, Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix})
+			ops = append(ops, state.Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix})
 		}
 	}
 	d.mu.Unlock()
@@ -420,7 +421,7 @@ func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
 }
 
 func (d *Daemon) cmdDomainAdd(ctx context.Context, w io.Writer, cmd control.Command) error {
-	if err := d.commit(Op{Op: "domain-add", Domain: cmd.Domain}); err != nil {
+	if err := d.commit(state.Op{Op: "domain-add", Domain: cmd.Domain}); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -444,13 +445,13 @@ func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
 	if !ok {
 		return fmt.Errorf("no domain %s", cmd.Domain)
 	}
-	var ops []Op
+	var ops []state.Op
 	if slices.Contains(origins, OriginRuntime) {
-		ops = append(ops, Op{Op: "domain-delete", Domain: cmd.Domain})
+		ops = append(ops, state.Op{Op: "domain-delete", Domain: cmd.Domain})
 	}
 	if slices.Contains(origins, OriginCapture) {
 		// Gone for good: the next mail to it must not bring it back.
-		ops = append(ops, Op{Op: "capture-block", Domain: cmd.Domain})
+		ops = append(ops, state.Op{Op: "capture-block", Domain: cmd.Domain})
 	}
 	if len(ops) == 0 {
 		return fmt.Errorf("%s comes from %s; remove it there", cmd.Domain, strings.Join(origins, ", "))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -153,20 +154,20 @@ func (d *Daemon) exempt(a netip.Addr) bool {
 	p := netip.PrefixFrom(a, a.BitLen())
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.lists.Ignore().Contains(p) || d.pushed[White].Contains(p)
+	return d.lists.Ignore().Contains(p) || d.pushed[state.White].Contains(p)
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,
 // in one journal write.
 func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome) {
-	var ops []Op
+	var ops []state.Op
 	var captured []logwatch.Outcome
 	now := d.now()
 	for _, o := range outcomes {
 		switch o.Action {
 		case logwatch.Ban:
 			p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
-			ops = append(ops, Op{Op: "add", List: "black", Prefix: p, Source: PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
+			ops = append(ops, state.Op{Op: "add", List: "black", Prefix: p, Source: state.PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
 			d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
 		case logwatch.Capture:
 			captured = append(captured, o)
@@ -185,7 +186,7 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 		names = append(names, name)
 		ds, ok := d.domains[name]
 		if !ok || !slices.Contains(ds.Origins, OriginCapture) {
-			ops = append(ops, Op{Op: "domain-add", Domain: name, Source: OriginCapture, Note: o.Evidence, At: now.Truncate(time.Second)})
+			ops = append(ops, state.Op{Op: "domain-add", Domain: name, Source: OriginCapture, Note: o.Evidence, At: now.Truncate(time.Second)})
 		}
 	}
 	d.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/spfd/spfd/internal/state"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,13 +288,13 @@ func TestTriggeredWalkFailureReachesClient(t *testing.T) {
 		}
 	}
 	h.d.mu.Lock()
-	n := h.d.lists.Len(White) + h.d.lists.Len(Black)
+	n := h.d.lists.Len(state.White) + h.d.lists.Len(state.Black)
 	h.d.mu.Unlock()
 	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", "10.0.0.0/8", "force"}}, &out); err != nil {
 		t.Errorf("add with force: %v", err)
 	}
 	h.d.mu.Lock()
-	m := h.d.lists.Len(White) + h.d.lists.Len(Black)
+	m := h.d.lists.Len(state.White) + h.d.lists.Len(state.Black)
 	h.d.mu.Unlock()
 	if m != n+1 {
 		t.Errorf("entries %d after a forced add, want %d", m, n+1)
@@ -325,7 +326,7 @@ func TestListFileBroadLines(t *testing.T) {
 			t.Errorf("%q: warnings %q, want the bad line 4", tt.conf, warnings)
 		}
 		h.d.mu.Lock()
-		n := h.d.lists.Len(White)
+		n := h.d.lists.Len(state.White)
 		h.d.mu.Unlock()
 		if n != tt.entries {
 			t.Errorf("%q: %d whitelist entries, want %d", tt.conf, n, tt.entries)

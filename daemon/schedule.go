@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/spfd/spfd/internal/state"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -55,7 +56,7 @@ func (d *Daemon) dueDomains() ([]string, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	var due []*DomainState
+	var due []*state.DomainState
 	var next time.Time
 	for _, ds := range d.domains {
 		if !ds.NextWalk.After(now) {
@@ -247,7 +248,7 @@ func (d *Daemon) applyResultLocked(r resolver.Result) {
 	ds.LastGood = now
 	interval := min(max(r.TTL, w.MinInterval), w.MaxInterval)
 	ds.NextWalk = now.Add(jitter(interval))
-	added, removed := d.lists.SetSource(White, PrefixSPF+r.Domain, r.Prefixes, time.Time{})
+	added, removed := d.lists.SetSource(state.White, state.PrefixSPF+r.Domain, r.Prefixes, time.Time{})
 	if added+removed > 0 {
 		d.info("msg", "whitelist updated", "domain", r.Domain, "added", added, "removed", removed, "networks", len(r.Prefixes))
 	}

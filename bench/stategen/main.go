@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/spfd/spfd/daemon"
+	"github.com/spfd/spfd/internal/state"
 )
 
 func main() {
@@ -24,9 +24,9 @@ func main() {
 		log.Fatal("usage: stategen -dir DIR [-n N]")
 	}
 	now := time.Now()
-	l := daemon.NewLists(func() time.Time { return now })
+	l := state.NewLists(func() time.Time { return now })
 	r := rand.New(rand.NewPCG(1, 2))
-	for l.Len(daemon.Black) < *n {
+	for l.Len(state.Black) < *n {
 		var p netip.Prefix
 		if r.IntN(100) < 85 {
 			var b [4]byte
@@ -48,10 +48,10 @@ func main() {
 			p = netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()
 		}
 		src := []string{"log:sshd", "log:httpd", "log:spamtrap"}[r.IntN(3)]
-		l.Add(daemon.Black, p, src, now.Add(time.Duration(1+r.IntN(24))*time.Hour))
+		l.Add(state.Black, p, src, now.Add(time.Duration(1+r.IntN(24))*time.Hour))
 	}
 	var buf bytes.Buffer
-	if err := daemon.WriteSnapshot(&buf, &daemon.Snapshot{Generation: 1, Lists: l}); err != nil {
+	if err := state.WriteSnapshot(&buf, &state.Snapshot{Generation: 1, Lists: l}); err != nil {
 		log.Fatal(err)
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {

@@ -1,4 +1,4 @@
-package daemon
+package state
 
 import (
 	"bytes"
@@ -38,14 +38,15 @@ type Op struct {
 // since. Every acknowledged change is in a journal, fsynced, before the
 // reply; snapshots bound the journals' length.
 type Store struct {
-	dir string
+	dir      string
+	openFile func(path string) (JournalFile, error)
 
 	// wmu is held while a batch is written, synced and applied, and while
 	// the journal rotates: a snapshot after Rotate holds every op of the
 	// journals before it. Lock order: wmu, then whatever apply takes.
 	wmu     sync.Mutex
 	gen     uint64 // the current journal's generation
-	journal journalFile
+	journal JournalFile
 	size    int64 // the journal's length: a failed write is cut back to it
 	lines   atomic.Int64
 
@@ -63,9 +64,9 @@ type Store struct {
 	lastErr error
 }
 
-// journalFile is what the store needs of an open journal: an *os.File,
+// JournalFile is what the store needs of an open journal: an *os.File,
 // or in tests one that fails as a full disk does.
-type journalFile interface {
+type JournalFile interface {
 	Write([]byte) (int, error)
 	Sync() error
 	Truncate(int64) error
@@ -73,9 +74,17 @@ type journalFile interface {
 	Close() error
 }
 
-// openJournalFile opens a journal for appending; tests replace it.
-var openJournalFile = func(path string) (journalFile, error) {
+// OpenJournalFile opens a journal for appending: the default of
+// Options.OpenJournal.
+func OpenJournalFile(path string) (JournalFile, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+}
+
+// Options adjust a store; the zero value is the real thing.
+type Options struct {
+	// OpenJournal opens a journal for appending (tests put a failing
+	// disk behind it).
+	OpenJournal func(path string) (JournalFile, error)
 }
 
 // request is one caller's ops in the group-commit queue.
@@ -96,7 +105,13 @@ const (
 // the newest readable snapshot, the journalled ops to replay on top of it,
 // and warnings about anything damaged it had to skip. It never fails on
 // damaged files: spfd must start, not crash-loop.
-func OpenStore(dir string, now func() time.Time) (*Store, *Snapshot, []Op, []string, error) {
+func OpenStore(dir string, now func() time.Time, opts ...Options) (*Store, *Snapshot, []Op, []string, error) {
+	open := OpenJournalFile
+	for _, o := range opts {
+		if o.OpenJournal != nil {
+			open = o.OpenJournal
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -135,7 +150,7 @@ func OpenStore(dir string, now func() time.Time) (*Store, *Snapshot, []Op, []str
 		}
 		last = max(last, g)
 	}
-	st := &Store{dir: dir, gen: last + 1, committed: snap.Generation}
+	st := &Store{dir: dir, openFile: open, gen: last + 1, committed: snap.Generation}
 	if err := st.openJournal(); err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -220,7 +235,7 @@ func parseOp(line []byte) (Op, bool) {
 
 func (s *Store) openJournal() error {
 	path := filepath.Join(s.dir, journalPrefix+strconv.FormatUint(s.gen, 10))
-	f, err := openJournalFile(path)
+	f, err := s.openFile(path)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
