@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 // Table says where one list is pushed.
@@ -118,17 +118,19 @@ func Default() *Config {
 		// shows them; "nftables-counters rules" halves the fill time.
 		NFTElementCounters: true,
 		Walk: Walk{
-			MinInterval:   time.Hour,
-			MaxInterval:   24 * time.Hour,
-			Concurrency:   16,
-			Timeout:       2 * time.Second,
-			Retries:       2,
-			Grace:         7 * 24 * time.Hour,
-			FloorIPv4:     resolver.DefaultMinIPv4Len,
-			FloorIPv6:     resolver.DefaultMinIPv6Len,
-			MaxLookups:    resolver.DefaultMaxLookups,
-			MaxAddresses4: resolver.DefaultMaxAddresses4,
-			MaxCover6Len:  resolver.DefaultMaxCover6Len,
+			MinInterval: time.Hour,
+			MaxInterval: 24 * time.Hour,
+			Concurrency: 16,
+			Timeout:     2 * time.Second,
+			Retries:     2,
+			Grace:       7 * 24 * time.Hour,
+			// The walker's own defaults (package spf); a daemon test
+			// keeps the two in step.
+			FloorIPv4:     12,
+			FloorIPv6:     24,
+			MaxLookups:    10,
+			MaxAddresses4: 1 << 24,
+			MaxCover6Len:  20,
 		},
 		BlacklistTTL: DefaultBlacklistTTL,
 	}
@@ -427,29 +429,12 @@ func (s *stmt) include(file string, depth int) {
 	s.p.file(path, string(src), depth+1)
 }
 
-// ParseDuration accepts a number with a unit: 30s, 15m, 24h, 7d, 2w.
-func ParseDuration(v string) (time.Duration, error) {
-	if len(v) < 2 {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 15m, 24h, 7d)", v)
-	}
-	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[v[len(v)-1]]
-	n, err := strconv.ParseUint(v[:len(v)-1], 10, 32)
-	if unit == 0 || err != nil || (len(v) > 2 && v[0] == '0') {
-		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 15m, 24h, 7d)", v)
-	}
-	d := time.Duration(n) * unit
-	if d/unit != time.Duration(n) || d > 10*365*24*time.Hour {
-		return 0, fmt.Errorf("duration %q too long", v)
-	}
-	return d, nil
-}
-
 func (s *stmt) duration() (time.Duration, error) {
 	v, err := s.value("a duration")
 	if err != nil {
 		return 0, err
 	}
-	return ParseDuration(v)
+	return syntax.ParseDuration(v)
 }
 
 func (s *stmt) number(what string, lo, hi int) (int, error) {
@@ -478,23 +463,6 @@ func (s *stmt) yesno() (bool, error) {
 	return false, fmt.Errorf("expected yes or no, got %q", v)
 }
 
-// ParsePrefix accepts an address or a CIDR prefix; host bits must be zero
-// so a typo is not silently widened or narrowed.
-func ParsePrefix(v string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(v)
-	if err != nil || p.Addr().Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("invalid address or prefix %q", v)
-	}
-	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("%s has host bits set (did you mean %s?)", v, p.Masked())
-	}
-	return p, nil
-}
-
 func (s *stmt) prefixes() ([]netip.Prefix, error) {
 	vals, err := s.values("an address or prefix")
 	if err != nil {
@@ -502,7 +470,7 @@ func (s *stmt) prefixes() ([]netip.Prefix, error) {
 	}
 	var out []netip.Prefix
 	for _, v := range vals {
-		p, err := ParsePrefix(v)
+		p, err := syntax.ParsePrefix(v)
 		if err != nil {
 			return nil, err
 		}

@@ -260,20 +260,6 @@ func TestParseReportsSeveralErrors(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	good := map[string]time.Duration{"30s": 30 * time.Second, "15m": 15 * time.Minute, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "2w": 14 * 24 * time.Hour}
-	for in, want := range good {
-		if got, err := ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "5", "h", "1y", "-1h", "1.5h", "01h", "99999999999d"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q): no error", in)
-		}
-	}
-}
-
 // The shipped example must parse anywhere, with missing files only warned
 // about.
 func TestExampleConfig(t *testing.T) {

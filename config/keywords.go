@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 // LogSource is one followed log and its rules.
@@ -142,7 +142,7 @@ func (s *stmt) resolver() error {
 		return err
 	}
 	for _, v := range vals {
-		addr, err := resolver.ParseServer(v)
+		addr, err := syntax.ParseServer(v)
 		if err != nil {
 			return err
 		}
@@ -293,8 +293,8 @@ func (s *stmt) domainList(dst *[]string) error {
 		return err
 	}
 	for _, v := range vals {
-		d := resolver.NormalizeDomain(v)
-		if err := resolver.ValidateDomain(d); err != nil {
+		d := syntax.NormalizeDomain(v)
+		if err := syntax.ValidateDomain(d); err != nil {
 			return err
 		}
 		*dst = append(*dst, d)
@@ -481,7 +481,7 @@ func (s *stmt) log() error {
 				var vals []string
 				if vals, err = s.values("a proxy network"); err == nil {
 					for _, v := range vals {
-						p, perr := ParsePrefix(v)
+						p, perr := syntax.ParsePrefix(v)
 						if perr != nil {
 							return perr
 						}
@@ -511,8 +511,8 @@ func (s *stmt) log() error {
 				var vals []string
 				if vals, err = s.values("a domain"); err == nil {
 					for _, v := range vals {
-						d := resolver.NormalizeDomain(v)
-						if derr := resolver.ValidateDomain(d); derr != nil {
+						d := syntax.NormalizeDomain(v)
+						if derr := syntax.ValidateDomain(d); derr != nil {
 							return derr
 						}
 						l.LocalDomains = append(l.LocalDomains, d)

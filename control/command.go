@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spfd/spfd/config"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 // Command is a parsed control command.
@@ -167,7 +166,7 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 				}
 				return c, fmt.Errorf("%s: want an address or prefix", c.Name)
 			}
-			p, err := config.ParsePrefix(args[0])
+			p, err := syntax.ParsePrefix(args[0])
 			if err != nil {
 				return c, fmt.Errorf("%s: %v", c.Name, err)
 			}
@@ -180,7 +179,7 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 			if args[0] != "ttl" || len(args) < 2 {
 				return c, fmt.Errorf("%s: want ttl DURATION, got %q", c.Name, strings.Join(args, " "))
 			}
-			d, err := config.ParseDuration(args[1])
+			d, err := syntax.ParseDuration(args[1])
 			if err != nil {
 				return c, fmt.Errorf("%s: %v", c.Name, err)
 			}
@@ -198,8 +197,8 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 				}
 				return c, fmt.Errorf("%s: want a domain name", c.Name)
 			}
-			d := resolver.NormalizeDomain(args[0])
-			if err := resolver.ValidateDomain(d); err != nil {
+			d := syntax.NormalizeDomain(args[0])
+			if err := syntax.ValidateDomain(d); err != nil {
 				return c, fmt.Errorf("%s: %v", c.Name, err)
 			}
 			c.Domain = d

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net/netip"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"github.com/spfd/spfd/bgp"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/prefixset"
 )
 

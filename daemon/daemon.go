@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net"
 	"net/netip"
@@ -25,10 +24,12 @@ import (
 	"github.com/spfd/spfd/bgp"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/listfile"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/spf"
 )
 
 // Options wire a daemon. Only ConfigPath and Logger are required; the rest
@@ -41,7 +42,7 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Exchanger replaces the DNS client built from the configuration.
-	Exchanger resolver.Exchanger
+	Exchanger spf.Exchanger
 	// Backend replaces the table backend built from the configuration.
 	Backend pftable.Backend
 	// Notify receives sd_notify states (READY=1, ...); nil to skip.
@@ -71,8 +72,8 @@ type Daemon struct {
 	// does not bring them back.
 	noCapture map[string]bool
 	positions []json.RawMessage // log read positions, kept for logwatch
-	walker    *resolver.Walker
-	dns       *resolver.Client // nil when a test replaced the exchanger
+	walker    *spf.Walker
+	dns       *spf.Client // nil when a test replaced the exchanger
 	resolvers []string
 	lastPass  walkPass
 	backend   pftable.Backend
@@ -172,7 +173,7 @@ func New(opts Options) (*Daemon, error) {
 	// walked at once: a restart is how an admin asks again after fixing
 	// the resolver. Good, fresh results keep their schedule.
 	for _, ds := range d.domains {
-		if ds.Status != resolver.Complete.String() || ds.LastGood.IsZero() {
+		if ds.Status != spf.Complete.String() || ds.LastGood.IsZero() {
 			ds.NextWalk = d.now()
 		}
 	}
@@ -233,7 +234,7 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	// The walker and its cache stay unless what it depends on changed.
 	if walker == nil || walkerKey(old) != walkerKey(cfg) {
 		ex := d.opts.Exchanger
-		client, _ = ex.(*resolver.Client)
+		client, _ = ex.(*spf.Client)
 		servers = []string{"(test exchanger)"}
 		if client != nil {
 			servers = client.Servers
@@ -242,14 +243,14 @@ func (d *Daemon) configure(cfg *config.Config) error {
 			servers = cfg.Resolvers
 			if len(servers) == 0 {
 				var err error
-				if servers, err = resolver.SystemServers(); err != nil {
+				if servers, err = spf.SystemServers(); err != nil {
 					return fmt.Errorf("resolvers: %w", err)
 				}
 			}
-			client = &resolver.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
+			client = &spf.Client{Servers: servers, Timeout: cfg.Walk.Timeout, Retries: cfg.Walk.Retries}
 			ex = client
 		}
-		walker = resolver.NewWalker(ex, resolver.Config{
+		walker = spf.NewWalker(ex, spf.Config{
 			MinIPv4Len:    cfg.Walk.FloorIPv4,
 			MinIPv6Len:    cfg.Walk.FloorIPv6,
 			MaxLookups:    cfg.Walk.MaxLookups,
@@ -403,7 +404,7 @@ func CheckLists(cfg *config.Config) (warnings []string, err error) {
 }
 
 func (d *Daemon) readDomainFiles(cfg *config.Config) map[string][]string {
-	return readFiles(d, "domain-file", cfg.DomainFiles, resolver.ReadDomains)
+	return readFiles(d, "domain-file", cfg.DomainFiles, spf.ReadDomains)
 }
 
 // readFiles parses each file, warns about unreadable files and bad lines
@@ -544,7 +545,7 @@ func (d *Daemon) applyOp(op state.Op) error {
 			d.lists.Delete(list, op.Prefix)
 		}
 	case "domain-add":
-		if err := resolver.ValidateDomain(op.Domain); err != nil {
+		if err := syntax.ValidateDomain(op.Domain); err != nil {
 			return err
 		}
 		origin := op.Source

@@ -18,7 +18,7 @@ import (
 	"github.com/spfd/spfd/internal/dnstest"
 	"github.com/spfd/spfd/internal/runtest"
 	"github.com/spfd/spfd/pftable"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/spf"
 )
 
 // syncClock is a fake clock safe for the daemon's goroutines.
@@ -68,7 +68,7 @@ func newHarnessWith(t *testing.T, zone, conf string, adjust func(*Options)) *har
 		ConfigPath: path,
 		Logger:     log.NewNopLogger(),
 		Now:        h.clock.Now,
-		Exchanger:  &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond},
+		Exchanger:  &spf.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond},
 		Backend:    h.fake,
 	}
 	if adjust != nil {
@@ -145,7 +145,7 @@ func TestDefinitiveChangeReplacesSet(t *testing.T) {
 	h.walk(t, "example.com")
 	h.dns.Replace(t, "example.com", 16, `example.com. 600 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`)
 	h.clock.Advance(2 * time.Hour)
-	h.d.walker = resolver.NewWalker(&resolver.Client{Servers: []string{h.dns.Addr}, Timeout: time.Second}, resolver.Config{Now: h.clock.Now})
+	h.d.walker = spf.NewWalker(&spf.Client{Servers: []string{h.dns.Addr}, Timeout: time.Second}, spf.Config{Now: h.clock.Now})
 	h.walk(t, "example.com")
 	if got := h.white(); !slices.Equal(got, []string{"198.51.100.0/24"}) {
 		t.Fatalf("white %v", got)

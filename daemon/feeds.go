@@ -3,12 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"net/netip"
 	"time"
 
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/feed"
+	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
 )
@@ -16,7 +16,8 @@ import (
 // runFeed fetches one feed now and every refresh interval. A failed fetch
 // keeps the last good copy; with a TTL, its entries go that long after
 // the last good fetch.
-func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetcher) {
+// A reload (refetch) fetches at once, with the same validators.
+func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetcher, refetch <-chan struct{}) {
 	src := feed.Source{Name: f.Name, Path: f.Path, URL: f.URL, MaxSize: f.MaxSize}
 	list, _ := state.ParseList(f.List)
 	source := state.PrefixFeed + f.Name
@@ -47,6 +48,7 @@ func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetch
 		select {
 		case <-ctx.Done():
 			return
+		case <-refetch:
 		case <-time.After(f.Refresh):
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"io"
 	"net/netip"
 	"runtime"
@@ -15,7 +14,8 @@ import (
 	"time"
 
 	"github.com/spfd/spfd/control"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/spf"
 )
 
 // handle answers one control command.
@@ -490,7 +490,7 @@ func (d *Daemon) cmdRewalk(ctx context.Context, w io.Writer, cmd control.Command
 	return d.reportWalks(w, d.walkDomains(ctx, names))
 }
 
-func (d *Daemon) reportWalks(w io.Writer, results []resolver.Result) error {
+func (d *Daemon) reportWalks(w io.Writer, results []spf.Result) error {
 	var failed []string
 	for _, r := range results {
 		status := r.Status.String()
@@ -501,7 +501,7 @@ func (d *Daemon) reportWalks(w io.Writer, results []resolver.Result) error {
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "\terror: %s\n", e)
 		}
-		if r.Status != resolver.Complete {
+		if r.Status != spf.Complete {
 			failed = append(failed, r.Domain)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/feed"
+	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/logwatch"
 )
 
@@ -29,6 +29,7 @@ type logSet struct {
 type unit struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	poke   chan struct{} // a reload kept the unit: feeds fetch again
 }
 
 func newLogSet(ctx context.Context) *logSet {
@@ -38,12 +39,14 @@ func newLogSet(ctx context.Context) *logSet {
 // update makes the set run exactly cfg's log sources and feeds. Callers
 // serialise it (reloadMu).
 func (ls *logSet) update(d *Daemon, cfg *config.Config) {
-	want := make(map[string]func(context.Context))
+	want := make(map[string]func(context.Context, <-chan struct{}))
 	for _, f := range cfg.Feeds {
-		want[fmt.Sprintf("feed %#v", f)] = func(ctx context.Context) { d.runFeed(ctx, f, feed.NewFetcher()) }
+		want[fmt.Sprintf("feed %#v", f)] = func(ctx context.Context, poke <-chan struct{}) {
+			d.runFeed(ctx, f, feed.NewFetcher(), poke)
+		}
 	}
 	for _, src := range cfg.Logs {
-		want[fmt.Sprintf("log %#v", src)] = func(ctx context.Context) { d.runSource(ctx, src) }
+		want[fmt.Sprintf("log %#v", src)] = func(ctx context.Context, _ <-chan struct{}) { d.runSource(ctx, src) }
 	}
 	for key, u := range ls.running {
 		if _, ok := want[key]; !ok {
@@ -52,14 +55,18 @@ func (ls *logSet) update(d *Daemon, cfg *config.Config) {
 		}
 	}
 	for key, run := range want {
-		if _, ok := ls.running[key]; ok {
+		if u, ok := ls.running[key]; ok {
+			select {
+			case u.poke <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		ctx, cancel := context.WithCancel(ls.ctx)
-		u := &unit{cancel: cancel, done: make(chan struct{})}
+		u := &unit{cancel: cancel, done: make(chan struct{}), poke: make(chan struct{}, 1)}
 		go func() {
 			defer close(u.done)
-			run(ctx)
+			run(ctx, u.poke)
 		}()
 		ls.running[key] = u
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/spfd/spfd/internal/state"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,11 +12,13 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/dnstest"
 	"github.com/spfd/spfd/internal/runtest"
+	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/logwatch"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/spf"
 )
 
 // wideZone is a domain whose tree holds 1 280 /12s through ten includes,
@@ -155,7 +156,7 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 
 	// The removal survives a restart.
 	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
-		Exchanger: &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
+		Exchanger: &spf.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestRestartWalksFailedDomainsAtOnce(t *testing.T) {
 	}
 	h.d.store.Close()
 	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
-		Exchanger: &resolver.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
+		Exchanger: &spf.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +332,16 @@ func TestListFileBroadLines(t *testing.T) {
 		if n != tt.entries {
 			t.Errorf("%q: %d whitelist entries, want %d", tt.conf, n, tt.entries)
 		}
+	}
+}
+
+// The configuration's walk defaults are the walker's: config does not
+// import spf, so this keeps them in step.
+func TestWalkDefaultsAgree(t *testing.T) {
+	w := config.Default().Walk
+	got := []int{w.FloorIPv4, w.FloorIPv6, w.MaxLookups, int(w.MaxAddresses4), w.MaxCover6Len}
+	want := []int{spf.DefaultMinIPv4Len, spf.DefaultMinIPv6Len, spf.DefaultMaxLookups, spf.DefaultMaxAddresses4, spf.DefaultMaxCover6Len}
+	if !slices.Equal(got, want) {
+		t.Errorf("config walk defaults %v, spf's %v", got, want)
 	}
 }

@@ -2,13 +2,13 @@ package daemon
 
 import (
 	"context"
-	"github.com/spfd/spfd/internal/state"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/spf"
 )
 
 // Retry backoff after a temporary failure: 1m, 2m, 4m ... up to the
@@ -77,11 +77,11 @@ func (d *Daemon) dueDomains() ([]string, time.Time) {
 }
 
 // walkDomains walks names now and applies the results.
-func (d *Daemon) walkDomains(ctx context.Context, names []string) []resolver.Result {
+func (d *Daemon) walkDomains(ctx context.Context, names []string) []spf.Result {
 	d.mu.Lock()
 	walker, client := d.walker, d.dns
 	d.mu.Unlock()
-	var before []resolver.ServerStats
+	var before []spf.ServerStats
 	if client != nil {
 		before = client.Stats()
 	}
@@ -112,16 +112,16 @@ func (d *Daemon) walkDomains(ctx context.Context, names []string) []resolver.Res
 
 // walkPass sums up one pass of walks for the log and show status.
 type walkPass struct {
-	At        time.Time              `json:"at"`
-	Domains   int                    `json:"domains"`
-	Complete  int                    `json:"complete"`
-	TempFail  int                    `json:"temporary_failure"`
-	PermFail  int                    `json:"permanent_failure"`
-	Refused   int                    `json:"refused"`
-	Networks  int                    `json:"networks"`
-	Problems  []walkProblem          `json:"problems,omitempty"` // the first few
-	Servers   []resolver.ServerStats `json:"resolvers,omitempty"`
-	AllFailed bool                   `json:"all_failed"`
+	At        time.Time         `json:"at"`
+	Domains   int               `json:"domains"`
+	Complete  int               `json:"complete"`
+	TempFail  int               `json:"temporary_failure"`
+	PermFail  int               `json:"permanent_failure"`
+	Refused   int               `json:"refused"`
+	Networks  int               `json:"networks"`
+	Problems  []walkProblem     `json:"problems,omitempty"` // the first few
+	Servers   []spf.ServerStats `json:"resolvers,omitempty"`
+	AllFailed bool              `json:"all_failed"`
 }
 
 type walkProblem struct {
@@ -133,7 +133,7 @@ type walkProblem struct {
 // maxProblems bounds the problems a pass keeps by name.
 const maxProblems = 5
 
-func summarisePass(now time.Time, results []resolver.Result) walkPass {
+func summarisePass(now time.Time, results []spf.Result) walkPass {
 	p := walkPass{At: now, Domains: len(results)}
 	for _, r := range results {
 		status := r.Status.String()
@@ -141,15 +141,15 @@ func summarisePass(now time.Time, results []resolver.Result) walkPass {
 		case r.Refusal != "":
 			p.Refused++
 			status = statusRefused
-		case r.Status == resolver.Complete:
+		case r.Status == spf.Complete:
 			p.Complete++
-		case r.Status == resolver.TempFail:
+		case r.Status == spf.TempFail:
 			p.TempFail++
 		default:
 			p.PermFail++
 		}
 		p.Networks += len(r.Prefixes)
-		if r.Status != resolver.Complete && len(p.Problems) < maxProblems {
+		if r.Status != spf.Complete && len(p.Problems) < maxProblems {
 			e := ""
 			if len(r.Errors) > 0 {
 				e = r.Errors[0]
@@ -191,7 +191,7 @@ const statusRefused = "refused"
 // the last good set and retries with backoff; a definitive answer replaces
 // it, except that a domain whose record vanished keeps its networks for
 // the grace period.
-func (d *Daemon) applyResultLocked(r resolver.Result) {
+func (d *Daemon) applyResultLocked(r spf.Result) {
 	ds, ok := d.domains[r.Domain]
 	if !ok {
 		return // deleted while it was walked
@@ -219,14 +219,14 @@ func (d *Daemon) applyResultLocked(r resolver.Result) {
 		d.logger.Log("level", "warn", "msg", "domain refused, keeping its last good set", "domain", r.Domain,
 			"reason", r.Refusal, "networks", len(ds.Prefixes))
 		return
-	case r.Status == resolver.TempFail:
+	case r.Status == spf.TempFail:
 		ds.Failures++
 		backoff := firstRetry << min(ds.Failures-1, 16)
 		ds.NextWalk = now.Add(jitter(min(backoff, w.MinInterval)))
 		d.debug("msg", "walk failed temporarily, keeping the last good set", "domain", r.Domain,
 			"networks", len(ds.Prefixes), "retry", ds.NextWalk.Sub(now).Round(time.Second))
 		return
-	case len(r.Prefixes) == 0 && len(ds.Prefixes) > 0 && r.Status == resolver.PermFail:
+	case len(r.Prefixes) == 0 && len(ds.Prefixes) > 0 && r.Status == spf.PermFail:
 		ds.Failures = 0
 		if ds.LostSince.IsZero() {
 			ds.LostSince = now

@@ -1,4 +1,4 @@
-package resolver
+package spf
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/prefixset"
 )
 
@@ -210,7 +211,7 @@ func (w *Walker) WalkAllProgress(ctx context.Context, domains []string, progress
 					return
 				}
 				if err := ctx.Err(); err != nil {
-					results[i] = Result{Domain: NormalizeDomain(domains[i]), Status: TempFail, Errors: []string{err.Error()}}
+					results[i] = Result{Domain: syntax.NormalizeDomain(domains[i]), Status: TempFail, Errors: []string{err.Error()}}
 					continue
 				}
 				results[i] = w.Walk(ctx, domains[i])
@@ -227,8 +228,8 @@ func (w *Walker) WalkAllProgress(ctx context.Context, domains []string, progress
 // Walk resolves one domain's SPF tree.
 func (w *Walker) Walk(ctx context.Context, domain string) Result {
 	st := newWalk(ctx, w)
-	st.res.Domain = NormalizeDomain(domain)
-	if err := ValidateDomain(st.res.Domain); err != nil {
+	st.res.Domain = syntax.NormalizeDomain(domain)
+	if err := syntax.ValidateDomain(st.res.Domain); err != nil {
 		st.fail(PermFail, "%s", err)
 	} else {
 		// The apex: normalised and valid, on no stack, visited first.
@@ -276,27 +277,6 @@ func (st *walk) refuse(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	st.fail(PermFail, "refused: %s", msg)
 	st.res.Refusal = msg
-}
-
-// NormalizeDomain lower-cases a domain and drops the trailing dot.
-func NormalizeDomain(d string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-}
-
-// ValidateDomain checks a normalised domain name for use in a query.
-func ValidateDomain(d string) error {
-	if d == "" {
-		return errors.New("empty domain name")
-	}
-	if _, ok := dns.IsDomainName(d); !ok || len(d) > 253 {
-		return fmt.Errorf("%q: invalid domain name", d)
-	}
-	for _, c := range []byte(d) {
-		if c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%q: invalid domain name", d)
-		}
-	}
-	return nil
 }
 
 // walk is the state of one domain's walk. Each domain gets its own, so
@@ -377,7 +357,7 @@ func (st *walk) lookup(name string, qtype uint16) (answer, bool) {
 // evalDomain resolves an include or redirect target below the apex and
 // adds its pass networks.
 func (st *walk) evalDomain(name string, depth int) {
-	name = NormalizeDomain(name)
+	name = syntax.NormalizeDomain(name)
 	if i := slices.Index(st.stack, name); i >= 0 {
 		st.loopMin = min(st.loopMin, i)
 		st.fail(PermFail, "loop: %s includes %s again", strings.Join(st.stack[i:], " -> "), name)
@@ -391,7 +371,7 @@ func (st *walk) evalDomain(name string, depth int) {
 		st.fail(PermFail, "%s: nesting deeper than %d", name, st.w.cfg.MaxDepth)
 		return
 	}
-	if err := ValidateDomain(name); err != nil {
+	if err := syntax.ValidateDomain(name); err != nil {
 		st.fail(PermFail, "%s", err)
 		return
 	}
@@ -598,7 +578,7 @@ func (st *walk) evalMechanism(name string, m Mechanism, depth int) {
 	}
 	target := name
 	if m.Domain != "" {
-		target = NormalizeDomain(m.Domain)
+		target = syntax.NormalizeDomain(m.Domain)
 	}
 	switch m.Kind {
 	case KindIP4, KindIP6:
@@ -607,7 +587,7 @@ func (st *walk) evalMechanism(name string, m Mechanism, depth int) {
 		}
 		st.add(name, m.Prefix)
 	case KindA:
-		if err := ValidateDomain(target); err != nil {
+		if err := syntax.ValidateDomain(target); err != nil {
 			st.fail(PermFail, "%s: %s: %v", name, m.Text, err)
 			return
 		}
@@ -626,7 +606,7 @@ func (st *walk) evalMechanism(name string, m Mechanism, depth int) {
 }
 
 func (st *walk) evalMX(name, target string, m Mechanism) {
-	if err := ValidateDomain(target); err != nil {
+	if err := syntax.ValidateDomain(target); err != nil {
 		st.fail(PermFail, "%s: %s: %v", name, m.Text, err)
 		return
 	}
@@ -656,8 +636,8 @@ func (st *walk) evalMX(name, target string, m Mechanism) {
 		return
 	}
 	for _, mx := range mxs {
-		host := NormalizeDomain(mx.Mx)
-		if ValidateDomain(host) != nil {
+		host := syntax.NormalizeDomain(mx.Mx)
+		if syntax.ValidateDomain(host) != nil {
 			st.warn("%s: %s: invalid MX host %q skipped", name, m.Text, mx.Mx)
 			continue
 		}

@@ -1,10 +1,12 @@
-package resolver
+package spf
 
 import (
 	"bufio"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 // maxDomainLine bounds one line of a domain list.
@@ -26,8 +28,8 @@ func ReadDomains(r io.Reader) ([]string, []error) {
 		if len(fields) == 0 {
 			continue
 		}
-		d := NormalizeDomain(fields[0])
-		if err := ValidateDomain(d); err != nil {
+		d := syntax.NormalizeDomain(fields[0])
+		if err := syntax.ValidateDomain(d); err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", n, err))
 			continue
 		}

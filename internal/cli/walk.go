@@ -1,4 +1,4 @@
-package ctl
+package cli
 
 import (
 	"bufio"
@@ -10,8 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/prefixset"
-	"github.com/spfd/spfd/resolver"
+	"github.com/spfd/spfd/spf"
 )
 
 // stringList is a repeatable string flag.
@@ -27,7 +28,7 @@ func runWalk(env Env, args []string) int {
 	verbose := fs.Bool("v", false, "per-domain detail and warnings on standard error")
 	lenient := fs.Bool("l", false, "take the union of several SPF records on one name")
 	timeout := fs.Duration("t", 2*time.Second, "timeout of one DNS query")
-	concurrency := fs.Int("c", resolver.DefaultConcurrency, "domains walked at once")
+	concurrency := fs.Int("c", spf.DefaultConcurrency, "domains walked at once")
 	var servers stringList
 	fs.Var(&servers, "s", "resolver `address[:port]` (repeatable; default: /etc/resolv.conf)")
 	if err := fs.Parse(args); err != nil {
@@ -43,7 +44,7 @@ func runWalk(env Env, args []string) int {
 	}
 	var resolvers []string
 	for _, s := range servers {
-		addr, err := resolver.ParseServer(s)
+		addr, err := syntax.ParseServer(s)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
 			return ExitUsage
@@ -52,7 +53,7 @@ func runWalk(env Env, args []string) int {
 	}
 	if len(resolvers) == 0 {
 		var err error
-		if resolvers, err = resolver.SystemServers(); err != nil {
+		if resolvers, err = spf.SystemServers(); err != nil {
 			fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
 			return ExitFailure
 		}
@@ -62,8 +63,8 @@ func runWalk(env Env, args []string) int {
 	var domains []string
 	if fs.NArg() > 0 {
 		for _, a := range fs.Args() {
-			d := resolver.NormalizeDomain(a)
-			if err := resolver.ValidateDomain(d); err != nil {
+			d := syntax.NormalizeDomain(a)
+			if err := syntax.ValidateDomain(d); err != nil {
 				fmt.Fprintf(env.Stderr, "spfctl walk: %v\n", err)
 				return ExitUsage
 			}
@@ -72,7 +73,7 @@ func runWalk(env Env, args []string) int {
 		domains = dedupe(domains)
 	} else {
 		var errs []error
-		domains, errs = resolver.ReadDomains(env.Stdin)
+		domains, errs = spf.ReadDomains(env.Stdin)
 		for _, err := range errs {
 			fmt.Fprintf(env.Stderr, "spfctl walk: standard input: %v\n", err)
 			failed = true
@@ -85,8 +86,8 @@ func runWalk(env Env, args []string) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	client := &resolver.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
-	w := resolver.NewWalker(client, resolver.Config{Lenient: *lenient, Concurrency: *concurrency})
+	client := &spf.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
+	w := spf.NewWalker(client, spf.Config{Lenient: *lenient, Concurrency: *concurrency})
 	progress, stop := walkProgress(env, len(domains))
 	results := w.WalkAllProgress(env.Ctx, domains, progress)
 	stop()
@@ -102,7 +103,7 @@ func runWalk(env Env, args []string) int {
 		for _, p := range r.Prefixes {
 			all.Add(p)
 		}
-		if r.Status != resolver.Complete {
+		if r.Status != spf.Complete {
 			failed = true
 		}
 		sum.add(r)
@@ -136,14 +137,14 @@ func runWalk(env Env, args []string) int {
 // reportDomain tells standard error about a domain: always when it did not
 // resolve completely or had prefixes refused (never a silent partial
 // result), and in full with -v.
-func reportDomain(env Env, r resolver.Result, verbose bool) {
+func reportDomain(env Env, r spf.Result, verbose bool) {
 	if verbose {
 		fmt.Fprintf(env.Stderr, "%s: %s, %d networks, ttl %s, %d lookups\n",
 			r.Domain, r.Status, len(r.Prefixes), r.TTL, r.Lookups)
 		for _, p := range r.Prefixes {
 			fmt.Fprintf(env.Stderr, "%s:\t%s\n", r.Domain, p)
 		}
-	} else if r.Status != resolver.Complete {
+	} else if r.Status != spf.Complete {
 		fmt.Fprintf(env.Stderr, "%s: %s\n", r.Domain, r.Status)
 	}
 	for _, e := range r.Errors {
@@ -158,7 +159,7 @@ func reportDomain(env Env, r resolver.Result, verbose bool) {
 	for _, p := range r.Refused {
 		fmt.Fprintf(env.Stderr, "%s: warning: %s refused: broader than the safety floor\n", r.Domain, p)
 	}
-	if r.Status == resolver.Complete && len(r.Prefixes) == 0 {
+	if r.Status == spf.Complete && len(r.Prefixes) == 0 {
 		// A record of only ptr, exists or macros: complete, yet nothing
 		// to whitelist. Say why without -v.
 		for _, w := range r.Warnings {
@@ -170,8 +171,8 @@ func reportDomain(env Env, r resolver.Result, verbose bool) {
 
 type walkSummary struct{ complete int }
 
-func (s *walkSummary) add(r resolver.Result) {
-	if r.Status == resolver.Complete {
+func (s *walkSummary) add(r spf.Result) {
+	if r.Status == spf.Complete {
 		s.complete++
 	}
 }

@@ -1,4 +1,4 @@
-package ctl
+package cli
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func scanRun(t *testing.T, stdin string, args ...string) (string, string, int) {
 }
 
 func TestScanAuthlog(t *testing.T) {
-	out, errOut, code := scanRun(t, "", "-t", "sshd", "../testdata/logs/authlog")
+	out, errOut, code := scanRun(t, "", "-t", "sshd", "../../testdata/logs/authlog")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -56,13 +56,13 @@ func TestScanAutoAndConfig(t *testing.T) {
 log maillog file "/var/log/maillog" capture yes spamtraps { trap@example.org }
 log sshd file "/var/log/authlog" threshold 10 within 1h
 `), 0o644)
-	out, errOut, code := scanRun(t, "", "-c", conf, "../testdata/logs/authlog", "../testdata/logs/access.log", "../testdata/logs/maillog")
+	out, errOut, code := scanRun(t, "", "-c", conf, "../../testdata/logs/authlog", "../../testdata/logs/access.log", "../../testdata/logs/maillog")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"../testdata/logs/maillog:2\tmail-recipient\t203.0.113.77\tmail to spamtrap trap@example.org [1] => blacklist (spamtrap)",
-		"../testdata/logs/maillog:3\tmail-sent\ticloud.com\tmail from alice@example.org [1] => capture",
+		"../../testdata/logs/maillog:2\tmail-recipient\t203.0.113.77\tmail to spamtrap trap@example.org [1] => blacklist (spamtrap)",
+		"../../testdata/logs/maillog:3\tmail-sent\ticloud.com\tmail from alice@example.org [1] => capture",
 		"# capture icloud.com",
 		"# would blacklist 1 addresses", // threshold 10: sshd bans nobody; 203.0.113.44 is whitelisted
 	} {
@@ -292,14 +292,14 @@ func TestScanStopsWhenCancelled(t *testing.T) {
 // summary, and exits 1.
 func TestScanDashAndInterrupted(t *testing.T) {
 	line := "Nov 27 03:14:02 mx1 sshd[1]: Invalid user a from 203.0.113.5 port 1\n"
-	out, _, code := scanRun(t, line, "-t", "sshd", "-", "../testdata/logs/authlog")
+	out, _, code := scanRun(t, line, "-t", "sshd", "-", "../../testdata/logs/authlog")
 	if code != ExitOK || !strings.HasPrefix(out, "-:1\tssh-invalid-user\t203.0.113.5\t") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	code = Main(Env{Ctx: ctx, Stdin: strings.NewReader(line), Stdout: &stdout, Stderr: &stderr}, []string{"scan", "-t", "sshd", "../testdata/logs/authlog"})
+	code = Main(Env{Ctx: ctx, Stdin: strings.NewReader(line), Stdout: &stdout, Stderr: &stderr}, []string{"scan", "-t", "sshd", "../../testdata/logs/authlog"})
 	if code != ExitFailure || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stdout.String(), "# would blacklist") {
 		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr.String(), stdout.String())
 	}

@@ -1,4 +1,4 @@
-package resolver
+package spf
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -172,20 +171,6 @@ func SystemServers() ([]string, error) {
 	}
 	defer f.Close()
 	return ServersFromResolvConf(f)
-}
-
-// ParseServer normalises a resolver address: "192.0.2.1", "192.0.2.1:5353",
-// "2001:db8::1", "[2001:db8::1]:5353". Port 53 is the default.
-func ParseServer(s string) (string, error) {
-	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
-		return net.JoinHostPort(a.String(), "53"), nil
-	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
-		// A host name as resolver would need a resolver to find it.
-		return "", fmt.Errorf("invalid resolver %q: want an IP address, optionally with :port", s)
-	}
-	return ap.String(), nil
 }
 
 // Sent reports how many queries went out on the wire (UDP and TCP).

@@ -1,4 +1,4 @@
-package resolver
+package spf
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 // TempError is a DNS failure that may go away: a timeout, a network error,
@@ -113,7 +114,7 @@ func (c *cache) lookup(ctx context.Context, name string, qtype uint16) (answer, 
 
 func (c *cache) get(ctx context.Context, name string, qtype uint16) (answer, error) {
 	// Normalised as walk names are (no allocation for those).
-	key := cacheKey{NormalizeDomain(name), qtype}
+	key := cacheKey{syntax.NormalizeDomain(name), qtype}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok {
 		select {

@@ -1,4 +1,4 @@
-package resolver
+package spf
 
 import (
 	"context"
@@ -511,25 +511,6 @@ func TestWalkCancelled(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("cancellation not honoured")
-	}
-}
-
-func TestParseServer(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"192.0.2.1", "192.0.2.1:53"},
-		{"192.0.2.1:5353", "192.0.2.1:5353"},
-		{"2001:db8::1", "[2001:db8::1]:53"},
-		{"[2001:db8::1]:5353", "[2001:db8::1]:5353"},
-		{"ns.example.com", ""},
-		{"192.0.2.1:0", ""},
-		{"192.0.2.1:99999", ""},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		got, err := ParseServer(tt.in)
-		if (err != nil) != (tt.want == "") || got != tt.want {
-			t.Errorf("ParseServer(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
 	}
 }
 

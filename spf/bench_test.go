@@ -1,4 +1,4 @@
-package resolver
+package spf
 
 import (
 	"context"

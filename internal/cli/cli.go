@@ -1,6 +1,6 @@
-// Package ctl implements spfctl: the offline commands (walk, scan) run
+// Package cli implements spfctl: the offline commands (walk, scan) run
 // in-process; the others are requests to a running spfd.
-package ctl
+package cli
 
 import (
 	"context"

@@ -1,7 +1,7 @@
-// Package resolver parses SPF records (RFC 7208) and walks their include,
+// Package spf parses SPF records (RFC 7208) and walks their include,
 // redirect, a and mx trees to find the networks a domain allows to send
 // its mail.
-package resolver
+package spf
 
 import (
 	"errors"
