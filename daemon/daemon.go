@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/spfd/spfd/bgp"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
@@ -184,21 +185,22 @@ func New(opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) info(keyvals ...any) { d.logger.Log(append([]any{"level", "info"}, keyvals...)...) }
+// The log's levels are go-kit's; spfd maps them to syslog priorities.
+func (d *Daemon) info(keyvals ...any) { level.Info(d.logger).Log(keyvals...) }
 
 func (d *Daemon) debug(keyvals ...any) {
 	if d.verbose.Load() {
-		d.logger.Log(append([]any{"level", "debug"}, keyvals...)...)
+		level.Debug(d.logger).Log(keyvals...)
 	}
 }
 
 func (d *Daemon) warn(what, msg string) {
-	d.logger.Log("level", "warn", "what", what, "msg", msg)
+	level.Warn(d.logger).Log("what", what, "msg", msg)
 }
 
 // recordError logs an error and keeps it for spfctl show status.
 func (d *Daemon) recordError(what string, err error) {
-	d.logger.Log("level", "error", "what", what, "err", err)
+	level.Error(d.logger).Log("what", what, "err", err)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.recentErrs = append(d.recentErrs, fmt.Sprintf("%s %s: %v", d.now().UTC().Format(time.RFC3339), what, err))

@@ -168,14 +168,14 @@ func (d *Daemon) exempt(a netip.Addr) bool {
 // in one journal write.
 func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome) {
 	var ops []state.Op
-	var captured []logwatch.Outcome
+	var bans, captured []logwatch.Outcome
 	now := d.now()
 	for _, o := range outcomes {
 		switch o.Action {
 		case logwatch.Ban:
 			p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
 			ops = append(ops, state.Op{Op: "add", List: "black", Prefix: p, Source: state.PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
-			d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
+			bans = append(bans, o)
 		case logwatch.Capture:
 			captured = append(captured, o)
 		}
@@ -203,6 +203,10 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	if err := d.commitIfAny(ops...); err != nil {
 		d.recordError("log", err)
 		return
+	}
+	// Said once it is so: on disk and in the lists.
+	for _, o := range bans {
+		d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/go-kit/log/level"
 	"context"
 	"math/rand/v2"
 	"sort"
@@ -180,7 +181,7 @@ func (d *Daemon) logWalkPass(p walkPass) {
 	}
 	kv[1] = "every domain failed: DNS looks broken"
 	kv = append(kv, "resolvers", strings.Join(answered, "; "))
-	d.logger.Log(append([]any{"level", "warn"}, kv...)...)
+	level.Warn(d.logger).Log(kv...)
 }
 
 // statusRefused is the status of a domain whose networks were refused
@@ -216,7 +217,7 @@ func (d *Daemon) applyResultLocked(r spf.Result) {
 		ds.Status = statusRefused
 		ds.Failures = 0
 		ds.NextWalk = now.Add(jitter(w.MinInterval))
-		d.logger.Log("level", "warn", "msg", "domain refused, keeping its last good set", "domain", r.Domain,
+		level.Warn(d.logger).Log("msg", "domain refused, keeping its last good set", "domain", r.Domain,
 			"reason", r.Refusal, "networks", len(ds.Prefixes))
 		return
 	case r.Status == spf.TempFail:

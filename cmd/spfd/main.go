@@ -3,10 +3,10 @@
 package main
 
 import (
+	"github.com/go-kit/log/level"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,13 +75,13 @@ func run() int {
 		return 0
 	}
 
-	var out io.Writer = os.Stderr
+	logger := log.With(log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr)), "ts", log.DefaultTimestampUTC)
 	if !*foreground {
-		if w, err := syslogWriter(); err == nil {
-			out = w
+		// syslog stamps the time itself.
+		if l, err := newSyslogLogger(); err == nil {
+			logger = l
 		}
 	}
-	logger := log.With(log.NewLogfmtLogger(log.NewSyncWriter(out)), "ts", log.DefaultTimestampUTC)
 
 	d, err := daemon.New(daemon.Options{
 		ConfigPath: *configPath,
@@ -92,12 +92,12 @@ func run() int {
 		Sandbox:    daemon.DefaultSandbox(),
 		Notify: func(state string) {
 			if err := sdnotify.Notify(state); err != nil {
-				logger.Log("level", "warn", "err", err)
+				level.Warn(logger).Log("err", err)
 			}
 		},
 	})
 	if err != nil {
-		logger.Log("level", "error", "msg", "cannot start", "err", err)
+		level.Error(logger).Log("msg", "cannot start", "err", err)
 		fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
 		return 1
 	}
@@ -110,13 +110,13 @@ func run() int {
 		for range hup {
 			sdnotify.Notify(sdnotify.Reloading())
 			if err := d.Reload(); err != nil {
-				logger.Log("level", "error", "msg", "reload failed", "err", err)
+				level.Error(logger).Log("msg", "reload failed", "err", err)
 			}
 			sdnotify.Notify("READY=1")
 		}
 	}()
 	if err := d.Run(ctx); err != nil {
-		logger.Log("level", "error", "err", err)
+		level.Error(logger).Log("err", err)
 		fmt.Fprintf(os.Stderr, "spfd: %v\n", err)
 		return 1
 	}
