@@ -46,7 +46,7 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker
 // SetSource per neighbor and list, so a hundred thousand routes cost one
 // diff, not a hundred thousand.
 func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
-	t := time.NewTicker(200 * time.Millisecond)
+	t := d.clock.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	seen := uint64(0)
 	var last time.Time
@@ -54,16 +54,16 @@ func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 		// Look at least every few seconds: the hold after a lost session
 		// runs out without any new route.
-		if v := sp.Version(); v == seen && time.Since(last) < 5*time.Second {
+		if v := sp.Version(); v == seen && d.now().Sub(last) < 5*time.Second {
 			continue
 		} else {
 			seen = v
 		}
-		last = time.Now()
+		last = d.now()
 		d.applyBGP(sp)
 	}
 }

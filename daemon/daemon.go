@@ -25,6 +25,7 @@ import (
 	"github.com/spfd/spfd/bgp"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/clock"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/listfile"
@@ -40,7 +41,11 @@ type Options struct {
 	Macros     map[string]string
 	Logger     log.Logger
 	Verbose    bool
-	// Now is the clock (default time.Now).
+	// Clock drives every timer and ticker, and tells the time (default
+	// the system's).
+	Clock clock.Clock
+	// Now replaces the time of the system's clock only, its timers kept
+	// real (tests that set Clock leave it nil).
 	Now func() time.Time
 	// Exchanger replaces the DNS client built from the configuration.
 	Exchanger spf.Exchanger
@@ -60,6 +65,7 @@ type Options struct {
 // Daemon is a running spfd.
 type Daemon struct {
 	opts    Options
+	clock   clock.Clock
 	now     func() time.Time
 	logger  log.Logger
 	verbose atomic.Bool
@@ -118,9 +124,10 @@ const (
 // New loads the configuration and the saved state. It does not touch the
 // tables or the socket; Run does.
 func New(opts Options) (*Daemon, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{NowFunc: opts.Now}
 	}
+	opts.Now = opts.Clock.Now
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
@@ -131,6 +138,7 @@ func New(opts Options) (*Daemon, error) {
 	cfg.CheckFiles()
 	d := &Daemon{
 		opts:       opts,
+		clock:      opts.Clock,
 		now:        opts.Now,
 		logger:     opts.Logger,
 		cfg:        cfg,
@@ -758,27 +766,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // syncLoop pushes the lists to the tables after changes, coalescing bursts,
 // and repairs drift on a timer.
+// A burst of changes that lands while a sync runs is pushed by the one
+// sync after it.
 func (d *Daemon) syncLoop(ctx context.Context) error {
-	repair := time.NewTicker(time.Minute)
+	repair := d.clock.NewTicker(time.Minute)
 	defer repair.Stop()
-	var retry <-chan time.Time
+	retry := d.clock.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.dirty:
-		case <-repair.C:
-		case <-retry:
+		case <-repair.C():
+		case <-retry.C():
 		}
-		// Let a burst of changes land before computing the covers.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Millisecond):
-		}
-		retry = nil
+		retry.Stop()
 		if err := d.syncTables(ctx); err != nil {
-			retry = time.After(5 * time.Second)
+			retry.Reset(5 * time.Second)
 		}
 	}
 }
@@ -865,13 +871,13 @@ func errUnavailable(backend string) error {
 
 // expiryLoop drops expired holds.
 func (d *Daemon) expiryLoop(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Second)
+	t := d.clock.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			d.expire()
 		}
 	}
@@ -896,14 +902,14 @@ func (d *Daemon) expire() []state.Removal {
 // share one; the wait grows with the snapshot's cost.
 func (d *Daemon) saveLoop(ctx context.Context) error {
 	delay := 2 * time.Second
-	positions := time.NewTicker(time.Minute)
+	positions := d.clock.NewTicker(time.Minute)
 	defer positions.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.save:
-		case <-positions.C:
+		case <-positions.C():
 			d.mu.Lock()
 			moved := d.positionsDirty
 			d.mu.Unlock()
@@ -911,12 +917,14 @@ func (d *Daemon) saveLoop(ctx context.Context) error {
 				continue
 			}
 		}
+		wait := d.clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return nil
-		case <-time.After(delay):
+		case <-wait.C():
 		}
-		start := time.Now()
+		start := time.Now() // the snapshot's real cost, not the clock's
 		if err := d.snapshot(); err != nil {
 			d.recordError("snapshot", err)
 		}
@@ -957,13 +965,13 @@ func (d *Daemon) snapshot() error {
 
 // filesLoop re-reads list and domain files that appeared or changed.
 func (d *Daemon) filesLoop(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
+	t := d.clock.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			if d.filesChanged() {
 				d.reloadMu.Lock()
 				d.mu.Lock()

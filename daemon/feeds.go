@@ -45,11 +45,14 @@ func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetch
 			d.signal(d.dirty)
 			d.signal(d.save)
 		}
+		next := d.clock.NewTimer(f.Refresh)
 		select {
 		case <-ctx.Done():
+			next.Stop()
 			return
 		case <-refetch:
-		case <-time.After(f.Refresh):
+			next.Stop()
+		case <-next.C():
 		}
 	}
 }

@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"github.com/go-kit/log/level"
 	"context"
+	"github.com/go-kit/log/level"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -21,13 +21,13 @@ const maxBatch = 256
 
 // scheduleLoop walks domains when they are due.
 func (d *Daemon) scheduleLoop(ctx context.Context) error {
-	timer := time.NewTimer(0)
+	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-timer.C:
+		case <-timer.C():
 		case <-d.wake:
 		}
 		due, next := d.dueDomains()
@@ -43,7 +43,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context) error {
 		}
 		if !timer.Stop() {
 			select {
-			case <-timer.C:
+			case <-timer.C():
 			default:
 			}
 		}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"github.com/go-kit/log/level"
 	"context"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/daemon"
 	"github.com/spfd/spfd/internal/sdnotify"
