@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,50 +15,89 @@ import (
 
 // LogSource is one followed log and its rules.
 type LogSource struct {
-	Parser  string   // sshd, httpd, maillog
+	Parser  string   // the log family: sshd, httpd, maillog
 	Files   []string // files to follow
 	Journal string   // or: a systemd unit read from the journal
 	// Threshold strikes within Window blacklist an address for TTL.
 	Threshold int
 	Window    time.Duration
 	TTL       time.Duration
-	// sshd: users that may log in; a failure for anyone else counts at once.
-	AllowUsers []string
-	// httpd: path patterns of the narrow rule, and its threshold.
-	Probes         []string
-	ProbeThreshold int
-	// httpd: proxies whose X-Forwarded-For is believed.
-	TrustProxy []netip.Prefix
-	// maillog: learn the domains local users send to.
-	Capture          bool
-	CaptureThreshold int
-	CaptureWindow    time.Duration
-	CaptureExpire    time.Duration
-	LocalDomains     []string // senders that count as local; empty: any
-	// maillog: addresses that only spammers write to.
-	Spamtraps []string
+	// Settings are the family's own options as the family read them: a
+	// struct value of the family's type (see LogFamily).
+	Settings any
 }
 
-// DefaultLogSource returns the default rules of a parser.
+// A LogFamily is a kind of log spfd reads. The package that reads it
+// registers it, with the options its log statement takes, so that this
+// parser knows no family's options: adding a family is one registration.
+type LogFamily struct {
+	Name string
+	// Threshold and Window are the defaults of the common option
+	// "threshold N within D".
+	Threshold int
+	Window    time.Duration
+	// Options name the family's own options, for messages.
+	Options []string
+	// Settings returns the family's settings at their defaults: a struct
+	// value, so that two sources with the same settings compare equal.
+	Settings func() any
+	// Option reads one option (its name is read already) from args and
+	// returns the settings with it.
+	Option func(settings any, option string, args *Args) (any, error)
+}
+
+var logFamilies = map[string]LogFamily{}
+
+// RegisterLogFamily makes a log family known to the parser. It is called
+// from init functions, before any configuration is read.
+func RegisterLogFamily(f LogFamily) { logFamilies[f.Name] = f }
+
+// LogFamilies lists the registered families' names, sorted.
+func LogFamilies() []string {
+	names := make([]string, 0, len(logFamilies))
+	for n := range logFamilies {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DefaultLogSource returns the default rules of a family ("" settings
+// for a family nobody registered).
 func DefaultLogSource(parser string) LogSource {
-	l := LogSource{Parser: parser, ProbeThreshold: 1, TTL: DefaultBlacklistTTL,
-		CaptureThreshold: 1, CaptureWindow: 30 * 24 * time.Hour, CaptureExpire: 30 * 24 * time.Hour}
-	switch parser {
-	case "sshd":
-		l.Threshold, l.Window = 3, time.Hour
-	case "httpd":
-		l.Threshold, l.Window = 20, 10*time.Minute
-		l.Probes = DefaultProbes
-	case "maillog":
-		l.Threshold, l.Window = 1, time.Hour
+	l := LogSource{Parser: parser, TTL: DefaultBlacklistTTL, Threshold: 1, Window: time.Hour}
+	if f, ok := logFamilies[parser]; ok {
+		l.Threshold, l.Window = f.Threshold, f.Window
+		if f.Settings != nil {
+			l.Settings = f.Settings()
+		}
 	}
 	return l
 }
 
-// DefaultProbes are the narrow httpd rule's patterns when none are given:
-// paths no legitimate visitor of a mail host asks for.
-var DefaultProbes = []string{"/wp-admin", "/wp-login.php", "/xmlrpc.php", "phpmyadmin", "mysql-admin",
-	"/tmunblock.cgi", "/.env", "/.git/", "/cgi-bin/luci", "/boaform/", "/hnap1"}
+// Args reads the rest of a statement for a log family's option.
+type Args struct{ s *stmt }
+
+// More reports whether the statement has more words.
+func (a *Args) More() bool { return a.s.more() }
+
+// Value reads one word; what names it in an error.
+func (a *Args) Value(what string) (string, error) { return a.s.value(what) }
+
+// Values reads one word or a { list }.
+func (a *Args) Values(what string) ([]string, error) { return a.s.values(what) }
+
+// Number reads an integer from lo to hi.
+func (a *Args) Number(what string, lo, hi int) (int, error) { return a.s.number(what, lo, hi) }
+
+// Duration reads a duration (30s, 15m, 24h, 7d, 2w).
+func (a *Args) Duration() (time.Duration, error) { return a.s.duration() }
+
+// YesNo reads yes or no.
+func (a *Args) YesNo() (bool, error) { return a.s.yesno() }
+
+// Keyword reads the word want.
+func (a *Args) Keyword(want string) error { return a.s.keyword(want) }
 
 // keywords maps each statement's first word to its parser.
 var keywords map[string]func(*stmt) error
@@ -406,21 +446,19 @@ func (s *stmt) blacklistTTL() error {
 }
 func fileMode(m uint64) os.FileMode { return os.FileMode(m) }
 
-// log sshd|httpd|maillog file PATH|{ PATH ... } | journal UNIT [options]
+// log FAMILY file PATH|{ PATH ... } | journal UNIT [options]
 //
-// options: threshold N within D, ttl D, allow-users { U ... },
-// probes { P ... }, probe-threshold N, trust-proxy { NET ... },
-// capture yes|no, capture-threshold N within D, capture-expire D,
-// local-domains { D ... }, spamtraps { ADDR ... }
+// common options: threshold N within D, ttl D; the rest belong to the
+// family (see LogFamily).
 func (s *stmt) log() error {
-	parser, err := s.value("sshd, httpd or maillog")
+	names := strings.Join(LogFamilies(), ", ")
+	parser, err := s.value("a log family (" + names + ")")
 	if err != nil {
 		return err
 	}
-	switch parser {
-	case "sshd", "httpd", "maillog":
-	default:
-		return fmt.Errorf("unknown log parser %q (want sshd, httpd or maillog)", parser)
+	fam, ok := logFamilies[parser]
+	if !ok {
+		return fmt.Errorf("unknown log parser %q (want %s)", parser, names)
 	}
 	l := DefaultLogSource(parser)
 	l.TTL = 0 // the blacklist-ttl default, filled in by validate
@@ -441,98 +479,30 @@ func (s *stmt) log() error {
 	default:
 		return fmt.Errorf("expected file or journal, got %q", kind)
 	}
-	only := func(opt string, parsers ...string) error {
-		for _, p := range parsers {
-			if p == parser {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s does not apply to %s logs", opt, parser)
-	}
 	for s.more() {
 		opt, _ := s.value("an option")
-		switch opt {
-		case "threshold":
+		switch {
+		case opt == "threshold":
 			if l.Threshold, err = s.number("threshold", 1, 100000); err == nil {
 				err = s.keyword("within")
 			}
 			if err == nil {
 				l.Window, err = s.duration()
 			}
-		case "ttl":
+		case opt == "ttl":
 			l.TTL, err = s.duration()
 			if err == nil && l.TTL < time.Minute {
 				err = fmt.Errorf("ttl must be at least 1m")
 			}
-		case "allow-users":
-			if err = only(opt, "sshd"); err == nil {
-				l.AllowUsers, err = s.values("a user name")
-			}
-		case "probes":
-			if err = only(opt, "httpd"); err == nil {
-				l.Probes, err = s.values("a path pattern")
-			}
-		case "probe-threshold":
-			if err = only(opt, "httpd"); err == nil {
-				l.ProbeThreshold, err = s.number("probe-threshold", 1, 100000)
-			}
-		case "trust-proxy":
-			if err = only(opt, "httpd"); err == nil {
-				var vals []string
-				if vals, err = s.values("a proxy network"); err == nil {
-					for _, v := range vals {
-						p, perr := syntax.ParsePrefix(v)
-						if perr != nil {
-							return perr
-						}
-						l.TrustProxy = append(l.TrustProxy, p)
-					}
-				}
-			}
-		case "capture":
-			if err = only(opt, "maillog"); err == nil {
-				l.Capture, err = s.yesno()
-			}
-		case "capture-threshold":
-			if err = only(opt, "maillog"); err == nil {
-				if l.CaptureThreshold, err = s.number("capture-threshold", 1, 100000); err == nil {
-					err = s.keyword("within")
-				}
-				if err == nil {
-					l.CaptureWindow, err = s.duration()
-				}
-			}
-		case "capture-expire":
-			if err = only(opt, "maillog"); err == nil {
-				l.CaptureExpire, err = s.duration()
-			}
-		case "local-domains":
-			if err = only(opt, "maillog"); err == nil {
-				var vals []string
-				if vals, err = s.values("a domain"); err == nil {
-					for _, v := range vals {
-						d := syntax.NormalizeDomain(v)
-						if derr := syntax.ValidateDomain(d); derr != nil {
-							return derr
-						}
-						l.LocalDomains = append(l.LocalDomains, d)
-					}
-				}
-			}
-		case "spamtraps":
-			if err = only(opt, "maillog"); err == nil {
-				var vals []string
-				if vals, err = s.values("a mail address"); err == nil {
-					for _, v := range vals {
-						if !strings.Contains(v, "@") || strings.ContainsAny(v, " <>") {
-							return fmt.Errorf("invalid spamtrap address %q", v)
-						}
-						l.Spamtraps = append(l.Spamtraps, strings.ToLower(v))
-					}
-				}
-			}
+		case slices.Contains(fam.Options, opt):
+			l.Settings, err = fam.Option(l.Settings, opt, &Args{s})
 		default:
-			return fmt.Errorf("unknown log option %q", opt)
+			err = fmt.Errorf("unknown log option %q", opt)
+			for _, other := range LogFamilies() {
+				if slices.Contains(logFamilies[other].Options, opt) {
+					err = fmt.Errorf("%s does not apply to %s logs", opt, parser)
+				}
+			}
 		}
 		if err != nil {
 			return err

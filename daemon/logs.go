@@ -228,8 +228,8 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 func (d *Daemon) expireCapturedLocked() {
 	expire := time.Duration(0)
 	for _, l := range d.cfg.Logs {
-		if l.Capture {
-			expire = max(expire, l.CaptureExpire)
+		if m := logwatch.MailOptions(l); m.Capture {
+			expire = max(expire, m.CaptureExpire)
 		}
 	}
 	now := d.now()

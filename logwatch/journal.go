@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -140,25 +138,10 @@ func ParseJournalJSON(b []byte) (JournalEntry, bool) {
 // Message turns a journal entry into an event with the source's parser,
 // trusting only the kernel-supplied command name for the program.
 func (p *Processor) Message(e JournalEntry, now time.Time) []Outcome {
-	var ev Event
-	var ok bool
-	switch p.src.Parser {
-	case "sshd":
-		if !IsSSHDProgram(e.Comm) {
-			return nil
-		}
-		ev, ok = ParseSSHD(e.Message)
-	case "httpd":
-		ev, ok = ParseHTTPD(e.Message)
-	case "maillog":
-		prog := e.Comm
-		if strings.HasPrefix(e.Unit, "postfix") {
-			prog = "postfix/" + e.Comm
-		}
-		// Rebuild a syslog line for the mail parser's joins.
-		line := fmt.Sprintf("%s journal %s[0]: %s", e.Time.UTC().Format(time.RFC3339Nano), prog, e.Message)
-		ev, ok = p.mail.Parse(line, now)
+	if p.parser == nil {
+		return nil
 	}
+	ev, ok := p.parser.Journal(e, now)
 	if !ok {
 		return nil
 	}

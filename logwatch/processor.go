@@ -42,9 +42,10 @@ type Outcome struct {
 // for concurrent use: one follower feeds it.
 type Processor struct {
 	src       config.LogSource
+	mailOpts  MailSettings
 	exempt    func(netip.Addr) bool
+	parser    Parser
 	ssh       *SSHRules
-	mail      *MailParser
 	broad     *Tracker
 	probe     *Tracker
 	probes    ProbeMatcher
@@ -63,51 +64,42 @@ const maxCaptureDomains = 50_000
 // NewProcessor returns a processor for src. exempt reports addresses that
 // are never counted (whitelisted or ignored); it may be nil.
 func NewProcessor(src config.LogSource, exempt func(netip.Addr) bool) *Processor {
+	http, mail := httpSettings(src), MailOptions(src)
 	p := &Processor{
 		src:       src,
+		mailOpts:  mail,
 		exempt:    exempt,
+		ssh:       NewSSHRules(sshSettings(src).AllowUsers),
 		broad:     NewTracker(src.Threshold, src.Window, DefaultMaxTracked),
-		probe:     NewTracker(src.ProbeThreshold, src.Window, DefaultMaxTracked),
-		probes:    ProbeMatcher(src.Probes),
+		probe:     NewTracker(http.ProbeThreshold, src.Window, DefaultMaxTracked),
+		probes:    ProbeMatcher(http.Probes),
 		spamtraps: make(map[string]bool),
 		local:     make(map[string]bool),
 		domains:   make(map[string][]time.Time),
 	}
-	switch src.Parser {
-	case "sshd":
-		p.ssh = NewSSHRules(src.AllowUsers)
-	case "maillog":
-		p.mail = NewMailParser()
+	if f, ok := FamilyOf(src.Parser); ok {
+		p.parser = f.NewParser(src)
 	}
 	var b prefixset.Builder
-	for _, n := range src.TrustProxy {
+	for _, n := range http.TrustProxy {
 		b.Add(n)
 	}
 	p.trusted = b.Set()
-	for _, t := range src.Spamtraps {
+	for _, t := range mail.Spamtraps {
 		p.spamtraps[t] = true
 	}
-	for _, d := range src.LocalDomains {
+	for _, d := range mail.LocalDomains {
 		p.local[d] = true
 	}
 	return p
 }
 
-// Parse turns a line into an event with the source's parser. For sshd,
-// a journal MESSAGE (no syslog header) is accepted too.
+// Parse turns a line into an event with the source's family's parser.
 func (p *Processor) Parse(line string, now time.Time) (Event, bool) {
-	switch p.src.Parser {
-	case "sshd":
-		if e, ok := ParseSSHDLine(line, now); ok {
-			return e, true
-		}
+	if p.parser == nil {
 		return Event{}, false
-	case "httpd":
-		return ParseHTTPD(line)
-	case "maillog":
-		return p.mail.Parse(line, now)
 	}
-	return Event{}, false
+	return p.parser.Line(line, now)
 }
 
 // Line processes one line at time now.
@@ -203,7 +195,7 @@ func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 }
 
 func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome {
-	if !p.src.Capture {
+	if !p.mailOpts.Capture {
 		return dst
 	}
 	_, senderDomain, _ := strings.Cut(e.Sender, "@")
@@ -218,21 +210,21 @@ func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome 
 	if !known && len(p.domains) >= maxCaptureDomains {
 		return dst
 	}
-	since := t.Add(-p.src.CaptureWindow)
+	since := t.Add(-p.mailOpts.CaptureWindow)
 	kept := times[:0]
 	for _, x := range times {
 		if !x.Before(since) {
 			kept = append(kept, x)
 		}
 	}
-	if len(kept) < p.src.CaptureThreshold {
+	if len(kept) < p.mailOpts.CaptureThreshold {
 		kept = append(kept, t)
 	} else {
 		kept = append(kept[1:], t)
 	}
 	p.domains[d] = kept
 	o := Outcome{Action: Note, Kind: e.Kind, Rule: "capture", Domain: d, Count: len(kept), Reason: "mail from " + e.Sender}
-	if len(kept) >= p.src.CaptureThreshold {
+	if len(kept) >= p.mailOpts.CaptureThreshold {
 		o.Action = Capture
 	}
 	return append(dst, o)

@@ -110,7 +110,7 @@ func TestSSHNormalUseAndAllowUsers(t *testing.T) {
 		t.Fatalf("normal use counted: %d bans, %d notes", len(bans), notes)
 	}
 	src := sshSource()
-	src.AllowUsers = []string{"alice"}
+	src.Settings = SSHSettings{AllowUsers: []string{"alice"}}
 	p = NewProcessor(src, nil)
 	bans, _ := run(p, []string{"Nov 27 20:00:00 h sshd[1]: Failed password for bob from 192.0.2.8 port 1234 ssh2"})
 	if len(bans) != 1 || bans[0].Reason != "ssh-failed (user not allowed)" {
@@ -132,7 +132,7 @@ func TestExemptAddressesNeverCount(t *testing.T) {
 
 func TestHTTPRules(t *testing.T) {
 	src := config.LogSource{Parser: "httpd", Threshold: 3, Window: 10 * time.Minute, TTL: time.Hour,
-		Probes: config.DefaultProbes, ProbeThreshold: 1, TrustProxy: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+		Settings: HTTPSettings{Probes: DefaultProbes, ProbeThreshold: 1, TrustProxy: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}
 	p := NewProcessor(src, nil)
 	line := func(client, path string, status int, xff string) string {
 		return fmt.Sprintf(`www %s - - [27/Nov/2026:20:06:52 +0000] "GET %s HTTP/1.1" %d 0 "" "UA" %s 443`, client, path, status, xff)
@@ -164,8 +164,8 @@ func TestHTTPRules(t *testing.T) {
 }
 
 func TestMailRules(t *testing.T) {
-	src := config.LogSource{Parser: "maillog", TTL: time.Hour, Capture: true, CaptureThreshold: 2, CaptureWindow: 24 * time.Hour,
-		LocalDomains: []string{"example.org"}, Spamtraps: []string{"trap@example.org"}}
+	src := config.LogSource{Parser: "maillog", TTL: time.Hour, Settings: MailSettings{Capture: true, CaptureThreshold: 2, CaptureWindow: 24 * time.Hour,
+		LocalDomains: []string{"example.org"}, Spamtraps: []string{"trap@example.org"}}}
 	p := NewProcessor(src, nil)
 	sent := func(from, to string) string {
 		return fmt.Sprintf(`Nov 27 20:00:01 mx smtpd[1]: 6d1b mta delivery evpid=1f from=<%s> to=<%s> rcpt=<-> source="192.0.2.1" relay="mx [142.250.1.26]" delay=1s result="Ok" stat="250 ok"`, from, to)

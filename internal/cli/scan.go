@@ -21,24 +21,28 @@ import (
 	"github.com/spfd/spfd/prefixset"
 )
 
-// Log families, as indexes into a shard's processors.
-const (
-	famNone = iota
-	famSSHD
-	famHTTPD
-	famMail
-	numFams
-)
+// Log families, as indexes into a shard's processors: famNone, then
+// logwatch's families in their order.
+const famNone = 0
 
-var famNames = [numFams]string{"", "sshd", "httpd", "maillog"}
+var fams = append([]logwatch.Family{{}}, logwatch.Families()...)
 
 func famIndex(name string) int {
-	for i, n := range famNames {
-		if n == name {
+	for i, f := range fams {
+		if i != famNone && f.Name == name {
 			return i
 		}
 	}
 	return famNone
+}
+
+// famNames lists the families for messages: "sshd, httpd or maillog".
+func famNames(last string) string {
+	var names []string
+	for _, f := range fams[1:] {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ") + " or " + last
 }
 
 // scanner reads logs and reports what the rules make of them. The rules
@@ -58,7 +62,7 @@ type scanner struct {
 
 // shard is the rules' state for its part of the addresses.
 type shard struct {
-	procs    [numFams]*logwatch.Processor
+	procs    []*logwatch.Processor // by family index
 	outcomes []logwatch.Outcome
 	events   int
 	bans     map[netip.Addr]*banSummary
@@ -86,10 +90,8 @@ func runScan(env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "spfctl scan: -f follows exactly one file")
 		return ExitUsage
 	}
-	switch *typ {
-	case "sshd", "httpd", "maillog", "auto":
-	default:
-		fmt.Fprintf(env.Stderr, "spfctl scan: unknown type %q (want sshd, httpd, maillog or auto)\n", *typ)
+	if *typ != "auto" && famIndex(*typ) == famNone {
+		fmt.Fprintf(env.Stderr, "spfctl scan: unknown type %q (want %s)\n", *typ, famNames("auto"))
 		return ExitUsage
 	}
 	cfg := config.Default()
@@ -108,7 +110,7 @@ func runScan(env Env, args []string) int {
 	s := newScanner(cfg, *typ, env.Stdout, runtime.GOMAXPROCS(0))
 	if *followFile {
 		// Live: windows over arrival times, as the daemon counts them.
-		for _, p := range s.shards[0].procs[famSSHD:] {
+		for _, p := range s.shards[0].procs[famNone+1:] {
 			p.UseLineTime = false
 		}
 		if err := s.follow(env, fs.Arg(0)); err != nil {
@@ -188,11 +190,15 @@ func newScanner(cfg *config.Config, typ string, w io.Writer, shards int) *scanne
 	}
 	for range max(1, shards) {
 		sh := &shard{bans: make(map[netip.Addr]*banSummary), capture: make(map[string]int)}
-		for fam := famSSHD; fam < numFams; fam++ {
-			src := config.DefaultLogSource(famNames[fam])
-			src.Capture = true // report what capture would learn
+		sh.procs = make([]*logwatch.Processor, len(fams))
+		for fam := famNone + 1; fam < len(fams); fam++ {
+			src := config.DefaultLogSource(fams[fam].Name)
+			if m, ok := src.Settings.(logwatch.MailSettings); ok {
+				m.Capture = true // report what capture would learn
+				src.Settings = m
+			}
 			for _, l := range cfg.Logs {
-				if l.Parser == famNames[fam] {
+				if l.Parser == fams[fam].Name {
 					src = l
 					break
 				}
@@ -213,15 +219,19 @@ func (s *scanner) family(line string) int {
 		return s.typ
 	}
 	if h, ok := logwatch.ParseSyslog(line, s.now); ok {
-		switch {
-		case logwatch.IsSSHDProgram(h.Program):
-			return famSSHD
-		case h.Program == "smtpd" || strings.HasPrefix(h.Program, "postfix"):
-			return famMail
+		for i, f := range fams {
+			if i != famNone && f.Program != nil && f.Program(h.Program) {
+				return i
+			}
 		}
 		return famNone
 	}
-	return famHTTPD
+	for i, f := range fams {
+		if i != famNone && f.Headerless {
+			return i
+		}
+	}
+	return famNone
 }
 
 // appendReport formats LINENO TAB TYPE TAB ADDRESS-or-DOMAIN TAB REASON.

@@ -26,14 +26,12 @@ import (
 // shardOf picks the shard that owns an event: by the address the rules
 // charge it to.
 func (s *scanner) shardOf(fam int, ev logwatch.Event) int {
-	if len(s.shards) == 1 || fam == famMail {
+	if len(s.shards) == 1 || fams[fam].Joins {
 		return 0
 	}
 	a := ev.Addr
-	if fam == famHTTPD {
-		if client, ok := s.shards[0].procs[famHTTPD].Client(ev); ok {
-			a = client
-		}
+	if client, ok := s.shards[0].procs[fam].Client(ev); ok {
+		a = client // behind a trusted proxy: the client it names
 	}
 	b := a.As16()
 	x := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
@@ -234,9 +232,9 @@ func (s *scanner) parseChunk(c *chunk) {
 		line, rest, _ := strings.Cut(text, "\n")
 		text = rest
 		line = strings.TrimSuffix(line, "\r")
-		switch fam := s.family(line); fam {
-		case famNone:
-		case famMail:
+		switch fam := s.family(line); {
+		case fam == famNone:
+		case fams[fam].Joins:
 			c.events[0] = append(c.events[0], parsedLine{line: n, fam: fam, raw: strings.Clone(line)})
 		default:
 			if ev, ok := parser.procs[fam].Parse(line, s.now); ok {
