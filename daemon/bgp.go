@@ -77,19 +77,17 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 				rx[n] = d.floor("bgp "+n, ps)
 			}
 		}
-		d.mu.Lock()
 		for n, ps := range rx {
-			if a, r := d.lists.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {
+			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {
 				changed = true
 			}
 		}
-		for _, src := range d.lists.Sources(list, bgpSourcePrefix) {
+		for _, src := range d.state.Sources(list, bgpSourcePrefix) {
 			if _, ok := rx[strings.TrimPrefix(src, bgpSourcePrefix)]; !ok {
-				d.lists.SetSource(list, src, nil, time.Time{})
+				d.state.SetSource(list, src, nil, time.Time{})
 				changed = true
 			}
 		}
-		d.mu.Unlock()
 	}
 	if changed {
 		d.signal(d.dirty)
@@ -103,21 +101,19 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 func (d *Daemon) announce(ctx context.Context, white, black *prefixset.Set) {
 	d.mu.Lock()
 	sp, cfg := d.speaker, d.cfg
-	var local [2]*prefixset.Builder
-	if sp != nil && cfg.BGP != nil {
-		for _, list := range []state.List{state.White, state.Black} {
-			local[list] = d.lists.BuilderExcept(list, func(src string) bool { return strings.HasPrefix(src, bgpSourcePrefix) })
-		}
-	}
 	d.mu.Unlock()
 	if sp == nil || cfg.BGP == nil {
 		return
+	}
+	var local [2]*prefixset.Set
+	for _, list := range []state.List{state.White, state.Black} {
+		local[list] = d.state.ListExcept(list, func(src string) bool { return strings.HasPrefix(src, bgpSourcePrefix) })
 	}
 	pushed := [2]*prefixset.Set{white, black}
 	for _, name := range cfg.BGP.Announce {
 		list, _ := state.ParseList(name)
 		// Only what is pushed, and only what was found here.
-		set := local[list].Set()
+		set := local[list]
 		var ps []netip.Prefix
 		set.Each(func(p netip.Prefix) bool {
 			if pushed[list].Contains(p) {

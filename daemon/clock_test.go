@@ -37,9 +37,7 @@ func TestTimersFollowTheClock(t *testing.T) {
 		<-done
 	}()
 	held := func(list state.List, p string) bool {
-		h.d.mu.Lock()
-		defer h.d.mu.Unlock()
-		return h.d.lists.Contains(list, netip.MustParsePrefix(p))
+		return h.d.state.Contains(list, netip.MustParsePrefix(p))
 	}
 	waitUntil(t, func() bool { return held(state.White, "192.0.2.0/24") && held(state.Black, "198.51.100.0/24") })
 
@@ -64,9 +62,7 @@ func TestTimersFollowTheClock(t *testing.T) {
 	// at its next walk, about an hour after the last (which the advances
 	// above may have brought already).
 	h.dns.Replace(t, "example.com", 16, `example.com. 600 IN TXT "v=spf1 ip4:192.0.2.0/25 -all"`)
-	h.d.mu.Lock()
-	next := h.d.domains["example.com"].NextWalk
-	h.d.mu.Unlock()
+	next := h.domain("example.com").NextWalk
 	if d := next.Sub(fake.Now()); d > time.Hour {
 		t.Fatalf("next walk in %v", d)
 	}
@@ -80,9 +76,7 @@ func TestTimersFollowTheClock(t *testing.T) {
 		fake.Advance(time.Minute)
 		return false
 	})
-	h.d.mu.Lock()
-	got := h.d.lists.SourcePrefixes(state.White, state.PrefixSPF+"example.com")
-	h.d.mu.Unlock()
+	got := h.d.state.SourcePrefixes(state.White, state.PrefixSPF+"example.com")
 	if !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/25")}) {
 		t.Errorf("after the scheduled walk: %v", got)
 	}

@@ -4,9 +4,7 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,6 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/clock"
 	"github.com/spfd/spfd/internal/state"
-	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/listfile"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
@@ -71,20 +69,17 @@ type Daemon struct {
 	verbose atomic.Bool
 	started time.Time
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	lists   *state.Lists
-	domains map[string]*state.DomainState
-	// noCapture holds captured domains an admin deleted: outbound mail
-	// does not bring them back.
-	noCapture map[string]bool
-	positions []json.RawMessage // log read positions, kept for logwatch
+	// state is the lists, the domains and the log positions, with their
+	// own lock; d.mu guards the daemon's other fields.
+	state *state.State
+
+	mu        sync.Mutex
+	cfg       *config.Config
 	walker    *spf.Walker
 	dns       *spf.Client // nil when a test replaced the exchanger
 	resolvers []string
 	lastPass  walkPass
 	backend   pftable.Backend
-	store     *state.Store
 	// pushed are the covers last pushed to the tables.
 	pushed      [2]*prefixset.Set
 	pushedCount [2]int
@@ -94,10 +89,7 @@ type Daemon struct {
 	recentErrs  []string
 	fileStamps  map[string]time.Time
 
-	// positionsDirty: read positions moved; they are saved with the next
-	// snapshot, or within a minute, not after every batch of lines.
-	positionsDirty bool
-	logs           *logSet // nil until Run starts it
+	logs *logSet // nil until Run starts it
 	// reloadMu serialises reloads (and re-reads of changed files): a
 	// second waits for the first.
 	reloadMu sync.Mutex
@@ -115,10 +107,10 @@ type Daemon struct {
 
 // Origins of a domain.
 const (
-	OriginConfig  = "config"
-	OriginRuntime = "runtime"
-	OriginCapture = "capture"
-	originFile    = "file:"
+	OriginConfig  = state.OriginConfig
+	OriginRuntime = state.OriginRuntime
+	OriginCapture = state.OriginCapture
+	originFile    = state.OriginFile
 )
 
 // New loads the configuration and the saved state. It does not touch the
@@ -142,8 +134,6 @@ func New(opts Options) (*Daemon, error) {
 		now:        opts.Now,
 		logger:     opts.Logger,
 		cfg:        cfg,
-		domains:    make(map[string]*state.DomainState),
-		noCapture:  make(map[string]bool),
 		fileStamps: make(map[string]time.Time),
 		dirty:      make(chan struct{}, 1),
 		save:       make(chan struct{}, 1),
@@ -153,41 +143,24 @@ func New(opts Options) (*Daemon, error) {
 	for _, w := range cfg.Warnings {
 		d.warn("config", w)
 	}
-	store, snap, ops, warnings, err := state.OpenStore(cfg.StateDir, d.now, state.Options{OpenJournal: opts.OpenJournal})
+	st, warnings, err := state.Open(cfg.StateDir, d.now, state.Options{OpenJournal: opts.OpenJournal})
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range warnings {
 		d.warn("state", w)
 	}
-	d.store = store
-	d.lists = snap.Lists
-	for i := range snap.Domains {
-		ds := snap.Domains[i]
-		if ds.NoCapture {
-			d.noCapture[ds.Name] = true
-			if len(ds.Origins) == 0 {
-				continue
-			}
-		}
-		d.domains[ds.Name] = &ds
-	}
-	d.positions = snap.Positions
-	for _, op := range ops {
-		if err := d.applyOp(op); err != nil {
-			d.warn("journal", fmt.Sprintf("replaying %+v: %v", op, err))
-		}
-	}
+	d.state = st
 	// A domain whose last walk failed, or that never had a good one, is
 	// walked at once: a restart is how an admin asks again after fixing
 	// the resolver. Good, fresh results keep their schedule.
-	for _, ds := range d.domains {
+	for _, ds := range st.Domains() {
 		if ds.Status != spf.Complete.String() || ds.LastGood.IsZero() {
-			ds.NextWalk = d.now()
+			st.UpdateDomain(ds.Name, func(ds *state.DomainState, _ func([]netip.Prefix) (int, int)) { ds.NextWalk = d.now() })
 		}
 	}
 	if err := d.configure(cfg); err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
 	return d, nil
@@ -287,29 +260,22 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	defer d.mu.Unlock()
 	d.cfg, d.walker, d.backend = cfg, walker, backend
 	d.dns, d.resolvers = client, servers
-	d.lists.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
-	d.lists.SetSource(state.White, state.SourceStatic, staticWhite, time.Time{})
-	d.lists.SetSource(state.Black, state.SourceStatic, staticBlack, time.Time{})
-	d.setOrigin(OriginConfig, cfg.Domains)
+	st := d.state
+	st.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
+	st.SetSource(state.White, state.SourceStatic, staticWhite, time.Time{})
+	st.SetSource(state.Black, state.SourceStatic, staticBlack, time.Time{})
+	st.SetOrigin(OriginConfig, cfg.Domains)
 	for _, f := range cfg.DomainFiles {
-		d.setOrigin(originFile+f, fileDomains[f])
+		st.SetOrigin(originFile+f, fileDomains[f])
 	}
-	// Drop file origins of files no longer configured.
-	for _, ds := range d.domains {
-		ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool {
-			if len(o) > len(originFile) && o[:len(originFile)] == originFile {
-				return !slices.Contains(cfg.DomainFiles, o[len(originFile):])
-			}
-			return false
-		})
-	}
-	for name, ds := range d.domains {
-		if config.CaptureIgnored(cfg.CaptureIgnore, name) && slices.Contains(ds.Origins, OriginCapture) {
-			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
-			d.info("msg", "captured domain dropped: capture ignore", "domain", name)
+	// Files no longer configured, and captures now ignored, let go.
+	st.DropOrigins(func(name, o string) bool {
+		if f, ok := strings.CutPrefix(o, originFile); ok {
+			return !slices.Contains(cfg.DomainFiles, f)
 		}
-	}
-	d.dropOrphansLocked()
+		return o == OriginCapture && config.CaptureIgnored(cfg.CaptureIgnore, name)
+	})
+	d.logDropped()
 	d.signal(d.dirty)
 	d.signal(d.save)
 	d.signal(d.wake)
@@ -486,44 +452,10 @@ func hostAddresses() []netip.Prefix {
 	return out
 }
 
-// setOrigin makes origin hold exactly names. Lock held.
-func (d *Daemon) setOrigin(origin string, names []string) {
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
-	}
-	for name, ds := range d.domains {
-		if !want[name] {
-			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == origin })
-		}
-	}
-	for name := range want {
-		d.addOriginLocked(name, origin)
-	}
-}
-
-func (d *Daemon) addOriginLocked(name, origin string) *state.DomainState {
-	ds, ok := d.domains[name]
-	if !ok {
-		ds = &state.DomainState{Name: name, NextWalk: d.now()}
-		d.domains[name] = ds
-	}
-	if !slices.Contains(ds.Origins, origin) {
-		ds.Origins = append(ds.Origins, origin)
-		slices.Sort(ds.Origins)
-	}
-	return ds
-}
-
-// dropOrphansLocked forgets domains nothing asks for any more, with their
-// networks.
-func (d *Daemon) dropOrphansLocked() {
-	for name, ds := range d.domains {
-		if len(ds.Origins) == 0 {
-			d.lists.SetSource(state.White, state.PrefixSPF+name, nil, time.Time{})
-			delete(d.domains, name)
-			d.info("msg", "domain dropped", "domain", name)
-		}
+// logDropped logs the domains the state dropped with their networks.
+func (d *Daemon) logDropped() {
+	for _, name := range d.state.TakeDropped() {
+		d.info("msg", "domain dropped", "domain", name)
 	}
 }
 
@@ -535,73 +467,13 @@ func (d *Daemon) signal(ch chan struct{}) {
 	}
 }
 
-// applyOp applies a journalled op. Lock held or not yet shared.
-func (d *Daemon) applyOp(op state.Op) error {
-	switch op.Op {
-	case "add", "remove", "delete":
-		list, err := state.ParseList(op.List)
-		if err != nil {
-			return err
-		}
-		if !op.Prefix.IsValid() {
-			return errors.New("no prefix")
-		}
-		switch op.Op {
-		case "add":
-			d.lists.Add(list, op.Prefix, op.Source, op.Expires)
-		case "remove":
-			d.lists.Remove(list, op.Prefix, op.Source)
-		default:
-			d.lists.Delete(list, op.Prefix)
-		}
-	case "domain-add":
-		if err := syntax.ValidateDomain(op.Domain); err != nil {
-			return err
-		}
-		origin := op.Source
-		if origin == "" {
-			origin = OriginRuntime
-		}
-		ds := d.addOriginLocked(op.Domain, origin)
-		if origin == OriginCapture && ds.CapturedFrom == "" {
-			ds.CapturedFrom, ds.CapturedAt = op.Note, op.At
-		}
-	case "capture-block":
-		d.noCapture[op.Domain] = true
-		if ds, ok := d.domains[op.Domain]; ok {
-			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
-			ds.CapturedFrom, ds.CapturedAt = "", time.Time{}
-			d.dropOrphansLocked()
-		}
-	case "domain-delete":
-		if ds, ok := d.domains[op.Domain]; ok {
-			origin := op.Source
-			if origin == "" {
-				origin = OriginRuntime
-			}
-			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == origin })
-			d.dropOrphansLocked()
-		}
-	default:
-		return fmt.Errorf("unknown op %q", op.Op)
-	}
-	return nil
-}
-
 // commit journals ops and applies them: the change is acknowledged only
 // once it is on disk, and applied in journal order. The caller must not
 // hold d.mu: the journal is written and synced without it (group commit),
 // so readers and log events never wait on the disk.
 func (d *Daemon) commit(ops ...state.Op) error {
-	err := d.store.Commit(ops, func(batch []state.Op) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		for _, op := range batch {
-			if err := d.applyOp(op); err != nil {
-				d.warn("state", fmt.Sprintf("applying %+v: %v", op, err))
-			}
-		}
-	})
+	err := d.state.Commit(ops...)
+	d.logDropped()
 	if err != nil {
 		return err
 	}
@@ -739,7 +611,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.info("msg", "spfd started", "socket", socket, "backend", d.backend.Kind(),
-		"white", d.lists.Len(state.White), "black", d.lists.Len(state.Black), "domains", len(d.domains))
+		"white", d.state.Len(state.White), "black", d.state.Len(state.Black), "domains", len(d.state.DomainNames()))
 	d.mu.Unlock()
 	<-ctx.Done()
 	if d.opts.Notify != nil {
@@ -758,7 +630,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.snapshot(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("final snapshot: %w", err))
 	}
-	d.store.Close()
+	d.state.Close()
 	d.backend.Close()
 	d.info("msg", "spfd stopped")
 	return runErr
@@ -794,14 +666,9 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
 	d.mu.Lock()
-	version := d.lists.Version()
-	white := d.lists.Builder(state.White)
-	black := d.lists.Builder(state.Black)
-	ignore := d.lists.Ignore()
 	backend, cfg := d.backend, d.cfg
 	d.mu.Unlock()
-
-	ws, bs := state.Covers(white, black, ignore)
+	ws, bs, version := d.state.Covers()
 	var errs []error
 	if err := backend.Sync(ctx, tableName(cfg.White), ws); err != nil {
 		errs = append(errs, err)
@@ -834,14 +701,14 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 // so that a change acknowledged to spfctl shows in the next request
 // before the sync loop has pushed it.
 func (d *Daemon) covers() [2]*prefixset.Set {
+	version := d.state.Version()
 	d.mu.Lock()
-	if d.syncVersion == d.lists.Version() && d.pushed[state.White] != nil {
+	if d.syncVersion == version && d.pushed[state.White] != nil {
 		defer d.mu.Unlock()
 		return d.pushed
 	}
-	white, black, ignore := d.lists.Builder(state.White), d.lists.Builder(state.Black), d.lists.Ignore()
 	d.mu.Unlock()
-	ws, bs := state.Covers(white, black, ignore)
+	ws, bs, _ := d.state.Covers()
 	return [2]*prefixset.Set{ws, bs}
 }
 
@@ -884,10 +751,8 @@ func (d *Daemon) expiryLoop(ctx context.Context) error {
 }
 
 func (d *Daemon) expire() []state.Removal {
-	d.mu.Lock()
-	removed := d.lists.Expire()
-	d.expireCapturedLocked()
-	d.mu.Unlock()
+	removed := d.state.Expire()
+	d.expireCaptured()
 	if len(removed) > 0 {
 		for _, r := range removed {
 			d.debug("msg", "expired", "list", r.List, "prefix", r.Prefix, "source", r.Source)
@@ -910,10 +775,7 @@ func (d *Daemon) saveLoop(ctx context.Context) error {
 			return nil
 		case <-d.save:
 		case <-positions.C():
-			d.mu.Lock()
-			moved := d.positionsDirty
-			d.mu.Unlock()
-			if !moved {
+			if !d.state.PositionsMoved() {
 				continue
 			}
 		}
@@ -933,35 +795,7 @@ func (d *Daemon) saveLoop(ctx context.Context) error {
 }
 
 // snapshot writes the state and starts a new journal generation.
-func (d *Daemon) snapshot() error {
-	var buf bytes.Buffer
-	// Rotate first: it waits for a batch being written to be applied, so
-	// the state taken below holds every op of the journals before gen.
-	gen, err := d.store.Rotate()
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	snap := &state.Snapshot{Generation: gen, Lists: d.lists}
-	for _, name := range sortedKeys(d.domains) {
-		ds := *d.domains[name]
-		ds.NoCapture = d.noCapture[name]
-		snap.Domains = append(snap.Domains, ds)
-	}
-	for _, name := range sortedKeys(d.noCapture) {
-		if _, walked := d.domains[name]; !walked {
-			snap.Domains = append(snap.Domains, state.DomainState{Name: name, NoCapture: true})
-		}
-	}
-	snap.Positions = d.positions
-	d.positionsDirty = false
-	err = state.WriteSnapshot(&buf, snap)
-	d.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return d.store.CommitSnapshot(buf.Bytes(), gen)
-}
+func (d *Daemon) snapshot() error { return d.state.Snapshot() }
 
 // filesLoop re-reads list and domain files that appeared or changed.
 func (d *Daemon) filesLoop(ctx context.Context) error {

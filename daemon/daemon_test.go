@@ -17,6 +17,7 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/dnstest"
 	"github.com/spfd/spfd/internal/runtest"
+	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/spf"
 )
@@ -78,7 +79,7 @@ func newHarnessWith(t *testing.T, zone, conf string, adjust func(*Options)) *har
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.d.store.Close() })
+	t.Cleanup(func() { h.d.state.Close() })
 	return h
 }
 
@@ -89,6 +90,9 @@ func (h *harness) walk(t *testing.T, names ...string) {
 		t.Fatal(err)
 	}
 }
+
+// domain returns a copy of a domain's state.
+func (h *harness) domain(name string) state.DomainState { return h.d.domain(name) }
 
 func (h *harness) white() []string { return h.table(h.d.cfg.White) }
 
@@ -110,9 +114,8 @@ func TestTemporaryFailureKeepsLastGoodSet(t *testing.T) {
 	if !slices.Equal(h.white(), want) {
 		t.Fatalf("white %v, want %v", h.white(), want)
 	}
-	ds := h.d.domains["example.com"]
 	// TTL 300 is under the 1h minimum: the next walk is about an hour out.
-	if next := ds.NextWalk.Sub(h.clock.Now()); next > time.Hour || next < 54*time.Minute {
+	if next := h.domain("example.com").NextWalk.Sub(h.clock.Now()); next > time.Hour || next < 54*time.Minute {
 		t.Errorf("next walk in %v, want about 1h", next)
 	}
 
@@ -122,14 +125,14 @@ func TestTemporaryFailureKeepsLastGoodSet(t *testing.T) {
 	if !slices.Equal(h.white(), want) {
 		t.Fatalf("after SERVFAIL: white %v, want the last good %v", h.white(), want)
 	}
-	if ds.Status != "temporary-failure" || ds.Failures != 1 {
-		t.Errorf("status %q failures %d", ds.Status, ds.Failures)
+	if h.domain("example.com").Status != "temporary-failure" || h.domain("example.com").Failures != 1 {
+		t.Errorf("status %q failures %d", h.domain("example.com").Status, h.domain("example.com").Failures)
 	}
-	if next := ds.NextWalk.Sub(h.clock.Now()); next > time.Minute || next < 54*time.Second {
+	if next := h.domain("example.com").NextWalk.Sub(h.clock.Now()); next > time.Minute || next < 54*time.Second {
 		t.Errorf("first retry in %v, want about 1m", next)
 	}
 	h.walk(t, "example.com")
-	if next := ds.NextWalk.Sub(h.clock.Now()); next > 2*time.Minute || next < 108*time.Second {
+	if next := h.domain("example.com").NextWalk.Sub(h.clock.Now()); next > 2*time.Minute || next < 108*time.Second {
 		t.Errorf("second retry in %v, want about 2m", next)
 	}
 	h.dns.Set("example.com", dnstest.Drop)
@@ -158,7 +161,7 @@ func TestLostRecordKeptForGracePeriod(t *testing.T) {
 	h.dns.Replace(t, "example.com", 16, `example.com. 600 IN TXT "not spf any more"`)
 	h.clock.Advance(2 * time.Hour) // past the cache's TTL
 	h.walk(t, "example.com")
-	ds := h.d.domains["example.com"]
+	ds := h.domain("example.com")
 	if len(h.white()) != 2 || ds.LostSince.IsZero() {
 		t.Fatalf("networks dropped at once: %v (lost since %v)", h.white(), ds.LostSince)
 	}
@@ -177,7 +180,7 @@ func TestLostRecordKeptForGracePeriod(t *testing.T) {
 func TestWalkIntervalClampedToMax(t *testing.T) {
 	h := newHarness(t, `example.com. 604800 IN TXT "v=spf1 ip4:192.0.2.0/24"`, "domain example.com\nwalk max-interval 12h")
 	h.walk(t, "example.com")
-	if next := h.d.domains["example.com"].NextWalk.Sub(h.clock.Now()); next > 12*time.Hour || next < 10*time.Hour {
+	if next := h.domain("example.com").NextWalk.Sub(h.clock.Now()); next > 12*time.Hour || next < 10*time.Hour {
 		t.Errorf("next walk in %v, want at most 12h", next)
 	}
 }
@@ -242,4 +245,10 @@ func TestWalkPassSummaryLogged(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, got)
 		}
 	}
+}
+
+// domain returns a copy of a domain's state.
+func (d *Daemon) domain(name string) state.DomainState {
+	ds, _ := d.state.Domain(name)
+	return ds
 }

@@ -38,9 +38,7 @@ func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetch
 			if list == state.White {
 				ps = d.floor(f.Name, ps)
 			}
-			d.mu.Lock()
-			added, removed := d.lists.SetSource(list, source, ps, expiry(d.now(), f.TTL))
-			d.mu.Unlock()
+			added, removed := d.state.SetSource(list, source, ps, expiry(d.now(), f.TTL))
 			d.info("msg", "feed loaded", "feed", f.Name, "list", list, "entries", len(ps), "added", added, "removed", removed)
 			d.signal(d.dirty)
 			d.signal(d.save)
@@ -69,9 +67,7 @@ func (d *Daemon) refreshFeed(list state.List, source string, ttl time.Duration) 
 	if ttl <= 0 {
 		return
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.lists.SetSource(list, source, d.lists.SourcePrefixes(list, source), expiry(d.now(), ttl))
+	d.state.ExtendSource(list, source, expiry(d.now(), ttl))
 }
 
 // floor drops whitelist feed entries broader than the walk's safety floor:

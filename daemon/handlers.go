@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -78,9 +79,7 @@ type holdView struct {
 // entry held, its sources and expiries, and whether it is pushed.
 func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) error {
 	pushed := d.covers()
-	d.mu.Lock()
 	if !req.Verbose {
-		d.mu.Unlock()
 		if req.JSON {
 			ps := pushed[list].Prefixes()
 			if ps == nil {
@@ -101,9 +100,7 @@ func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) err
 		}
 		return bw.Flush()
 	}
-	dump := d.lists.Dump(list)
-	ignore := d.lists.Ignore()
-	d.mu.Unlock()
+	dump, ignore := d.state.Dump(list)
 	white := pushed[state.White]
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
@@ -147,14 +144,7 @@ func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) err
 }
 
 func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
-	d.mu.Lock()
-	var states []state.DomainState
-	for _, name := range sortedKeys(d.domains) {
-		ds := *d.domains[name]
-		ds.Prefixes = slices.Clone(ds.Prefixes)
-		states = append(states, ds)
-	}
-	d.mu.Unlock()
+	states := d.state.Domains()
 	if req.JSON {
 		return json.NewEncoder(w).Encode(states)
 	}
@@ -222,17 +212,19 @@ type statusView struct {
 func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	domains := d.state.Domains()
+	version := d.state.Version()
 	d.mu.Lock()
 	v := statusView{
 		Uptime:       d.now().Sub(d.started).Round(time.Second).String(),
 		Config:       d.opts.ConfigPath,
 		Backend:      d.backend.Kind(),
-		WhiteEntries: d.lists.Len(state.White),
-		BlackEntries: d.lists.Len(state.Black),
-		Domains:      len(d.domains),
+		WhiteEntries: d.state.Len(state.White),
+		BlackEntries: d.state.Len(state.Black),
+		Domains:      len(domains),
 		LastSync:     stamp(d.lastSync),
-		InSync:       d.syncVersion == d.lists.Version() && d.syncErr == nil,
-		Journal:      d.store.JournalLines(),
+		InSync:       d.syncVersion == version && d.syncErr == nil,
+		Journal:      d.state.JournalLines(),
 		HeapMB:       ms.HeapAlloc >> 20,
 		Errors:       slices.Clone(d.recentErrs),
 		Resolvers:    slices.Clone(d.resolvers),
@@ -244,12 +236,12 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if d.syncErr != nil {
 		v.SyncError = d.syncErr.Error()
 	}
-	if err := d.store.Err(); err != nil {
+	if err := d.state.Err(); err != nil {
 		v.StateError = err.Error()
 	}
 	v.WhitePushed, v.BlackPushed = d.pushedCount[state.White], d.pushedCount[state.Black]
 	counts := map[string]int{}
-	for _, ds := range d.domains {
+	for _, ds := range domains {
 		s := ds.Status
 		if s == "" {
 			s = "pending"
@@ -257,7 +249,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		counts[s]++
 	}
 	d.mu.Unlock()
-	for _, s := range sortedKeys(counts) {
+	for _, s := range slices.Sorted(maps.Keys(counts)) {
 		v.DomainStatus = append(v.DomainStatus, fmt.Sprintf("%d %s", counts[s], s))
 	}
 	if req.JSON {
@@ -313,8 +305,8 @@ type statsView struct {
 func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request) error {
 	d.mu.Lock()
 	backend, cfg := d.backend, d.cfg
-	held := [2]int{d.lists.Len(state.White), d.lists.Len(state.Black)}
 	d.mu.Unlock()
+	held := [2]int{d.state.Len(state.White), d.state.Len(state.Black)}
 	var views []statsView
 	for i, t := range []string{tableName(cfg.White), tableName(cfg.Black)} {
 		st, err := backend.Stats(ctx, t)
@@ -358,10 +350,7 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	note := ""
 	if list == state.Black {
 		white := d.covers()[state.White]
-		d.mu.Lock()
-		ignore := d.lists.Ignore()
-		d.mu.Unlock()
-		if s := state.PushState(cmd.Prefix, white, ignore); s != "pushed" {
+		if s := state.PushState(cmd.Prefix, white, d.state.Ignore()); s != "pushed" {
 			note = " (" + s + ")"
 		}
 	}
@@ -379,10 +368,7 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 
 func (d *Daemon) cmdDelete(w io.Writer, cmd control.Command) error {
 	list, _ := state.ParseList(cmd.List)
-	d.mu.Lock()
-	held := d.lists.Contains(list, cmd.Prefix)
-	d.mu.Unlock()
-	if !held {
+	if !d.state.Contains(list, cmd.Prefix) {
 		return fmt.Errorf("%s is not in the %slist", cmd.Prefix, list)
 	}
 	if err := d.commit(state.Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix}); err != nil {
@@ -400,14 +386,12 @@ func (d *Daemon) cmdExpire(w io.Writer, cmd control.Command) error {
 		}
 		return nil
 	}
-	d.mu.Lock()
 	var ops []state.Op
 	for _, list := range []state.List{state.White, state.Black} {
-		if d.lists.Contains(list, cmd.Prefix) {
+		if d.state.Contains(list, cmd.Prefix) {
 			ops = append(ops, state.Op{Op: "delete", List: list.String(), Prefix: cmd.Prefix})
 		}
 	}
-	d.mu.Unlock()
 	if len(ops) == 0 {
 		return fmt.Errorf("%s is in neither list", cmd.Prefix)
 	}
@@ -424,24 +408,14 @@ func (d *Daemon) cmdDomainAdd(ctx context.Context, w io.Writer, cmd control.Comm
 	if err := d.commit(state.Op{Op: "domain-add", Domain: cmd.Domain}); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	if ds, ok := d.domains[cmd.Domain]; ok {
-		ds.NextWalk = d.now()
-	}
-	d.mu.Unlock()
 	d.info("msg", "domain added", "domain", cmd.Domain)
 	// Walk it now, so the answer says what it gave.
 	return d.reportWalks(w, d.walkDomains(ctx, []string{cmd.Domain}))
 }
 
 func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
-	d.mu.Lock()
-	ds, ok := d.domains[cmd.Domain]
-	var origins []string
-	if ok {
-		origins = slices.Clone(ds.Origins)
-	}
-	d.mu.Unlock()
+	ds, ok := d.state.Domain(cmd.Domain)
+	origins := ds.Origins
 	if !ok {
 		return fmt.Errorf("no domain %s", cmd.Domain)
 	}
@@ -460,13 +434,8 @@ func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
 		return err
 	}
 	d.info("msg", "domain deleted", "domain", cmd.Domain)
-	d.mu.Lock()
-	still, ok := d.domains[cmd.Domain]
-	if ok {
-		origins = slices.Clone(still.Origins)
-	}
-	d.mu.Unlock()
-	if ok {
+	if still, ok := d.state.Domain(cmd.Domain); ok {
+		origins = still.Origins
 		fmt.Fprintf(w, "%s: no longer added at run time; still walked for %s\n", cmd.Domain, strings.Join(origins, ", "))
 	} else {
 		fmt.Fprintf(w, "deleted domain %s and its networks\n", cmd.Domain)
@@ -475,18 +444,15 @@ func (d *Daemon) cmdDomainDelete(w io.Writer, cmd control.Command) error {
 }
 
 func (d *Daemon) cmdRewalk(ctx context.Context, w io.Writer, cmd control.Command) error {
-	d.mu.Lock()
 	var names []string
 	if cmd.Domain != "" {
-		if _, ok := d.domains[cmd.Domain]; !ok {
-			d.mu.Unlock()
+		if _, ok := d.state.Domain(cmd.Domain); !ok {
 			return fmt.Errorf("no domain %s", cmd.Domain)
 		}
 		names = []string{cmd.Domain}
 	} else {
-		names = sortedKeys(d.domains)
+		names = d.state.DomainNames()
 	}
-	d.mu.Unlock()
 	return d.reportWalks(w, d.walkDomains(ctx, names))
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -159,9 +158,12 @@ func evidence(source, line string) string {
 // ignore network.
 func (d *Daemon) exempt(a netip.Addr) bool {
 	p := netip.PrefixFrom(a, a.BitLen())
+	if d.state.Ignore().Contains(p) {
+		return true
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.lists.Ignore().Contains(p) || d.pushed[state.White].Contains(p)
+	return d.pushed[state.White].Contains(p)
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,
@@ -184,19 +186,19 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 		return
 	}
 	d.mu.Lock()
+	ignore := d.cfg.CaptureIgnore
+	d.mu.Unlock()
 	var names []string
 	for _, o := range captured {
 		name := o.Domain
-		if d.noCapture[name] || config.CaptureIgnored(d.cfg.CaptureIgnore, name) {
+		if d.state.CaptureBlocked(name) || config.CaptureIgnored(ignore, name) {
 			continue
 		}
 		names = append(names, name)
-		ds, ok := d.domains[name]
-		if !ok || !slices.Contains(ds.Origins, OriginCapture) {
+		if !d.state.Captured(name) {
 			ops = append(ops, state.Op{Op: "domain-add", Domain: name, Source: OriginCapture, Note: o.Evidence, At: now.Truncate(time.Second)})
 		}
 	}
-	d.mu.Unlock()
 	if len(ops) == 0 && len(names) == 0 {
 		return
 	}
@@ -208,54 +210,41 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	for _, o := range bans {
 		d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, name := range names {
-		ds := d.domains[name]
-		if ds == nil {
-			continue
-		}
-		if ds.LastSeen.IsZero() {
-			d.info("msg", "domain captured from outbound mail", "domain", name, "from", ds.CapturedFrom)
-			d.signal(d.wake)
-		}
-		ds.LastSeen = now
+	for _, name := range d.state.SeenMail(names, now) {
+		ds, _ := d.state.Domain(name)
+		d.info("msg", "domain captured from outbound mail", "domain", name, "from", ds.CapturedFrom)
+		d.signal(d.wake)
 	}
 }
 
 // expireCaptured drops captured domains no mail went to for the capture
-// period. Lock held.
-func (d *Daemon) expireCapturedLocked() {
+// period (all of them when no log captures any more).
+func (d *Daemon) expireCaptured() {
+	d.mu.Lock()
 	expire := time.Duration(0)
 	for _, l := range d.cfg.Logs {
 		if m := logwatch.MailOptions(l); m.Capture {
 			expire = max(expire, m.CaptureExpire)
 		}
 	}
-	now := d.now()
-	for name, ds := range d.domains {
-		if !slices.Contains(ds.Origins, OriginCapture) {
-			continue
-		}
-		if expire == 0 || (!ds.LastSeen.IsZero() && now.Sub(ds.LastSeen) > expire) {
-			ds.Origins = slices.DeleteFunc(ds.Origins, func(o string) bool { return o == OriginCapture })
-			d.info("msg", "captured domain expired", "domain", name)
-		}
+	d.mu.Unlock()
+	for _, name := range d.state.ExpireCaptured(expire) {
+		d.info("msg", "captured domain expired", "domain", name)
 	}
-	d.dropOrphansLocked()
+	d.logDropped()
 }
 
 // position returns the saved position of a followed file.
 func (d *Daemon) position(path string) *logwatch.Position {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, raw := range d.positions {
-		var p logwatch.Position
-		if json.Unmarshal(raw, &p) == nil && p.Path == path {
-			return &p
-		}
+	raw := d.state.Position(positionOf(path))
+	if raw == nil {
+		return nil
 	}
-	return nil
+	var p logwatch.Position
+	if json.Unmarshal(raw, &p) != nil {
+		return nil
+	}
+	return &p
 }
 
 func (d *Daemon) setPosition(p logwatch.Position) {
@@ -263,18 +252,16 @@ func (d *Daemon) setPosition(p logwatch.Position) {
 	if err != nil {
 		return
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i, old := range d.positions {
-		var q logwatch.Position
-		if json.Unmarshal(old, &q) == nil && q.Path == p.Path {
-			d.positions[i] = raw
-			d.positionsDirty = true
-			return
-		}
+	d.state.SetPosition(positionOf(p.Path), raw)
+}
+
+// positionOf matches the saved position of path (logwatch owns the
+// format).
+func positionOf(path string) func(json.RawMessage) bool {
+	return func(raw json.RawMessage) bool {
+		var p logwatch.Position
+		return json.Unmarshal(raw, &p) == nil && p.Path == path
 	}
-	d.positions = append(d.positions, raw)
-	d.positionsDirty = true
 }
 
 func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *logwatch.Processor) {

@@ -62,7 +62,7 @@ func TestRefusedDomainKeepsLastGoodSet(t *testing.T) {
 	if !slices.Equal(h.white(), want) {
 		t.Fatalf("after a too-wide record: white %v, want the last good %v", h.white(), want)
 	}
-	ds := h.d.domains["example.com"]
+	ds := h.domain("example.com")
 	if ds.Status != statusRefused {
 		t.Errorf("status %q, want %q", ds.Status, statusRefused)
 	}
@@ -106,10 +106,8 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	line := `Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [192.0.2.99]" delay=1s result="Ok" stat="250 2.0.0 OK"` + "\n"
 	appendFile(t, maillog, line)
 	waitUntil(t, func() bool {
-		h.d.mu.Lock()
-		defer h.d.mu.Unlock()
-		ds := h.d.domains["evil.example"]
-		return ds != nil && ds.Status != ""
+		ds, ok := h.d.state.Domain("evil.example")
+		return ok && ds.Status != ""
 	})
 	if err := h.d.syncTables(ctx); err != nil {
 		t.Fatal(err)
@@ -137,14 +135,10 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	appendFile(t, maillog, strings.Replace(line, "evpid=1f2e3d4c5b6a7980", "evpid=1f2e3d4c5b6a7981", 1))
 	appendFile(t, maillog, strings.Replace(line, "bob@evil.example", "bob@example.com", 1))
 	waitUntil(t, func() bool {
-		h.d.mu.Lock()
-		defer h.d.mu.Unlock()
-		ds := h.d.domains["example.com"]
-		return ds != nil && slices.Contains(ds.Origins, OriginCapture)
+		ds, ok := h.d.state.Domain("example.com")
+		return ok && slices.Contains(ds.Origins, OriginCapture)
 	})
-	h.d.mu.Lock()
-	_, back := h.d.domains["evil.example"]
-	h.d.mu.Unlock()
+	_, back := h.d.state.Domain("evil.example")
 	if back {
 		t.Fatal("a deleted captured domain came back with the next mail")
 	}
@@ -160,22 +154,22 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d2.store.Close()
-	if _, ok := d2.domains["evil.example"]; ok || !d2.noCapture["evil.example"] {
-		t.Errorf("after restart: walked %v, blocked %v", ok, d2.noCapture["evil.example"])
+	defer d2.state.Close()
+	if _, ok := d2.state.Domain("evil.example"); ok || !d2.state.CaptureBlocked("evil.example") {
+		t.Errorf("after restart: walked %v, blocked %v", ok, d2.state.CaptureBlocked("evil.example"))
 	}
 }
 
 func TestCaptureIgnore(t *testing.T) {
 	h := newHarness(t, exampleZone, "capture ignore { example.net }\nlog maillog file \"/nonexistent\" capture yes")
 	h.d.applyOutcomes(h.d.cfg.Logs[0], []logwatch.Outcome{captureOutcome("example.net"), captureOutcome("mail.example.net"), captureOutcome("example.com")})
-	if _, ok := h.d.domains["example.net"]; ok {
+	if _, ok := h.d.state.Domain("example.net"); ok {
 		t.Error("example.net captured despite capture ignore")
 	}
-	if _, ok := h.d.domains["mail.example.net"]; ok {
+	if _, ok := h.d.state.Domain("mail.example.net"); ok {
 		t.Error("a subdomain of an ignored domain captured")
 	}
-	if _, ok := h.d.domains["example.com"]; !ok {
+	if _, ok := h.d.state.Domain("example.com"); !ok {
 		t.Error("example.com not captured")
 	}
 }
@@ -189,18 +183,18 @@ func TestRestartWalksFailedDomainsAtOnce(t *testing.T) {
 	if err := h.d.snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	h.d.store.Close()
+	h.d.state.Close()
 	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
 		Exchanger: &spf.Client{Servers: []string{h.dns.Addr}, Timeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d2.store.Close()
+	defer d2.state.Close()
 	now := h.clock.Now()
-	if next := d2.domains["broken.example"].NextWalk; next.After(now) {
+	if next := d2.domain("broken.example").NextWalk; next.After(now) {
 		t.Errorf("failed domain next walk %v, want now (%v)", next, now)
 	}
-	if next := d2.domains["example.com"].NextWalk; !next.After(now.Add(50 * time.Minute)) {
+	if next := d2.domain("example.com").NextWalk; !next.After(now.Add(50 * time.Minute)) {
 		t.Errorf("good domain next walk %v, want its schedule kept", next)
 	}
 }
@@ -288,15 +282,11 @@ func TestTriggeredWalkFailureReachesClient(t *testing.T) {
 			t.Errorf("%q: error %v, want a refusal", args, err)
 		}
 	}
-	h.d.mu.Lock()
-	n := h.d.lists.Len(state.White) + h.d.lists.Len(state.Black)
-	h.d.mu.Unlock()
+	n := h.d.state.Len(state.White) + h.d.state.Len(state.Black)
 	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", "10.0.0.0/8", "force"}}, &out); err != nil {
 		t.Errorf("add with force: %v", err)
 	}
-	h.d.mu.Lock()
-	m := h.d.lists.Len(state.White) + h.d.lists.Len(state.Black)
-	h.d.mu.Unlock()
+	m := h.d.state.Len(state.White) + h.d.state.Len(state.Black)
 	if m != n+1 {
 		t.Errorf("entries %d after a forced add, want %d", m, n+1)
 	}
@@ -326,9 +316,7 @@ func TestListFileBroadLines(t *testing.T) {
 		if len(warnings) != 1 || !strings.Contains(warnings[0], "line 4") {
 			t.Errorf("%q: warnings %q, want the bad line 4", tt.conf, warnings)
 		}
-		h.d.mu.Lock()
-		n := h.d.lists.Len(state.White)
-		h.d.mu.Unlock()
+		n := h.d.state.Len(state.White)
 		if n != tt.entries {
 			t.Errorf("%q: %d whitelist entries, want %d", tt.conf, n, tt.entries)
 		}

@@ -163,9 +163,7 @@ func TestReloadWithinSandbox(t *testing.T) {
 			t.Errorf("%s: error %v, want %q and a restart", tt.name, err, tt.err)
 		}
 	}
-	h.d.mu.Lock()
-	_, added := h.d.domains["example.org"]
-	h.d.mu.Unlock()
+	_, added := h.d.state.Domain("example.org")
 	if !added {
 		t.Error("the reload within the sandbox was not applied")
 	}

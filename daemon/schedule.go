@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
-	"github.com/go-kit/log/level"
 	"math/rand/v2"
-	"sort"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/go-kit/log/level"
+
+	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/spf"
 )
@@ -54,27 +56,7 @@ func (d *Daemon) scheduleLoop(ctx context.Context) error {
 // dueDomains returns the domains due now (oldest first, at most a batch)
 // and the time the next one falls due.
 func (d *Daemon) dueDomains() ([]string, time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
-	var due []*state.DomainState
-	var next time.Time
-	for _, ds := range d.domains {
-		if !ds.NextWalk.After(now) {
-			due = append(due, ds)
-		} else if next.IsZero() || ds.NextWalk.Before(next) {
-			next = ds.NextWalk
-		}
-	}
-	sort.Slice(due, func(i, j int) bool { return due[i].NextWalk.Before(due[j].NextWalk) })
-	var names []string
-	for i, ds := range due {
-		if i == maxBatch {
-			break
-		}
-		names = append(names, ds.Name)
-	}
-	return names, next
+	return d.state.Due(d.now(), maxBatch)
 }
 
 // walkDomains walks names now and applies the results.
@@ -100,9 +82,12 @@ func (d *Daemon) walkDomains(ctx context.Context, names []string) []spf.Result {
 		}
 	}
 	d.mu.Lock()
+	policy := d.cfg.Walk
+	d.mu.Unlock()
 	for _, r := range results {
-		d.applyResultLocked(r)
+		d.applyResult(r, policy)
 	}
+	d.mu.Lock()
 	d.lastPass = pass
 	d.mu.Unlock()
 	d.logWalkPass(pass)
@@ -188,17 +173,18 @@ func (d *Daemon) logWalkPass(p walkPass) {
 // as a whole (too broad); its last good set stays.
 const statusRefused = "refused"
 
-// applyResultLocked records one walk. The rules: a temporary failure keeps
-// the last good set and retries with backoff; a definitive answer replaces
-// it, except that a domain whose record vanished keeps its networks for
-// the grace period.
-func (d *Daemon) applyResultLocked(r spf.Result) {
-	ds, ok := d.domains[r.Domain]
-	if !ok {
-		return // deleted while it was walked
-	}
+// applyResult records one walk. The rules: a temporary failure keeps the
+// last good set and retries with backoff; a definitive answer replaces it,
+// except that a domain whose record vanished keeps its networks for the
+// grace period. A domain deleted while it was walked is left alone.
+func (d *Daemon) applyResult(r spf.Result, w config.Walk) {
+	d.state.UpdateDomain(r.Domain, func(ds *state.DomainState, setNetworks func([]netip.Prefix) (int, int)) {
+		d.applyWalkPolicy(ds, r, w, setNetworks)
+	})
+}
+
+func (d *Daemon) applyWalkPolicy(ds *state.DomainState, r spf.Result, w config.Walk, setNetworks func([]netip.Prefix) (int, int)) {
 	now := d.now()
-	w := d.cfg.Walk
 	ds.LastWalk = now
 	ds.Status = r.Status.String()
 	ds.Errors = r.Errors
@@ -249,7 +235,7 @@ func (d *Daemon) applyResultLocked(r spf.Result) {
 	ds.LastGood = now
 	interval := min(max(r.TTL, w.MinInterval), w.MaxInterval)
 	ds.NextWalk = now.Add(jitter(interval))
-	added, removed := d.lists.SetSource(state.White, state.PrefixSPF+r.Domain, r.Prefixes, time.Time{})
+	added, removed := setNetworks(r.Prefixes)
 	if added+removed > 0 {
 		d.info("msg", "whitelist updated", "domain", r.Domain, "added", added, "removed", removed, "networks", len(r.Prefixes))
 	}
@@ -262,13 +248,4 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return d - time.Duration(rand.Int64N(int64(d)/10+1))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
