@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -28,14 +27,7 @@ func TestTimersFollowTheClock(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	h := newHarnessWith(t, exampleZone, fmt.Sprintf("domain example.com\nfeed drop black file %q refresh 1h\n", feedFile),
 		func(o *Options) { o.Now, o.Clock = nil, fake })
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := h.run(t)
 	held := func(list state.List, p string) bool {
 		return h.d.state.Contains(list, netip.MustParsePrefix(p))
 	}

@@ -41,6 +41,7 @@ func (c *syncClock) Advance(d time.Duration) {
 }
 
 type harness struct {
+	stop  func() // set by run
 	d     *Daemon
 	dns   *dnstest.Server
 	fake  *pftable.Fake
@@ -89,6 +90,27 @@ func (h *harness) walk(t *testing.T, names ...string) {
 	if err := h.d.syncTables(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// run starts the daemon, its socket in the test's directory; it stops
+// with h.stop or when the test ends, and Run must return cleanly.
+func (h *harness) run(t *testing.T) context.Context {
+	t.Helper()
+	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(ctx) }()
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
+	return ctx
 }
 
 // domain returns a copy of a domain's state.

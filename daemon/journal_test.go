@@ -31,7 +31,7 @@ func (f slowDisk) Sync() error {
 // While a change waits for the disk, readers of the state do not: the
 // fsync happens outside the daemon's lock.
 func TestFsyncOutsideTheLock(t *testing.T) {
-	syncing, release := make(chan struct{}), make(chan struct{})
+	syncing, release := make(chan struct{}, 1), make(chan struct{})
 	h := newHarnessWith(t, exampleZone, "domain example.com", func(o *Options) {
 		o.OpenJournal = func(path string) (state.JournalFile, error) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

@@ -93,14 +93,7 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	h := newHarness(t, exampleZone+"\n"+wideZone("evil.example"), fmt.Sprintf(
 		"domain example.com\nlog maillog file %q capture yes\nblacklist 198.51.100.7\n", maillog))
 	truncating(h.dns, "evil.example")
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	ctx := h.run(t)
 	waitUntil(t, func() bool { return len(h.white()) == 2 && len(h.black()) == 1 })
 
 	line := `Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [192.0.2.99]" delay=1s result="Ok" stat="250 2.0.0 OK"` + "\n"
@@ -142,11 +135,7 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	if back {
 		t.Fatal("a deleted captured domain came back with the next mail")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	done <- nil // for the cleanup
+	h.stop()
 
 	// The removal survives a restart.
 	d2, err := New(Options{ConfigPath: h.d.opts.ConfigPath, Now: h.clock.Now, Backend: h.fake,
@@ -251,14 +240,7 @@ func captureOutcome(domain string) logwatch.Outcome {
 // it failed, as spfctl walk does.
 func TestTriggeredWalkFailureReachesClient(t *testing.T) {
 	h := newHarness(t, exampleZone, "domain example.com")
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := h.run(t)
 	waitUntil(t, func() bool { return len(h.white()) == 2 })
 	for _, args := range [][]string{{"domain", "add", "missing.example"}, {"rewalk", "missing.example"}} {
 		var out bytes.Buffer

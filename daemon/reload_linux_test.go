@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,16 +38,7 @@ func TestConcurrentReloadsKeepOneFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, exampleZone, fmt.Sprintf("domain example.com\nlog sshd file %q threshold 2 within 1h\n", authlog))
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx := h.run(t)
 	waitUntil(t, func() bool { return openCount(t, authlog) == 1 })
 	line := func(n int) string {
 		return fmt.Sprintf("Nov 27 20:00:0%d host sshd[%d]: Invalid user admin%d from 198.51.100.7 port 4242%d\n", n, 100+n, n, n)
@@ -99,14 +89,7 @@ func TestConcurrentReloadsKeepOneFollower(t *testing.T) {
 // loop has pushed it yet (before: 9 of 20 missed).
 func TestShowAfterAdd(t *testing.T) {
 	h := newHarness(t, exampleZone, "domain example.com")
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctx := h.run(t)
 	waitUntil(t, func() bool { return len(h.white()) == 2 })
 	for i := range 20 {
 		addr := fmt.Sprintf("203.0.113.%d", 2*i+1) // odd: no two merge

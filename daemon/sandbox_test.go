@@ -128,16 +128,8 @@ func TestRunSandboxOrder(t *testing.T) {
 // clear message; one within them is applied.
 func TestReloadWithinSandbox(t *testing.T) {
 	h := newHarness(t, exampleZone, "domain example.com")
-	h.d.opts.SocketPath = filepath.Join(h.dir, "spfd.sock")
-	sb := &fakeSandbox{socket: h.d.opts.SocketPath}
-	h.d.opts.Sandbox = sb
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	h.d.opts.Sandbox = &fakeSandbox{socket: filepath.Join(h.dir, "spfd.sock")}
+	h.run(t)
 	waitUntil(t, func() bool {
 		h.d.reloadMu.Lock()
 		defer h.d.reloadMu.Unlock()
