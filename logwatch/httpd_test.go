@@ -1,6 +1,10 @@
 package logwatch
 
 import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,6 +86,77 @@ func FuzzParseHTTPD(f *testing.F) {
 		if a, ok := parseAddr(fields[0].text); !(ok && a == e.Addr && !fields[0].quoted) {
 			if a, ok := parseAddr(fields[1].text); !(ok && a == e.Addr && !fields[1].quoted) {
 				t.Fatalf("%q: client %v not in the first two fields", line, e.Addr)
+			}
+		}
+	})
+}
+
+// Each crafted line names the real client (198.51.100.7, connecting
+// through the trusted proxy 127.0.0.1 where there is one) or nobody,
+// never the victim 203.0.113.50.
+func TestHTTPDFramingVectors(t *testing.T) {
+	trusted := func(a netip.Addr) bool { return a == addr("127.0.0.1") }
+	const tm = "[27/Nov/2026:20:06:52 +0000]"
+	tests := []struct {
+		name, line string
+		want       string // the client charged, "" for nobody
+		status     int
+	}{
+		{"OpenBSD forwarded: quotes in the user agent", `www.example.org 127.0.0.1 - - ` + tm + ` "GET /wp-admin HTTP/1.1" 404 0 "" "x" "203.0.113.50" 198.51.100.7 -`, "198.51.100.7", 404},
+		{"OpenBSD forwarded: a forged X-Forwarded-For with a space", `www.example.org 127.0.0.1 - - ` + tm + ` "GET /wp-admin HTTP/1.1" 404 0 "" "UA" 203.0.113.50 x, 198.51.100.7 443`, "198.51.100.7", 404},
+		{"OpenBSD forwarded: a quote in X-Forwarded-For", `www.example.org 127.0.0.1 - - ` + tm + ` "GET / HTTP/1.1" 404 0 "" "UA" x" 203.0.113.50, 198.51.100.7 443`, "198.51.100.7", 404},
+		{"OpenBSD forwarded: agent ends like the tail", `www.example.org 127.0.0.1 - - ` + tm + ` "GET / HTTP/1.1" 404 0 "" "UA" 203.0.113.50 443" 198.51.100.7 443`, "198.51.100.7", 404},
+		{"OpenBSD: a raw quote in the query does not hide a 404", `www.example.org 198.51.100.7 - - ` + tm + ` "GET /x?a" 200 "b HTTP/1.1" 404 0 "" "UA"`, "198.51.100.7", 404},
+		{"OpenBSD: a quote and an address in the query", `www.example.org 198.51.100.7 - - ` + tm + ` "GET /x?" 203.0.113.50 "y HTTP/1.1" 404 0`, "198.51.100.7", 404},
+		{"nginx: basic-auth user with a space", `198.51.100.7 - bob smith ` + tm + ` "GET /wp-admin HTTP/1.1" 401 0 "-" "x"`, "198.51.100.7", 401},
+		{"nginx: user holding a fake head", `198.51.100.7 - x 203.0.113.50 - - ` + tm + ` "GET / HTTP/1.1" 404 0 "-" "x"`, "198.51.100.7", 404},
+		{"nginx: HTTP/0.9 request line", `198.51.100.7 - - ` + tm + ` "GET /wp-login.php" 404 0 "-" "-"`, "198.51.100.7", 404},
+		{"direct client naming a victim in X-Forwarded-For", `www.example.org 198.51.100.7 - - ` + tm + ` "GET / HTTP/1.1" 404 0 "" "UA" 203.0.113.50 -`, "198.51.100.7", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ParseHTTPD(tt.line)
+			got := ""
+			if ok {
+				if c, cok := ClientBehind(e, trusted); cok {
+					got = c.String()
+				}
+			}
+			if got != tt.want {
+				t.Fatalf("charged %q, want %q (event %+v)", got, tt.want, e)
+			}
+			if ok && e.Status != tt.status {
+				t.Errorf("status %d, want %d", e.Status, tt.status)
+			}
+		})
+	}
+	// HTTP/0.9 requests reach the probe rule too.
+	if e, _ := ParseHTTPD(`198.51.100.7 - - ` + tm + ` "GET /wp-login.php" 404 0 "-" "-"`); e.Path != "/wp-login.php" {
+		t.Errorf("HTTP/0.9 path %q", e.Path)
+	}
+}
+
+// A line built from OpenBSD httpd's forwarded template, with every field
+// the client controls random and holding the victim's address, never
+// charges the victim when the proxy is trusted.
+func FuzzHTTPDNeverChargesTheVictim(f *testing.F) {
+	f.Add("/x", "a=1", "bob", "Mozilla", "203.0.113.50", "443")
+	f.Add(`/x`, `a" 200 0 "`, "-", `x" "203.0.113.50`, "203.0.113.50 x", "22")
+	f.Add("/", "", "a b", `" 203.0.113.50 -`, `x" 203.0.113.50`, "-")
+	victim := addr("203.0.113.50")
+	trusted := func(a netip.Addr) bool { return a == addr("127.0.0.1") }
+	f.Fuzz(func(t *testing.T, path, query, user, agent, xff, xfp string) {
+		for _, s := range []string{path, query, user, agent, xff, xfp} {
+			if strings.ContainsAny(s, "\n\r") {
+				return
+			}
+		}
+		// The path is url-encoded by httpd; the rest is written as sent.
+		line := fmt.Sprintf(`www.example.org 127.0.0.1 - %s [27/Nov/2026:20:06:52 +0000] "GET %s?%s HTTP/1.1" 404 0 "" "%s" %s, 198.51.100.7 %s`,
+			user, url.PathEscape(path), query, agent, xff, xfp)
+		if e, ok := ParseHTTPD(line); ok {
+			if c, ok := ClientBehind(e, trusted); ok && c == victim {
+				t.Fatalf("%q charges the victim", line)
 			}
 		}
 	})

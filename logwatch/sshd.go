@@ -38,7 +38,23 @@ func authMethod(m string) bool {
 
 // keySuffix is what follows "ssh2: " on publickey failures: a key type
 // and fingerprint sshd writes itself, with no room for other text.
-var keySuffix = regexp.MustCompile(`^[A-Z0-9-]+(-CERT)? (SHA256|MD5):[A-Za-z0-9+/=:]+$`)
+var keySuffix = regexp.MustCompile(`^[A-Z0-9-]+ (SHA256|MD5):[A-Za-z0-9+/=:]+$`)
+
+// certSuffix starts what follows "ssh2: " for a certificate: type and
+// fingerprint, then " ID " and the key ID, which the client chose and
+// which may hold anything, a fake address clause included.
+var certSuffix = regexp.MustCompile(`^[A-Z0-9-]+-CERT (SHA256|MD5):[A-Za-z0-9+/=:]+ ID `)
+
+// sshNearCut is where a message may have been cut short. sshd writes
+// control bytes in user names as octal escapes (5 bytes each after
+// syslog's own escaping), so a user name of 100 bytes can grow past 500,
+// and syslog daemons cut messages at their own limits (about 500 bytes
+// is common; busybox's 256-byte buffer leaves a little over 200 after
+// the header): the end of a message that long, where sshd writes the
+// client's address, may be text the attacker placed at the cut. Such a
+// message names nobody; honest ones are far shorter. spfd assumes the
+// syslog daemon keeps at least this much of a message.
+const sshNearCut = 200
 
 // ParseSSHD parses an sshd message (the text after "sshd[pid]: ", or a
 // journal MESSAGE). User names are chosen by the attacker and may hold
@@ -46,7 +62,9 @@ var keySuffix = regexp.MustCompile(`^[A-Z0-9-]+(-CERT)? (SHA256|MD5):[A-Za-z0-9+
 // taken at the end of the message, where sshd writes the real one; a
 // message that does not end exactly as sshd ends it yields nothing.
 func ParseSSHD(msg string) (Event, bool) {
-	if len(msg) > MaxLine {
+	if len(msg) >= sshNearCut {
+		// Every message read here has the address after the user name:
+		// none of them can be trusted near the cut.
 		return Event{}, false
 	}
 	if rest, ok := strings.CutPrefix(msg, "Invalid user "); ok {
@@ -67,15 +85,7 @@ func ParseSSHD(msg string) (Event, bool) {
 		if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
 			rest, invalid = r, true
 		}
-		base, ok := strings.CutSuffix(rest, " ssh2")
-		if !ok {
-			i := strings.LastIndex(rest, " ssh2: ")
-			if i < 0 || !keySuffix.MatchString(rest[i+len(" ssh2: "):]) {
-				return Event{}, false
-			}
-			base = rest[:i]
-		}
-		user, addr, port, ok := cutFromAddrPort(base, false)
+		user, addr, port, ok := cutFailed(rest)
 		if !ok {
 			return Event{}, false
 		}
@@ -124,6 +134,39 @@ func ParseSSHD(msg string) (Event, bool) {
 		return Event{Kind: SSHPreauth, Addr: addr, Port: port, User: user, Invalid: invalid}, true
 	}
 	return Event{}, false
+}
+
+// cutFailed splits what follows "Failed <method> for [invalid user ]":
+// "U from IP port N ssh2", "... ssh2: TYPE FP", or, for a certificate,
+// "... ssh2: TYPE-CERT FP ID <key id> (serial N) CA TYPE FP", where both
+// the user name before and the key ID after are the attacker's. The
+// clause sshd wrote is taken only when it is the one place that reads
+// " from IP port N ssh2" followed by what sshd writes there; a second
+// such place means one was forged, and then nobody is named.
+func cutFailed(rest string) (user string, addr Addr, port int, ok bool) {
+	found := 0
+	for i := 0; ; {
+		j := strings.Index(rest[i:], " ssh2")
+		if j < 0 {
+			break
+		}
+		end := i + j
+		i = end + len(" ssh2")
+		after := rest[i:]
+		switch {
+		case after == "":
+		case strings.HasPrefix(after, ": ") && (keySuffix.MatchString(after[2:]) || certSuffix.MatchString(after[2:])):
+		default:
+			continue
+		}
+		u, a, p, good := cutFromAddrPort(rest[:end], false)
+		if !good {
+			continue
+		}
+		found++
+		user, addr, port = u, a, p
+	}
+	return user, addr, port, found == 1
 }
 
 // cutFromAddrPort splits "U from IP port N" at its end. With portOptional,

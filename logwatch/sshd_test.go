@@ -1,6 +1,7 @@
 package logwatch
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -123,7 +124,16 @@ func TestParseSSHDInjection(t *testing.T) {
 		{"fake key suffix in user", "Failed publickey for invalid user x from 203.0.113.50 port 22 ssh2: RSA SHA256:abc from 198.51.100.7 port 4444 ssh2: RSA SHA256:def", "198.51.100.7"},
 		{"user ending like a key line", "Failed publickey for invalid user x from 203.0.113.50 port 4444 ssh2: RSA SHA256:abc from 198.51.100.7 port 22 ssh2", "198.51.100.7"},
 		{"text after ssh2: that is not a key", "Failed password for root from 198.51.100.7 port 4444 ssh2: from 203.0.113.50", ""},
-		{"certificate text after the key", "Failed publickey for root from 198.51.100.7 port 4444 ssh2: RSA-CERT SHA256:x ID evil from 203.0.113.50 port 22 (serial 1) CA RSA SHA256:y", ""},
+		{"certificate text after the key", "Failed publickey for root from 198.51.100.7 port 4444 ssh2: RSA-CERT SHA256:x ID evil from 203.0.113.50 port 22 (serial 1) CA RSA SHA256:y", "198.51.100.7"},
+		{"certificate key ID forging a whole clause", "Failed publickey for invalid user x from 198.51.100.7 port 4444 ssh2: ED25519-CERT SHA256:x ID y from 203.0.113.50 port 22 ssh2 (serial 1) CA ED25519 SHA256:z", "198.51.100.7"},
+		{"certificate key ID forging a key line", "Failed publickey for invalid user x from 198.51.100.7 port 4444 ssh2: ED25519-CERT SHA256:x ID y from 203.0.113.50 port 22 ssh2: RSA SHA256:abc", ""},
+		{"certificate with an honest key ID", "Failed publickey for invalid user x from 198.51.100.7 port 4444 ssh2: ED25519-CERT SHA256:x ID ops@example.org (serial 7) CA ED25519 SHA256:z", "198.51.100.7"},
+		// sshd escapes control bytes in user names (\\001, five bytes
+		// after syslog's escaping) and syslog cuts long messages: the
+		// attacker's fake clause can end up last, the real one cut off.
+		{"cut after a fake preauth clause", "Connection closed by invalid user " + strings.Repeat(`\\001`, 90) + " 203.0.113.50 port 22 [preauth]", ""},
+		{"cut after a fake invalid-user clause", "Invalid user " + strings.Repeat(`\\001`, 80) + " from 203.0.113.50 port 22", ""},
+		{"cut after a fake failed clause", "Failed password for invalid user " + strings.Repeat(`\\001`, 80) + " from 203.0.113.50 port 22 ssh2", ""},
 		{"address in the port's place", "Invalid user x from 198.51.100.7 port 203.0.113.50", ""},
 		{"zone", "Invalid user x from fe80::1%eth0 port 22", ""},
 		{"host name instead of address", "Invalid user x from evil.example port 22", ""},
@@ -243,4 +253,63 @@ func TestClassicTimeMatchesTimeDate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sshdTemplates are messages as sshd writes them for the attacker
+// 198.51.100.7; %[1]s is the user name, %[2]s a certificate's key ID,
+// both the attacker's choice.
+var sshdTemplates = []string{
+	"Invalid user %[1]s from 198.51.100.7 port 4242",
+	"Failed password for invalid user %[1]s from 198.51.100.7 port 4242 ssh2",
+	"Failed keyboard-interactive/pam for %[1]s from 198.51.100.7 port 4242 ssh2",
+	"Failed publickey for invalid user %[1]s from 198.51.100.7 port 4242 ssh2: ED25519-CERT SHA256:abc ID %[2]s (serial 1) CA ED25519 SHA256:def",
+	"Connection closed by invalid user %[1]s 198.51.100.7 port 4242 [preauth]",
+	"Disconnected from authenticating user %[1]s 198.51.100.7 port 4242 [preauth]",
+	"error: maximum authentication attempts exceeded for invalid user %[1]s from 198.51.100.7 port 4242 ssh2 [preauth]",
+}
+
+// sshdEscape does to a user name what sshd (strnvis) and syslog do to
+// control bytes: \001 becomes the five bytes \\001.
+func sshdEscape(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c < 0x20 || c == 0x7f {
+			fmt.Fprintf(&b, `\\%03o`, c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// No user name or key ID, escaped as sshd and syslog escape them and cut
+// wherever a syslog daemon cuts, makes the parser name the victim
+// 203.0.113.50: only the attacker 198.51.100.7, or nobody.
+func FuzzSSHDNeverNamesTheVictim(f *testing.F) {
+	for _, seed := range []struct {
+		user, id string
+		cut      uint16
+	}{
+		{"x from 203.0.113.50 port 22", "ops", 0},
+		{strings.Repeat("\x01", 90) + " 203.0.113.50 port 22 [preauth]", "", 500},
+		{strings.Repeat("\x01", 80) + " from 203.0.113.50 port 22 ssh2", "", 480},
+		{"x", "y from 203.0.113.50 port 22 ssh2: RSA SHA256:abc", 0},
+		{"x from 203.0.113.50 port 22 ssh2: RSA SHA256:abc", "z", 0},
+	} {
+		for i := range sshdTemplates {
+			f.Add(uint8(i), seed.user, seed.id, seed.cut)
+		}
+	}
+	victim := netip.MustParseAddr("203.0.113.50")
+	f.Fuzz(func(t *testing.T, tmpl uint8, user, keyID string, cut uint16) {
+		msg := fmt.Sprintf(sshdTemplates[int(tmpl)%len(sshdTemplates)], sshdEscape(user), keyID)
+		// A syslog daemon cuts at its limit, and spfd assumes the limit
+		// is no lower than sshNearCut.
+		if int(cut) >= sshNearCut && int(cut) < len(msg) {
+			msg = msg[:cut]
+		}
+		if e, ok := ParseSSHD(msg); ok && e.Addr == victim {
+			t.Fatalf("%q names the victim", msg)
+		}
+	})
 }
