@@ -89,6 +89,9 @@ func (ls *logSet) stop() {
 // them.
 func (d *Daemon) runSource(ctx context.Context, src config.LogSource) {
 	proc := logwatch.NewProcessor(src, d.exempt)
+	// Unauthenticated sessions from the host's own and the ignore
+	// networks submit local users' mail (capture).
+	proc.LocalNet = func(a netip.Addr) bool { return d.state.Ignore().Contains(netip.PrefixFrom(a, a.BitLen())) }
 	if src.Journal != "" {
 		d.runJournal(ctx, src, proc)
 		return

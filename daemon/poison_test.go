@@ -96,7 +96,10 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	ctx := h.run(t)
 	waitUntil(t, func() bool { return len(h.white()) == 2 && len(h.black()) == 1 })
 
-	line := `Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [192.0.2.99]" delay=1s result="Ok" stat="250 2.0.0 OK"` + "\n"
+	// alice sends it with sendmail(8): OpenSMTPD's local socket.
+	line := `Nov 27 20:00:00 mx smtpd[123]: 0a0b0c0d0e0f1011 smtp connected address=local host=mx
+Nov 27 20:00:00 mx smtpd[123]: 0a0b0c0d0e0f1011 smtp envelope evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example>
+Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [192.0.2.99]" delay=1s result="Ok" stat="250 2.0.0 OK"` + "\n"
 	appendFile(t, maillog, line)
 	waitUntil(t, func() bool {
 		ds, ok := h.d.state.Domain("evil.example")
@@ -125,8 +128,8 @@ func TestCapturedWideDomainCannotPoisonWhitelist(t *testing.T) {
 	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"domain", "delete", "evil.example"}}, &out); err != nil {
 		t.Fatalf("domain delete of a captured domain: %v", err)
 	}
-	appendFile(t, maillog, strings.Replace(line, "evpid=1f2e3d4c5b6a7980", "evpid=1f2e3d4c5b6a7981", 1))
-	appendFile(t, maillog, strings.Replace(line, "bob@evil.example", "bob@example.com", 1))
+	appendFile(t, maillog, strings.ReplaceAll(line, "evpid=1f2e3d4c5b6a7980", "evpid=1f2e3d4c5b6a7981"))
+	appendFile(t, maillog, strings.ReplaceAll(line, "bob@evil.example", "bob@example.com"))
 	waitUntil(t, func() bool {
 		ds, ok := h.d.state.Domain("example.com")
 		return ok && slices.Contains(ds.Origins, OriginCapture)

@@ -57,7 +57,25 @@ type Event struct {
 
 	Sender    string // mail: envelope sender
 	Recipient string // mail: envelope recipient
+	// Bounce: the sender is known to be empty (from=<>), which anyone can
+	// forge through a third party's MTA.
+	Bounce bool
+	// Submitted says how an outbound message entered the MTA, for
+	// capture: by a local program (sendmail, pickup), in an authenticated
+	// session, or from Addr; zero when the log did not say.
+	Submitted Submission
 }
+
+// Submission is how a message entered the mail system.
+type Submission uint8
+
+// How a message was submitted.
+const (
+	SubmittedUnknown       Submission = iota
+	SubmittedLocally                  // sendmail(8), Postfix pickup, OpenSMTPD's local socket
+	SubmittedAuthenticated            // an SMTP session that authenticated
+	SubmittedBy                       // an unauthenticated SMTP session from Addr
+)
 
 // Domain returns the domain of the recipient address.
 func (e Event) Domain() string {

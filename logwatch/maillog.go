@@ -1,6 +1,7 @@
 package logwatch
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,11 @@ import (
 type MailParser struct {
 	sessions *boundedMap // OpenSMTPD session id or Postfix queue id -> client address
 	senders  *boundedMap // Postfix queue id -> envelope sender
+	// origins: how a message was submitted (OpenSMTPD message id or
+	// Postfix queue id -> "local", "auth" or the client's address);
+	// authed: OpenSMTPD sessions that authenticated.
+	origins *boundedMap
+	authed  *boundedMap
 }
 
 // maxJoins bounds each join table.
@@ -20,7 +26,8 @@ const maxJoins = 20_000
 
 // NewMailParser returns a parser with empty join tables.
 func NewMailParser() *MailParser {
-	return &MailParser{sessions: newBoundedMap(maxJoins), senders: newBoundedMap(maxJoins)}
+	return &MailParser{sessions: newBoundedMap(maxJoins), senders: newBoundedMap(maxJoins),
+		origins: newBoundedMap(maxJoins), authed: newBoundedMap(maxJoins)}
 }
 
 // Parse reads one syslog line of smtpd or postfix.
@@ -136,35 +143,76 @@ func (m *MailParser) parseSMTPD(msg string) (Event, bool) {
 		}
 		if a, ok := parseAddr(f["address"]); ok {
 			m.sessions.put(sid, a.String())
+		} else if f["address"] == "local" {
+			m.sessions.put(sid, "local") // the enqueuer's socket: sendmail(8)
 		}
 		return Event{}, false
 	case strings.HasPrefix(rest, "smtp disconnected"):
 		m.sessions.del(sid)
+		m.authed.del(sid)
+		return Event{}, false
+	case strings.HasPrefix(rest, "smtp authentication "):
+		if f, ok := kv(rest[len("smtp authentication "):]); ok && f["result"] == "ok" {
+			m.authed.put(sid, "1")
+		}
 		return Event{}, false
 	case strings.HasPrefix(rest, "smtp envelope "):
-		// An accepted recipient of a remote client.
+		// An accepted recipient: of a remote client (spamtraps), and how
+		// the message was submitted (capture of its deliveries).
 		f, ok := kv(rest[len("smtp envelope "):])
 		if !ok || !validMailbox(f["to"]) {
 			return Event{}, false
 		}
-		return m.inbound(sid, f["from"], f["to"])
+		if evpid := f["evpid"]; len(evpid) == 16 && isHex(evpid) {
+			m.noteOrigin(evpid[:8], sid)
+		}
+		if a, _ := m.sessions.get(sid); a == "local" {
+			return Event{}, false
+		}
+		e, ok := m.inbound(sid, f["from"], f["to"])
+		_, hasFrom := f["from"]
+		e.Bounce = hasFrom && f["from"] == ""
+		return e, ok
 	case strings.HasPrefix(rest, "smtp failed-command "):
-		// A refused RCPT TO of a remote client.
-		f, ok := kv(rest[len("smtp failed-command "):])
-		if !ok {
-			return Event{}, false
-		}
-		cmd := f["command"]
-		if len(cmd) < 9 || !strings.EqualFold(cmd[:9], "RCPT TO:<") {
-			return Event{}, false
-		}
-		to, _, ok := strings.Cut(cmd[9:], ">")
-		if !ok || !validMailbox(to) {
-			return Event{}, false
-		}
-		return m.inbound(sid, "", to)
+		// A refused RCPT TO names no sender (OpenSMTPD does not log MAIL
+		// FROM): a forged bounce, sent to a trap through a third party's
+		// MTA, looks just like spam. Traps must be accepted addresses,
+		// whose envelope line gives the sender.
+		return Event{}, false
 	}
 	return Event{}, false
+}
+
+// noteOrigin records how the message id was submitted, from the session.
+func (m *MailParser) noteOrigin(msgid, sid string) {
+	a, ok := m.sessions.get(sid)
+	switch {
+	case !ok:
+	case a == "local":
+		m.origins.put(msgid, "local")
+	case m.authed.has(sid):
+		m.origins.put(msgid, "auth")
+	default:
+		m.origins.put(msgid, a)
+	}
+}
+
+// submission says how the message id (or Postfix queue id) came in.
+func (m *MailParser) submission(id string) (Submission, netip.Addr) {
+	o, ok := m.origins.get(id)
+	switch {
+	case !ok:
+		return SubmittedUnknown, netip.Addr{}
+	case o == "local":
+		return SubmittedLocally, netip.Addr{}
+	case o == "auth":
+		return SubmittedAuthenticated, netip.Addr{}
+	}
+	a, ok := parseAddr(o)
+	if !ok {
+		return SubmittedUnknown, netip.Addr{}
+	}
+	return SubmittedBy, a
 }
 
 func (m *MailParser) inbound(sid, from, to string) (Event, bool) {
@@ -198,7 +246,13 @@ func (m *MailParser) smtpdDelivery(pairs string, old bool) (Event, bool) {
 	if relay == "" || isLoopbackRelay(relay) || !validMailbox(from) || !validMailbox(to) {
 		return Event{}, false
 	}
-	return Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(to)}, true
+	e := Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(to)}
+	// The envelope id's first half is the message id the smtp session
+	// logged with its envelope.
+	if evpid := f["evpid"]; len(evpid) == 16 && isHex(evpid) {
+		e.Submitted, e.Addr = m.submission(evpid[:8])
+	}
+	return e, true
 }
 
 func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
@@ -216,18 +270,29 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 		if !ok || !validMailbox(f["to"]) {
 			return Event{}, false
 		}
-		return Event{Kind: MailRecipient, Addr: a, Sender: f["from"], Recipient: strings.ToLower(f["to"])}, true
+		_, hasFrom := f["from"]
+		return Event{Kind: MailRecipient, Addr: a, Sender: f["from"], Recipient: strings.ToLower(f["to"]),
+			Bounce: hasFrom && f["from"] == ""}, true
 	}
 	qid, rest, ok := strings.Cut(msg, ": ")
 	if !ok || !isQueueID(qid) {
 		return Event{}, false
 	}
 	switch {
-	case daemon == "smtpd" && strings.HasPrefix(rest, "client="):
-		a, _, ok := bracketAddr(rest[len("client="):])
+	case (daemon == "smtpd" || strings.HasSuffix(daemon, "/smtpd")) && strings.HasPrefix(rest, "client="):
+		// client=host[ip][, sasl_method=M, sasl_username=U]
+		a, after, ok := bracketAddr(rest[len("client="):])
 		if ok {
 			m.sessions.put(qid, a.String())
+			m.origins.put(qid, a.String())
+			if f, ok := kv(after); ok && f["sasl_username"] != "" {
+				m.origins.put(qid, "auth")
+			}
 		}
+		return Event{}, false
+	case daemon == "pickup" && strings.HasPrefix(rest, "uid="):
+		// sendmail(1) through the maildrop: a local user's own mail.
+		m.origins.put(qid, "local")
 		return Event{}, false
 	case daemon == "qmgr" && strings.HasPrefix(rest, "from=<"):
 		f, ok := kv(rest)
@@ -238,6 +303,7 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 	case daemon == "qmgr" && rest == "removed":
 		m.senders.del(qid)
 		m.sessions.del(qid)
+		m.origins.del(qid)
 		return Event{}, false
 	case strings.HasPrefix(rest, "to=<"):
 		// The remote server's reply in parentheses is its own text.
@@ -255,12 +321,16 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 			if status != "sent" || !known || !validMailbox(from) || relay == "" || relay == "none" || isLoopbackRelay(relay) {
 				return Event{}, false
 			}
-			return Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(f["to"])}, true
+			e := Event{Kind: MailSent, Sender: strings.ToLower(from), Recipient: strings.ToLower(f["to"])}
+			e.Submitted, e.Addr = m.submission(qid)
+			return e, true
 		}
 		// Local delivery (local, virtual, lmtp, pipe) of mail a remote
 		// client handed in.
-		from, _ := m.senders.get(qid)
-		return m.inbound(qid, from, f["to"])
+		from, known := m.senders.get(qid)
+		e, ok := m.inbound(qid, from, f["to"])
+		e.Bounce = known && from == ""
+		return e, ok
 	}
 	return Event{}, false
 }
@@ -350,5 +420,10 @@ func (b *boundedMap) get(k string) (string, bool) {
 }
 
 func (b *boundedMap) del(k string) { delete(b.m, k) }
+
+func (b *boundedMap) has(k string) bool {
+	_, ok := b.m[k]
+	return ok
+}
 
 func (b *boundedMap) len() int { return len(b.m) }

@@ -71,13 +71,13 @@ func TestMailInbound(t *testing.T) {
 		lines string
 		want  []string // address recipient
 	}{
-		{"OpenSMTPD accepted and refused recipients", `
+		{"OpenSMTPD accepted recipients; a refused one names no sender, so nobody", `
 Nov 27 20:00:01 mx smtpd[123]: 0a1b2c3d4e5f6071 smtp connected address=203.0.113.5 host=<unknown>
 Nov 27 20:00:02 mx smtpd[123]: 0a1b2c3d4e5f6071 smtp envelope evpid=aa11bb22cc33dd44 from=<spam@spam.example> to=<trap@example.org>
 Nov 27 20:00:03 mx smtpd[123]: 0a1b2c3d4e5f6071 smtp failed-command command="RCPT TO:<Other@Example.org>" result="550 Invalid recipient: <other@example.org>"
 Nov 27 20:00:04 mx smtpd[123]: 0a1b2c3d4e5f6071 smtp disconnected reason=quit
 Nov 27 20:00:05 mx smtpd[123]: 0a1b2c3d4e5f6071 smtp envelope evpid=aa11bb22cc33dd45 from=<x@y.example> to=<trap@example.org>`,
-			[]string{"203.0.113.5 trap@example.org", "203.0.113.5 other@example.org"}},
+			[]string{"203.0.113.5 trap@example.org"}},
 		{"Postfix NOQUEUE reject and accepted mail", `
 Nov 27 20:00:01 mx postfix/smtpd[300]: NOQUEUE: reject: RCPT from unknown[203.0.113.9]: 550 5.1.1 <trap@example.org>: Recipient address rejected: User unknown; from=<spam@x.example> to=<trap@example.org> proto=ESMTP helo=<x>
 Nov 27 20:00:02 mx postfix/smtpd[300]: 8ABCDEF999: client=mail.evil.example[2001:db8::66]

@@ -56,6 +56,10 @@ type Processor struct {
 	// UseLineTime takes event times from the lines (offline scans); a
 	// live follower uses the clock.
 	UseLineTime bool
+	// LocalNet reports the networks whose unauthenticated SMTP sessions
+	// submit local users' mail (the host's own and ignore networks);
+	// loopback always does.
+	LocalNet func(netip.Addr) bool
 }
 
 // maxCaptureDomains bounds the domains counted for capture.
@@ -132,6 +136,11 @@ func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome
 		if !p.spamtraps[e.Recipient] {
 			return dst
 		}
+		if e.Bounce {
+			// Anyone can make a third party's MTA send a bounce to a
+			// trap, by forging the trap as sender: that MTA is no spammer.
+			return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "spamtrap", Addr: e.Addr, Reason: "bounce to spamtrap " + e.Recipient + " (not counted)"})
+		}
 		if p.exempt != nil && p.exempt(e.Addr) {
 			return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "spamtrap", Addr: e.Addr, Reason: "spamtrap " + e.Recipient + " (exempt)"})
 		}
@@ -157,6 +166,19 @@ func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 		o.Action, o.TTL = Ban, p.src.TTL
 	}
 	return append(dst, o)
+}
+
+// submittedLocally reports whether a local user sent the message: from
+// this host (sendmail, pickup), in an authenticated session, or in a
+// session from loopback or the local networks.
+func (p *Processor) submittedLocally(e Event) bool {
+	switch e.Submitted {
+	case SubmittedLocally, SubmittedAuthenticated:
+		return true
+	case SubmittedBy:
+		return e.Addr.IsLoopback() || (p.LocalNet != nil && p.LocalNet(e.Addr))
+	}
+	return false
 }
 
 // Client returns the address an httpd event is charged to: the logged
@@ -201,6 +223,11 @@ func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome 
 	_, senderDomain, _ := strings.Cut(e.Sender, "@")
 	if len(p.local) > 0 && !p.local[senderDomain] {
 		return dst // not from a local sender (forwarded mail, say)
+	}
+	if !p.submittedLocally(e) {
+		// Mail relayed from outside (through an alias or a forward)
+		// names domains an outsider chose: it never widens the walk.
+		return dst
 	}
 	d := e.Domain()
 	if d == "" || p.local[d] {

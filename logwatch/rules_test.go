@@ -3,6 +3,8 @@ package logwatch
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,12 +169,20 @@ func TestMailRules(t *testing.T) {
 	src := config.LogSource{Parser: "maillog", TTL: time.Hour, Settings: MailSettings{Capture: true, CaptureThreshold: 2, CaptureWindow: 24 * time.Hour,
 		LocalDomains: []string{"example.org"}, Spamtraps: []string{"trap@example.org"}}}
 	p := NewProcessor(src, nil)
-	sent := func(from, to string) string {
-		return fmt.Sprintf(`Nov 27 20:00:01 mx smtpd[1]: 6d1b mta delivery evpid=1f from=<%s> to=<%s> rcpt=<-> source="192.0.2.1" relay="mx [142.250.1.26]" delay=1s result="Ok" stat="250 ok"`, from, to)
+	n := 0
+	// sent is a local user's mail, submitted over the enqueuer's socket
+	// (OpenSMTPD logs address=local), then delivered out.
+	sent := func(from, to string) []string {
+		n++
+		return []string{
+			fmt.Sprintf(`Nov 27 20:00:01 mx smtpd[1]: %016x smtp connected address=local host=mx`, n),
+			fmt.Sprintf(`Nov 27 20:00:01 mx smtpd[1]: %016x smtp envelope evpid=%08x00000001 from=<%s> to=<%s>`, n, n, from, to),
+			fmt.Sprintf(`Nov 27 20:00:01 mx smtpd[1]: 6d1b mta delivery evpid=%08x00000001 from=<%s> to=<%s> rcpt=<-> source="192.0.2.1" relay="mx [142.250.1.26]" delay=1s result="Ok" stat="250 ok"`, n, from, to),
+		}
 	}
 	var captured []string
-	for _, l := range []string{sent("alice@example.org", "a@gmail.com"), sent("x@elsewhere.example", "b@yahoo.com"),
-		sent("alice@example.org", "c@gmail.com"), sent("alice@example.org", "d@example.org")} {
+	for _, l := range slices.Concat(sent("alice@example.org", "a@gmail.com"), sent("x@elsewhere.example", "b@yahoo.com"),
+		sent("alice@example.org", "c@gmail.com"), sent("alice@example.org", "d@example.org")) {
 		for _, o := range p.Line(l, testNow) {
 			if o.Action == Capture {
 				captured = append(captured, o.Domain)
@@ -184,10 +194,93 @@ func TestMailRules(t *testing.T) {
 	}
 	bans, _ := run(p, []string{
 		"Nov 27 20:00:01 mx smtpd[1]: 0a1b smtp connected address=203.0.113.5 host=x",
-		"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp failed-command command=\"RCPT TO:<trap@example.org>\" result=\"550 no\"",
-		"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp failed-command command=\"RCPT TO:<alice@example.org>\" result=\"550 no\"",
+		"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp envelope evpid=0a0a0a0a00000001 from=<spam@x.example> to=<trap@example.org>",
+		"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp envelope evpid=0a0a0a0a00000002 from=<spam@x.example> to=<alice@example.org>",
 	})
 	if len(bans) != 1 || bans[0].Rule != "spamtrap" || bans[0].Addr != addr("203.0.113.5") {
 		t.Fatalf("spamtrap: %+v", bans)
+	}
+}
+
+// Framing through mail: a bounce to a trap (anyone can make a third
+// party's MTA send one) and mail relayed from outside through a forward
+// (its recipient domain is the outsider's choice) count for nothing.
+func TestMailFramingVectors(t *testing.T) {
+	src := config.LogSource{Parser: "maillog", TTL: time.Hour, Settings: MailSettings{Capture: true, CaptureThreshold: 1, CaptureWindow: 24 * time.Hour,
+		Spamtraps: []string{"trap@example.org"}}}
+	for _, tt := range []struct {
+		name  string
+		lines []string
+		want  string // "ban ADDR", "capture DOMAIN" or "" for nothing
+	}{
+		{"OpenSMTPD: a bounce to a trap", []string{
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1b smtp connected address=192.0.2.25 host=mx.thirdparty.example",
+			"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp envelope evpid=0a0a0a0a00000001 from=<> to=<trap@example.org>",
+		}, ""},
+		{"Postfix: a bounce to a trap, refused", []string{
+			"Nov 27 20:00:01 mx postfix/smtpd[300]: NOQUEUE: reject: RCPT from mx.thirdparty.example[192.0.2.25]: 550 5.1.1 <trap@example.org>: Recipient address rejected; from=<> to=<trap@example.org> proto=ESMTP helo=<x>",
+		}, ""},
+		{"Postfix: a bounce to a trap, delivered", []string{
+			"Nov 27 20:00:01 mx postfix/smtpd[300]: 8ABCDEF999: client=mx.thirdparty.example[192.0.2.25]",
+			"Nov 27 20:00:02 mx postfix/qmgr[200]: 8ABCDEF999: from=<>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:03 mx postfix/local[301]: 8ABCDEF999: to=<trap@example.org>, relay=local, delay=0.1, dsn=2.0.0, status=sent (delivered to mailbox)",
+		}, ""},
+		{"Postfix: spam to a trap, delivered", []string{
+			"Nov 27 20:00:01 mx postfix/smtpd[300]: 8ABCDEF998: client=spam.example[198.51.100.7]",
+			"Nov 27 20:00:02 mx postfix/qmgr[200]: 8ABCDEF998: from=<win@prize.example>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:03 mx postfix/local[301]: 8ABCDEF998: to=<trap@example.org>, relay=local, delay=0.1, dsn=2.0.0, status=sent (delivered to mailbox)",
+		}, "ban 198.51.100.7"},
+		{"OpenSMTPD: outside mail forwarded out", []string{
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1c smtp connected address=198.51.100.7 host=spam.example",
+			"Nov 27 20:00:02 mx smtpd[1]: 0a1c smtp envelope evpid=0b0b0b0b00000001 from=<alice@example.org> to=<fwd@example.org>",
+			`Nov 27 20:00:03 mx smtpd[1]: 6d1b mta delivery evpid=0b0b0b0b00000002 from=<alice@example.org> to=<x@evil.example> rcpt=<fwd@example.org> source="192.0.2.1" relay="mx.evil.example [203.0.113.50]" delay=1s result="Ok" stat="250 ok"`,
+		}, ""},
+		{"OpenSMTPD: a local user's authenticated session", []string{
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1d smtp connected address=198.51.100.20 host=laptop.example",
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1d smtp authentication user=alice result=ok",
+			"Nov 27 20:00:02 mx smtpd[1]: 0a1d smtp envelope evpid=0c0c0c0c00000001 from=<alice@example.org> to=<bob@gmail.com>",
+			`Nov 27 20:00:03 mx smtpd[1]: 6d1b mta delivery evpid=0c0c0c0c00000001 from=<alice@example.org> to=<bob@gmail.com> rcpt=<-> source="192.0.2.1" relay="gmail-smtp-in.l.google.com [142.250.1.26]" delay=1s result="Ok" stat="250 ok"`,
+		}, "capture gmail.com"},
+		{"OpenSMTPD: an outsider's session that failed to authenticate", []string{
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1e smtp connected address=198.51.100.7 host=spam.example",
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1e smtp authentication user=alice result=permfail",
+			"Nov 27 20:00:02 mx smtpd[1]: 0a1e smtp envelope evpid=0d0d0d0d00000001 from=<alice@example.org> to=<x@evil.example>",
+			`Nov 27 20:00:03 mx smtpd[1]: 6d1b mta delivery evpid=0d0d0d0d00000001 from=<alice@example.org> to=<x@evil.example> rcpt=<-> source="192.0.2.1" relay="mx.evil.example [203.0.113.50]" delay=1s result="Ok" stat="250 ok"`,
+		}, ""},
+		{"Postfix: sendmail from a local user (pickup)", []string{
+			"Nov 27 20:00:01 mx postfix/pickup[100]: 9ABCDEF111: uid=1000 from=<alice>",
+			"Nov 27 20:00:02 mx postfix/qmgr[200]: 9ABCDEF111: from=<alice@example.org>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:03 mx postfix/smtp[201]: 9ABCDEF111: to=<bob@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.26]:25, delay=1, dsn=2.0.0, status=sent (250 ok)",
+		}, "capture gmail.com"},
+		{"Postfix: submission with SASL", []string{
+			"Nov 27 20:00:01 mx postfix/submission/smtpd[400]: 9ABCDEF222: client=laptop.example[198.51.100.20], sasl_method=PLAIN, sasl_username=alice",
+			"Nov 27 20:00:02 mx postfix/qmgr[200]: 9ABCDEF222: from=<alice@example.org>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:03 mx postfix/smtp[201]: 9ABCDEF222: to=<bob@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.26]:25, delay=1, dsn=2.0.0, status=sent (250 ok)",
+		}, "capture gmail.com"},
+		{"Postfix: outside mail to a local alias, forwarded out", []string{
+			"Nov 27 20:00:01 mx postfix/smtpd[300]: 9ABCDEF333: client=spam.example[198.51.100.7]",
+			"Nov 27 20:00:02 mx postfix/qmgr[200]: 9ABCDEF333: from=<alice@example.org>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:03 mx postfix/local[301]: 9ABCDEF333: to=<fwd@example.org>, relay=local, delay=0.1, dsn=2.0.0, status=sent (forwarded as 9ABCDEF444)",
+			"Nov 27 20:00:03 mx postfix/qmgr[200]: 9ABCDEF444: from=<alice@example.org>, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:04 mx postfix/smtp[201]: 9ABCDEF444: to=<x@evil.example>, relay=mx.evil.example[203.0.113.50]:25, delay=1, dsn=2.0.0, status=sent (250 ok)",
+		}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewProcessor(src, nil)
+			var got []string
+			for _, l := range tt.lines {
+				for _, o := range p.Line(l, testNow) {
+					switch o.Action {
+					case Ban:
+						got = append(got, "ban "+o.Addr.String())
+					case Capture:
+						got = append(got, "capture "+o.Domain)
+					}
+				}
+			}
+			if strings.Join(got, ";") != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -62,7 +62,7 @@ log sshd file "/var/log/authlog" threshold 10 within 1h
 	}
 	for _, want := range []string{
 		"../../testdata/logs/maillog:2\tmail-recipient\t203.0.113.77\tmail to spamtrap trap@example.org [1] => blacklist (spamtrap)",
-		"../../testdata/logs/maillog:3\tmail-sent\ticloud.com\tmail from alice@example.org [1] => capture",
+		"../../testdata/logs/maillog:5\tmail-sent\ticloud.com\tmail from alice@example.org [1] => capture",
 		"# capture icloud.com",
 		"# would blacklist 1 addresses", // threshold 10: sshd bans nobody; 203.0.113.44 is whitelisted
 	} {
@@ -161,9 +161,13 @@ func mixedLog(n int) string {
 				a, 3+i/3600%20, i/60%60, i%60, []string{"", "wp-admin/", "x.png"}[rng.IntN(3)], []int{200, 404, 403}[rng.IntN(3)])
 		case 6:
 			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp connected address=%s host=<unknown>\n", ts, i, a)
-			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp failed-command command=\"RCPT TO:<trap@example.org>\" result=\"550 Invalid recipient: <trap@example.org>\"\n", ts, i)
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp envelope evpid=%08x00000001 from=<x@spam.example> to=<trap@example.org>\n", ts, i, i)
 		case 7:
-			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x mta delivery evpid=%016x from=<alice@example.org> to=<bob@d%d.example> rcpt=<-> source=\"192.0.2.1\" relay=\"mx.d.example [198.51.100.1]\" delay=1s result=\"Ok\" stat=\"250 Ok\"\n", ts, i, i, rng.IntN(30))
+			// A local user's mail: through the local socket, then out.
+			d := rng.IntN(30)
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp connected address=local host=mx1\n", ts, i)
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x smtp envelope evpid=%08x00000001 from=<alice@example.org> to=<bob@d%d.example>\n", ts, i, i, d)
+			fmt.Fprintf(&b, "%s mx1 smtpd[7]: %016x mta delivery evpid=%08x00000001 from=<alice@example.org> to=<bob@d%d.example> rcpt=<-> source=\"192.0.2.1\" relay=\"mx.d.example [198.51.100.1]\" delay=1s result=\"Ok\" stat=\"250 Ok\"\n", ts, i, i, d)
 		default:
 			b.WriteString("garbage that no parser takes\n")
 		}
