@@ -46,6 +46,7 @@ type Event struct {
 	Time time.Time // from the line; zero when the line has none
 	Addr netip.Addr
 	Port int // sshd: the client port, which identifies the connection
+	PID  int // sshd: the logging process, one per connection (0: unknown)
 
 	User    string // sshd: the user name tried (attacker-chosen)
 	Invalid bool   // sshd: the user does not exist
@@ -232,6 +233,11 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 		return h, false
 	}
 	rest := line
+	// Some syslog templates write a day below 10 unpadded ("Feb 7"):
+	// read it as the padded form.
+	if len(rest) >= 15 && rest[3] == ' ' && rest[5] == ' ' && rest[4] >= '1' && rest[4] <= '9' && rest[8] == ':' && rest[11] == ':' && rest[14] == ' ' {
+		rest = rest[:4] + " " + rest[4:]
+	}
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
 		mon, ok := month(rest[:3])
 		if !ok {

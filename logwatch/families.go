@@ -224,7 +224,9 @@ func (sshdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) {
 	if !IsSSHDProgram(e.Comm) {
 		return Event{}, false
 	}
-	return ParseSSHD(e.Message)
+	ev, ok := ParseSSHD(e.Message)
+	ev.PID = e.PID
+	return ev, ok
 }
 
 type httpdParser struct{}

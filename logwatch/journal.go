@@ -19,6 +19,7 @@ type JournalEntry struct {
 	Unit    string
 	Cursor  string
 	Time    time.Time
+	PID     int // _PID, set by the journal
 }
 
 // Journal follows a systemd unit's journal through journalctl -f -o json,
@@ -129,6 +130,7 @@ func ParseJournalJSON(b []byte) (JournalEntry, bool) {
 		return ""
 	}
 	e := JournalEntry{Message: str("MESSAGE"), Comm: str("_COMM"), Unit: str("_SYSTEMD_UNIT"), Cursor: str("__CURSOR")}
+	e.PID, _ = strconv.Atoi(str("_PID"))
 	if us, err := strconv.ParseInt(str("__REALTIME_TIMESTAMP"), 10, 64); err == nil {
 		e.Time = time.UnixMicro(us)
 	}

@@ -157,7 +157,13 @@ func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	if p.exempt != nil && p.exempt(e.Addr) {
 		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 2)})
 	}
-	added, count, fire := p.broad.Attempt(e.Addr, e.Port, e.Kind == SSHFailed, t)
+	conn := e.Port
+	if e.PID > 0 {
+		conn = e.PID
+	}
+	// A PAM line and the "Failed ..." line of one attempt come from one
+	// process: the PAM line only makes sure the connection counts once.
+	added, count, fire := p.broad.AttemptOn(e.Addr, conn, e.Kind == SSHFailed && e.Method != "pam", t)
 	if added == 0 && !immediate {
 		return append(dst, Outcome{Action: Note, Kind: e.Kind, Rule: "sshd", Addr: e.Addr, Reason: reasonVariant(e, p.ssh.AllowUsers, 1)})
 	}

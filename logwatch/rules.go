@@ -42,7 +42,7 @@ type track struct {
 // connState is what one sshd connection has been charged: at least one
 // strike, and one more for every failed authentication after the first.
 type connState struct {
-	port    uint16
+	key     uint32 // the sshd process's pid, or the client's port
 	counted uint16
 	failed  uint16
 }
@@ -82,10 +82,17 @@ func (tr *Tracker) Strike(a netip.Addr, t time.Time, n int) (count int, fire boo
 // one strike. Folding connections here, on the address's own entry, costs
 // one map lookup per event instead of two.
 func (tr *Tracker) Attempt(a netip.Addr, port int, failed bool, t time.Time) (added, count int, fire bool) {
+	return tr.AttemptOn(a, port, failed, t)
+}
+
+// AttemptOn is Attempt with the connection named by conn: the sshd
+// process's pid where the log gives it (every line of one connection
+// carries it, PAM's too), else the client's port.
+func (tr *Tracker) AttemptOn(a netip.Addr, conn int, failed bool, t time.Time) (added, count int, fire bool) {
 	tk := tr.lookup(a)
 	added = 1
-	if port > 0 && port <= 0xffff {
-		c := tk.conn(uint16(port))
+	if conn > 0 && conn <= 1<<31 {
+		c := tk.conn(uint32(conn))
 		if failed {
 			c.failed = min(c.failed+1, 0xfffe)
 		}
@@ -99,9 +106,9 @@ func (tr *Tracker) Attempt(a netip.Addr, port int, failed bool, t time.Time) (ad
 
 // conn returns the state of the connection from port, remembering it as
 // the newest; the oldest is forgotten past maxConnsPerAddr.
-func (tk *track) conn(port uint16) *connState {
+func (tk *track) conn(key uint32) *connState {
 	for i := tk.nconns - 1; i >= 0; i-- {
-		if tk.conns[i].port == port {
+		if tk.conns[i].key == key {
 			return &tk.conns[i]
 		}
 	}
@@ -109,7 +116,7 @@ func (tk *track) conn(port uint16) *connState {
 		copy(tk.conns[:], tk.conns[1:])
 		tk.nconns--
 	}
-	tk.conns[tk.nconns] = connState{port: port}
+	tk.conns[tk.nconns] = connState{key: key}
 	tk.nconns++
 	return &tk.conns[tk.nconns-1]
 }
@@ -237,6 +244,12 @@ func (r *SSHRules) Classify(e Event) (immediate bool, reason string) {
 	switch e.Kind {
 	case SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth:
 	default:
+		return false, ""
+	}
+	// An existing user's connection closed before it authenticated: its
+	// failed attempts have lines of their own, so this adds nothing (a
+	// client that only offered keys gets no strike).
+	if e.Kind == SSHPreauth && !e.Invalid {
 		return false, ""
 	}
 	// An existing user's client offering keys it has: normal.

@@ -51,11 +51,12 @@ func TestTrackerBounded(t *testing.T) {
 
 func sshLines(user, ip string, port int, n int) []string {
 	var out []string
-	out = append(out, fmt.Sprintf("Nov 27 20:00:00 h sshd[1]: Invalid user %s from %s port %d", user, ip, port))
+	// One sshd process per connection, as sshd forks one.
+	out = append(out, fmt.Sprintf("Nov 27 20:00:00 h sshd[%d]: Invalid user %s from %s port %d", port, user, ip, port))
 	for range n {
-		out = append(out, fmt.Sprintf("Nov 27 20:00:01 h sshd[1]: Failed password for invalid user %s from %s port %d ssh2", user, ip, port))
+		out = append(out, fmt.Sprintf("Nov 27 20:00:01 h sshd[%d]: Failed password for invalid user %s from %s port %d ssh2", port, user, ip, port))
 	}
-	out = append(out, fmt.Sprintf("Nov 27 20:00:02 h sshd[1]: Connection closed by invalid user %s %s port %d [preauth]", user, ip, port))
+	out = append(out, fmt.Sprintf("Nov 27 20:00:02 h sshd[%d]: Connection closed by invalid user %s %s port %d [preauth]", port, user, ip, port))
 	return out
 }
 

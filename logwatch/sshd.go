@@ -23,7 +23,7 @@ func ParseSSHDLine(line string, now time.Time) (Event, bool) {
 		return Event{}, false
 	}
 	e, ok := ParseSSHD(h.Message)
-	e.Time = h.Time
+	e.Time, e.PID = h.Time, h.PID
 	return e, ok
 }
 
@@ -38,7 +38,11 @@ func authMethod(m string) bool {
 
 // keySuffix is what follows "ssh2: " on publickey failures: a key type
 // and fingerprint sshd writes itself, with no room for other text.
-var keySuffix = regexp.MustCompile(`^[A-Z0-9-]+ (SHA256|MD5):[A-Za-z0-9+/=:]+$`)
+var keySuffix = regexp.MustCompile(`^[A-Z0-9-]+ ((SHA256|MD5):[A-Za-z0-9+/=:$]+|[0-9a-f]{2}(:[0-9a-f]{2}){15})$`)
+
+// hostSuffix starts what follows "ssh2: " for hostbased authentication:
+// the key, then the client's own user and host names (its text).
+var hostSuffix = regexp.MustCompile(`^[A-Z0-9-]+ ((SHA256|MD5):[A-Za-z0-9+/=:$]+|[0-9a-f]{2}(:[0-9a-f]{2}){15}), client user "`)
 
 // certSuffix starts what follows "ssh2: " for a certificate: type and
 // fingerprint, then " ID " and the key ID, which the client chose and
@@ -62,10 +66,22 @@ const sshNearCut = 200
 // taken at the end of the message, where sshd writes the real one; a
 // message that does not end exactly as sshd ends it yields nothing.
 func ParseSSHD(msg string) (Event, bool) {
+	// Solaris and illumos put a message id after the tag.
+	if rest, ok := strings.CutPrefix(msg, "[ID "); ok {
+		if _, after, found := strings.Cut(rest, "] "); found {
+			msg = after
+		}
+	}
+	// Messages whose address stands before any text the client chose can
+	// be read at any length; the others not near the cut.
+	if e, ok := parseSSHDAddressFirst(msg); ok {
+		return e, true
+	}
 	if len(msg) >= sshNearCut {
-		// Every message read here has the address after the user name:
-		// none of them can be trusted near the cut.
 		return Event{}, false
+	}
+	if e, ok := parseSSHDMore(msg); ok {
+		return e, true
 	}
 	if rest, ok := strings.CutPrefix(msg, "Invalid user "); ok {
 		// Invalid user U from IP port N (older: without the port)
@@ -84,6 +100,8 @@ func ParseSSHD(msg string) (Event, bool) {
 		invalid := false
 		if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
 			rest, invalid = r, true
+		} else if r, ok := strings.CutPrefix(rest, "<invalid username> "); ok {
+			rest, invalid = "<invalid username> "+r, true // Solaris
 		}
 		user, addr, port, ok := cutFailed(rest)
 		if !ok {
@@ -144,29 +162,186 @@ func ParseSSHD(msg string) (Event, bool) {
 // " from IP port N ssh2" followed by what sshd writes there; a second
 // such place means one was forged, and then nobody is named.
 func cutFailed(rest string) (user string, addr Addr, port int, ok bool) {
+	// Old versions end without a protocol ("... port N"), or without a
+	// port ("... from A"). A current sshd never ends so, so a user name
+	// that could have forged the end (it holds " from ") names nobody.
+	if strings.Count(rest, " from ") == 1 {
+		if u, a, p, good := cutFromAddrPort(rest, true); good {
+			return u, a, p, true
+		}
+	}
 	found := 0
-	for i := 0; ; {
-		j := strings.Index(rest[i:], " ssh2")
-		if j < 0 {
-			break
+	for _, proto := range []string{" ssh2", " ssh1"} {
+		for i := 0; ; {
+			j := strings.Index(rest[i:], proto)
+			if j < 0 {
+				break
+			}
+			end := i + j
+			i = end + len(proto)
+			after := rest[i:]
+			switch {
+			case after == "":
+			case strings.HasPrefix(after, ": ") && (keySuffix.MatchString(after[2:]) || certSuffix.MatchString(after[2:]) || hostSuffix.MatchString(after[2:])):
+			case proto == " ssh1" && strings.HasPrefix(after, ": ruser "):
+			default:
+				continue
+			}
+			u, a, p, good := cutFromAddrPort(rest[:end], false)
+			if !good {
+				continue
+			}
+			found++
+			user, addr, port = u, a, p
 		}
-		end := i + j
-		i = end + len(" ssh2")
-		after := rest[i:]
-		switch {
-		case after == "":
-		case strings.HasPrefix(after, ": ") && (keySuffix.MatchString(after[2:]) || certSuffix.MatchString(after[2:])):
-		default:
-			continue
-		}
-		u, a, p, good := cutFromAddrPort(rest[:end], false)
-		if !good {
-			continue
-		}
-		found++
-		user, addr, port = u, a, p
 	}
 	return user, addr, port, found == 1
+}
+
+// sshdDenyReasons end "User U from A not allowed because ..." (auth.c).
+var sshdDenyReasons = []string{
+	" not allowed because not listed in AllowUsers",
+	" not allowed because listed in DenyUsers",
+	" not allowed because a group is listed in DenyGroups",
+	" not allowed because none of user's groups are listed in AllowGroups",
+}
+
+// parseSSHDAddressFirst reads messages whose address stands before any
+// text the client chose, or that hold no such text.
+func parseSSHDAddressFirst(msg string) (Event, bool) {
+	// ROOT LOGIN REFUSED FROM A [port N] [[preauth]] (old OpenSSH)
+	if rest, ok := strings.CutPrefix(msg, "ROOT LOGIN REFUSED FROM "); ok {
+		rest = strings.TrimSuffix(rest, " [preauth]")
+		a, portText, hasPort := strings.Cut(rest, " port ")
+		addr, ok := parseAddr(a)
+		port := 0
+		if hasPort {
+			port, ok = parsePortOK(portText, ok)
+		}
+		if !ok {
+			return Event{}, false
+		}
+		return Event{Kind: SSHFailed, Addr: addr, Port: port, User: "root", Method: "root-refused"}, true
+	}
+	// [error: ]Received disconnect from A[ port N]:3: <client text>: Auth
+	// fail|Auth cancel [preauth]: the client's own words, after its
+	// address, that its authentication failed.
+	if rest, ok := strings.CutPrefix(strings.TrimPrefix(msg, "error: "), "Received disconnect from "); ok {
+		head, reason, found := strings.Cut(rest, ":")
+		if !found {
+			return Event{}, false
+		}
+		a, portText, hasPort := strings.Cut(head, " port ")
+		addr, ok := parseAddr(a)
+		port := 0
+		if hasPort {
+			port, ok = parsePortOK(portText, ok)
+		}
+		reason = strings.TrimSuffix(strings.TrimSpace(reason), " [preauth]")
+		code, text, _ := strings.Cut(reason, ":")
+		if !ok || strings.TrimSpace(code) != "3" ||
+			!(strings.HasSuffix(text, ": Auth fail") || strings.HasSuffix(text, ": Auth cancel")) {
+			return Event{}, false
+		}
+		return Event{Kind: SSHFailed, Addr: addr, Port: port, Method: "client-reported"}, true
+	}
+	// refused connect from HOST (A) (tcp wrappers): HOST is a name from
+	// DNS, which holds no parentheses.
+	if rest, ok := strings.CutPrefix(msg, "refused connect from "); ok {
+		i := strings.LastIndex(rest, " (")
+		if i < 0 || !strings.HasSuffix(rest, ")") || strings.ContainsAny(rest[:i], "()") {
+			return Event{}, false
+		}
+		addr, ok := parseAddr(rest[i+2 : len(rest)-1])
+		if !ok {
+			return Event{}, false
+		}
+		return Event{Kind: SSHFailed, Addr: addr, Method: "refused"}, true
+	}
+	return Event{}, false
+}
+
+// parseSSHDMore reads the messages added after the first version: users
+// not allowed, PAM failures, and a change of user name. Each has the
+// client's text before the address, so the address is read at the end.
+func parseSSHDMore(msg string) (Event, bool) {
+	if rest, ok := strings.CutPrefix(msg, "User "); ok {
+		for _, reason := range sshdDenyReasons {
+			head, found := strings.CutSuffix(rest, reason)
+			if !found {
+				continue
+			}
+			i := strings.LastIndex(head, " from ")
+			if i < 0 {
+				return Event{}, false
+			}
+			addr, ok := parseAddr(head[i+len(" from "):]) // a host name: nobody
+			if !ok {
+				return Event{}, false
+			}
+			return Event{Kind: SSHFailed, Addr: addr, User: head[:i], Method: "not-allowed"}, true
+		}
+		return Event{}, false
+	}
+	// error: PAM: Authentication failure|error for [illegal user ]U from
+	// A[ via B]; error: PAM: User not known to the underlying
+	// authentication module for illegal user U from A. The same attempt's
+	// "Failed ..." line comes from the same sshd process: one strike.
+	if rest, ok := strings.CutPrefix(msg, "error: PAM: "); ok {
+		var found bool
+		for _, p := range []string{"Authentication failure for ", "authentication failure for ", "Authentication error for ",
+			"authentication error for ", "User not known to the underlying authentication module for "} {
+			if rest, found = strings.CutPrefix(rest, p); found {
+				break
+			}
+		}
+		if !found {
+			return Event{}, false
+		}
+		invalid := false
+		if r, ok := strings.CutPrefix(rest, "illegal user "); ok {
+			rest, invalid = r, true
+		}
+		rest = strings.TrimSpace(rest)
+		if i := strings.LastIndex(rest, " via "); i >= 0 {
+			if _, ok := parseAddr(rest[i+len(" via "):]); ok {
+				rest = rest[:i]
+			}
+		}
+		i := strings.LastIndex(rest, " from ")
+		if i < 0 {
+			return Event{}, false
+		}
+		addr, ok := parseAddr(rest[i+len(" from "):])
+		if !ok {
+			return Event{}, false
+		}
+		return Event{Kind: SSHFailed, Addr: addr, User: rest[:i], Invalid: invalid, Method: "pam"}, true
+	}
+	// Disconnecting invalid user U A port N: Change of username or service
+	// not allowed: (U,S) -> (V,T) [preauth]: both user names are the
+	// client's, so the clause must be the only one of its kind.
+	if rest, ok := strings.CutPrefix(msg, "Disconnecting invalid user "); ok {
+		const mark = ": Change of username or service not allowed"
+		if strings.Count(rest, mark) != 1 {
+			return Event{}, false
+		}
+		head, _, _ := strings.Cut(rest, mark)
+		user, addr, port, ok := cutAddrPort(head)
+		if !ok {
+			return Event{}, false
+		}
+		return Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: true, Method: "user-change"}, true
+	}
+	return Event{}, false
+}
+
+// parsePortOK parses a port when ok still holds.
+func parsePortOK(s string, ok bool) (int, bool) {
+	if !ok {
+		return 0, false
+	}
+	return parsePort(s)
 }
 
 // cutFromAddrPort splits "U from IP port N" at its end. With portOptional,

@@ -94,10 +94,10 @@ func TestParseSSHD(t *testing.T) {
 			if !ok {
 				t.Fatalf("no event from %q", tt.line)
 			}
-			if got.Time.IsZero() {
-				t.Error("no time")
+			if got.Time.IsZero() || got.PID == 0 {
+				t.Errorf("no time or pid: %+v", got)
 			}
-			got.Time = time.Time{}
+			got.Time, got.PID = time.Time{}, 0
 			if got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
@@ -312,4 +312,75 @@ func FuzzSSHDNeverNamesTheVictim(f *testing.F) {
 			t.Fatalf("%q names the victim", msg)
 		}
 	})
+}
+
+// Every message sshd writes about an attacking client counts on its own,
+// in the forms OpenSSH 6.x to 9.x write it (auth.c, auth2.c, auth-pam.c,
+// sshd.c, packet.c), behind the syslog, ISO-timestamp, journal and
+// Solaris headers; want is the client, or "" where the line must not
+// count.
+func TestSSHDCoverage(t *testing.T) {
+	msgs := []struct {
+		msg, want string
+	}{
+		{"User root from 198.51.100.7 not allowed because not listed in AllowUsers", "198.51.100.7"},
+		{"User root from 198.51.100.7 not allowed because listed in DenyUsers", "198.51.100.7"},
+		{"User bin from 198.51.100.7 not allowed because a group is listed in DenyGroups", "198.51.100.7"},
+		{"User bin from 198.51.100.7 not allowed because none of user's groups are listed in AllowGroups", "198.51.100.7"},
+		{"User root from host.example not allowed because not listed in AllowUsers", ""}, // UseDNS: a name, nobody
+		{"ROOT LOGIN REFUSED FROM 198.51.100.7", "198.51.100.7"},
+		{"ROOT LOGIN REFUSED FROM 198.51.100.7 port 4242 [preauth]", "198.51.100.7"},
+		{"ROOT LOGIN REFUSED FROM ::ffff:198.51.100.7", "198.51.100.7"},
+		{"Failed password for root from 198.51.100.7 port 4242 ssh2", "198.51.100.7"},
+		{"Failed password for root from 198.51.100.7 port 4242 ssh1", "198.51.100.7"},
+		{"Failed password for invalid user ROOT from 198.51.100.7 port 4242", "198.51.100.7"},
+		{"Failed password for invalid user ROOT from 198.51.100.7", "198.51.100.7"},
+		{"Failed keyboard-interactive/pam for invalid user x from 198.51.100.7 port 4242 ssh2", "198.51.100.7"},
+		{"Failed keyboard-interactive for <invalid username> from 198.51.100.7 port 4242 ssh2", "198.51.100.7"},
+		{"Failed hostbased for dan from 198.51.100.7 port 4242 ssh2: RSA 8c:e3:aa:0f:64:51:02:f7:14:79:89:3f:65:84:7c:30, client user \"dan\", client host \"h\"", "198.51.100.7"},
+		{"Failed publickey for invalid user graysky from 198.51.100.7 port 4242 ssh2: RSA SHA256:v3dpapGleDaUKf4V1vKyR9ZyUgjaJAmoCTcb2PLljI", "198.51.100.7"},
+		{"Failed publickey for alice from 198.51.100.7 port 4242 ssh2: RSA SHA256:v3dpapGleDaUKf4V1vKyR9ZyUgjaJAmoCTcb2PLljI", ""}, // an existing user's keys
+		{"error: PAM: Authentication failure for root from 198.51.100.7", "198.51.100.7"},
+		{"error: PAM: authentication error for illegal user x from 198.51.100.7 via 192.0.2.1", "198.51.100.7"},
+		{"error: PAM: User not known to the underlying authentication module for illegal user x from 198.51.100.7", "198.51.100.7"},
+		{"Received disconnect from 198.51.100.7 port 4242:3: com.jcraft.jsch.JSchException: Auth fail [preauth]", "198.51.100.7"},
+		{"error: Received disconnect from 198.51.100.7: 3: Ha ha: Auth cancel [preauth]", "198.51.100.7"},
+		{"Received disconnect from 198.51.100.7 port 4242:11: Bye Bye [preauth]", ""},
+		{"Disconnecting invalid user admin 198.51.100.7 port 4242: Change of username or service not allowed: (admin,ssh-connection) -> (user,ssh-connection) [preauth]", "198.51.100.7"},
+		{"refused connect from host.example (198.51.100.7)", "198.51.100.7"},
+		{"Connection closed by authenticating user alice 198.51.100.7 port 4242 [preauth]", ""}, // its failures count on their own lines
+		{"Accepted publickey for alice from 198.51.100.7 port 4242 ssh2: ED25519 SHA256:abc", ""},
+	}
+	headers := []string{
+		"Nov 27 20:00:01 host sshd[4242]: %s",
+		"2026-11-27T20:00:01.123456+00:00 host sshd-session[4242]: %s",
+		"Nov 27 20:00:01 host sshd[4242]: [ID 800047 auth.info] %s",
+		"Feb 7 20:00:01 host sshd[4242]: %s", // an unpadded day
+	}
+	for _, m := range msgs {
+		for _, h := range headers {
+			line := fmt.Sprintf(h, m.msg)
+			p := NewProcessor(sshSource(), nil)
+			got := ""
+			for _, o := range p.Line(line, testNow) {
+				if o.Count > 0 {
+					got = o.Addr.String()
+				}
+			}
+			if got != m.want {
+				t.Errorf("%s\n charged %q, want %q", line, got, m.want)
+			}
+		}
+		// The journal gives the message alone, with sshd's _COMM.
+		p := NewProcessor(sshSource(), nil)
+		got := ""
+		for _, o := range p.Message(JournalEntry{Message: m.msg, Comm: "sshd", PID: 4242, Cursor: "c"}, testNow) {
+			if o.Count > 0 {
+				got = o.Addr.String()
+			}
+		}
+		if got != m.want {
+			t.Errorf("journal %q\n charged %q, want %q", m.msg, got, m.want)
+		}
+	}
 }

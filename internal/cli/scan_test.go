@@ -105,7 +105,7 @@ func TestScanFollow(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // tail opens the file and seeks to its end
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	for port := 1; port <= 3; port++ {
-		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[1]: Invalid user admin from 203.0.113.5 port %d\n", port)
+		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[%d]: Invalid user admin from 203.0.113.5 port %d\n", 100+port, port)
 	}
 	f.Close()
 	deadline := time.Now().Add(10 * time.Second)
