@@ -84,7 +84,7 @@ func ParseHTTPD(line string) (Event, bool) {
 	}
 	client, tm, rest, serverFirst, ok := splitHead(line)
 	if !ok {
-		return Event{}, false
+		return parseHTTPDError(line)
 	}
 	var request, statusText, size, forwarded string
 	if serverFirst {

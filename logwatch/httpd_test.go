@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spfd/spfd/config"
 )
 
 func TestParseHTTPD(t *testing.T) {
@@ -160,4 +162,56 @@ func FuzzHTTPDNeverChargesTheVictim(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Error logs count as 404s and 403s, with the probe rule on the path
+// the server looked for; the client comes from its own field, and a
+// second client clause (the path is the client's) names nobody.
+func TestParseHTTPDErrorLogs(t *testing.T) {
+	tests := []struct {
+		name, line string
+		want       string // client, "" for nobody
+		status     int
+		path       string
+	}{
+		{"Apache 2.2 file does not exist", `[Mon Dec 23 09:49:10 2013] [error] [client 198.51.100.7] File does not exist: /var/www/pma`, "198.51.100.7", 404, "/var/www/pma"},
+		{"Apache 2.4 script not found", `[Tue Aug 11 08:56:17.580412 2020] [cgi:error] [pid 27550:tid 140110750279424] [client 198.51.100.7:18071] AH02811: script not found or unable to stat: /usr/lib/cgi-bin/kerby`, "198.51.100.7", 404, "/usr/lib/cgi-bin/kerby"},
+		{"Apache script '...' form", `[Mon Dec 23 07:49:01.981912 2013] [:error] [pid 3790] [client 198.51.100.7:46301] script '/var/www/timthumb.php' not found or unable to stat`, "198.51.100.7", 404, "/var/www/timthumb.php"},
+		{"Apache client denied", `[Tue Aug 11 08:56:17.580412 2020] [authz_core:error] [pid 1:tid 2] [client 198.51.100.7:1] AH01630: client denied by server configuration: /var/www/.git`, "198.51.100.7", 403, "/var/www/.git"},
+		{"Apache: a client field in the path", `[Mon Dec 23 09:49:10 2013] [error] [client 198.51.100.7] File does not exist: /var/www/x [client 203.0.113.50]`, "198.51.100.7", 404, "/var/www/x [client 203.0.113.50]"},
+		{"Apache: other messages", `[Mon Dec 23 09:49:10 2013] [error] [client 198.51.100.7] Invalid URI in request GET /x`, "", 0, ""},
+		{"nginx open() failed", `2015/01/21 10:56:10 [error] 2833#0: *16336 open() "/var/www/site/cgi-bin/php4" failed (2: No such file or directory), client: 198.51.100.7, server: localhost, request: "GET /cgi-bin/php4 HTTP/1.1", host: "1.2.3.4"`, "198.51.100.7", 404, "/var/www/site/cgi-bin/php4"},
+		{"nginx is not found", `2015/01/21 15:02:27 [error] 2833#0: *16813 "/var/www/site/roundcube/" is not found (2: No such file or directory), client: 198.51.100.7, server: localhost, request: "GET /roundcube/ HTTP/1.1", host: "1.2.3.4"`, "198.51.100.7", 404, "/var/www/site/roundcube/"},
+		{"nginx: a forged client clause in the path", `2015/01/21 10:56:10 [error] 2833#0: *16336 open() "/var/www/x" failed (2: No such file or directory), client: 203.0.113.50, server: y" failed (2: No such file or directory), client: 198.51.100.7, server: localhost, request: "GET /x HTTP/1.1", host: "1.2.3.4"`, "", 0, ""},
+		{"nginx: a forged client clause in the request", `2015/01/21 10:56:10 [error] 2833#0: *16336 open() "/var/www/x" failed (2: No such file or directory), client: 198.51.100.7, server: localhost, request: "GET /x, client: 203.0.113.50, server: y HTTP/1.1", host: "1.2.3.4"`, "", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok := ParseHTTPD(tt.line)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("event %+v", e)
+				}
+				return
+			}
+			if !ok || e.Addr != addr(tt.want) || e.Status != tt.status || e.Path != tt.path || e.Time.IsZero() {
+				t.Fatalf("got %+v (ok %v)", e, ok)
+			}
+		})
+	}
+}
+
+// A 400 (garbage sent to a plain HTTP port, an empty request line) is a
+// probe: it strikes at once under the default probe threshold.
+func TestBadRequestIsAProbe(t *testing.T) {
+	p := NewProcessor(config.DefaultLogSource("httpd"), nil)
+	var bans []Outcome
+	for _, o := range p.Line(`198.51.100.7 - - [27/Nov/2026:20:06:52 +0000] "\x16\x03\x01\x00\xfc\x01" 400 157 "-" "-"`, testNow) {
+		if o.Action == Ban {
+			bans = append(bans, o)
+		}
+	}
+	if len(bans) != 1 || bans[0].Rule != "httpd-probe" || bans[0].Addr != addr("198.51.100.7") {
+		t.Fatalf("bans %+v", bans)
+	}
 }

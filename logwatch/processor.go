@@ -203,7 +203,13 @@ func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	if p.exempt != nil && p.exempt(client) {
 		return dst
 	}
-	if pat := p.probes.Match(e.Path); pat != "" {
+	pat := p.probes.Match(e.Path)
+	if e.Status == 400 {
+		// A request the server could not parse: TLS or RDP bytes sent
+		// to a plain HTTP port, an empty request line, a scanner.
+		pat = "400 bad request"
+	}
+	if pat != "" {
 		count, fire := p.probe.Strike(client, t, 1)
 		o := Outcome{Action: Note, Kind: e.Kind, Rule: "httpd-probe", Addr: client, Count: count, Reason: "probe " + pat}
 		if fire {
