@@ -161,6 +161,18 @@ func FuzzHTTPDNeverChargesTheVictim(f *testing.F) {
 				t.Fatalf("%q charges the victim", line)
 			}
 		}
+		// nginx's error log writes the path (decoded) before the client
+		// and the request line after it.
+		errLine := fmt.Sprintf(`2026/11/27 20:06:52 [error] 1#0: *1 open() "/var/www%s" failed (2: No such file or directory), client: 198.51.100.7, server: %s, request: "GET %s?%s HTTP/1.1", host: "%s"`,
+			path, user, path, query, agent)
+		if e, ok := ParseHTTPD(errLine); ok && e.Addr == victim {
+			t.Fatalf("%q charges the victim", errLine)
+		}
+		// Apache's error log: the client comes first, then the path.
+		apLine := fmt.Sprintf(`[Fri Nov 27 20:06:52.000000 2026] [core:error] [pid 1:tid 2] [client 198.51.100.7:4242] AH00128: File does not exist: /var/www%s%s`, path, agent)
+		if e, ok := ParseHTTPD(apLine); ok && e.Addr == victim {
+			t.Fatalf("%q charges the victim", apLine)
+		}
 	})
 }
 

@@ -335,19 +335,26 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 	return Event{}, false
 }
 
-// bracketAddr reads "host[IP]" up to the first "]" and returns the address
-// in the last "[" before it, and what follows.
+// bracketAddr reads "host[IP]" and returns the address and what follows,
+// which must be the end of the line, ":" or ",". The host is a name
+// Postfix checked (letters, digits, dots, dashes) or "unknown"; a line
+// where it holds brackets is not Postfix's own, and names nobody.
 func bracketAddr(s string) (Addr, string, bool) {
-	j := strings.IndexByte(s, ']')
+	i := strings.IndexByte(s, '[')
+	if i < 0 || strings.ContainsAny(s[:i], "] ") {
+		return Addr{}, "", false
+	}
+	j := strings.IndexByte(s[i:], ']')
 	if j < 0 {
 		return Addr{}, "", false
 	}
-	i := strings.LastIndexByte(s[:j], '[')
-	if i < 0 {
+	j += i
+	after := s[j+1:]
+	if after != "" && after[0] != ':' && after[0] != ',' {
 		return Addr{}, "", false
 	}
 	a, ok := parseAddr(strings.TrimPrefix(s[i+1:j], "IPv6:"))
-	return a, s[j+1:], ok
+	return a, after, ok
 }
 
 func isHex(s string) bool {

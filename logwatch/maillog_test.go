@@ -3,6 +3,9 @@ package logwatch
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spfd/spfd/config"
 )
 
 func parseMail(t *testing.T, lines string) []Event {
@@ -146,6 +149,42 @@ func FuzzMailParser(f *testing.F) {
 		}
 		if e.Kind == MailSent && (e.Domain() == "" || !strings.Contains(strings.ToLower(line), e.Recipient)) {
 			t.Fatalf("%q: bad recipient %q", line, e.Recipient)
+		}
+	})
+}
+
+// Lines built from OpenSMTPD's and Postfix's templates, with every field
+// the client chooses (HELO, MAIL FROM, RCPT TO, the reply text) random and
+// holding the victim's address, never get the victim 203.0.113.50
+// blacklisted: only the client 198.51.100.7, or nobody.
+func FuzzMailNeverBansTheVictim(f *testing.F) {
+	f.Add("x@203.0.113.50", "trap@example.org", "203.0.113.50")
+	f.Add("", "trap@example.org", "[203.0.113.50]")
+	f.Add("a> address=203.0.113.50 <b", "trap@example.org> from=<x", "h")
+	victim := addr("203.0.113.50")
+	f.Fuzz(func(t *testing.T, from, to, helo string) {
+		for _, s := range []string{from, to, helo} {
+			if strings.ContainsAny(s, "\n\r") {
+				return
+			}
+		}
+		src := config.LogSource{Parser: "maillog", TTL: time.Hour, Threshold: 1, Window: time.Hour,
+			Settings: MailSettings{Spamtraps: []string{"trap@example.org"}}}
+		p := NewProcessor(src, nil)
+		lines := []string{
+			"Nov 27 20:00:01 mx smtpd[1]: 0a1b smtp connected address=198.51.100.7 host=" + helo,
+			"Nov 27 20:00:02 mx smtpd[1]: 0a1b smtp envelope evpid=0a0a0a0a00000001 from=<" + from + "> to=<" + to + ">",
+			"Nov 27 20:00:03 mx postfix/smtpd[300]: NOQUEUE: reject: RCPT from " + helo + "[198.51.100.7]: 550 5.1.1 <" + to + ">: Recipient address rejected; from=<" + from + "> to=<" + to + "> proto=ESMTP helo=<" + helo + ">",
+			"Nov 27 20:00:04 mx postfix/smtpd[300]: 8ABCDEF999: client=" + helo + "[198.51.100.7]",
+			"Nov 27 20:00:05 mx postfix/qmgr[200]: 8ABCDEF999: from=<" + from + ">, size=10, nrcpt=1 (queue active)",
+			"Nov 27 20:00:06 mx postfix/local[301]: 8ABCDEF999: to=<" + to + ">, relay=local, delay=0.1, dsn=2.0.0, status=sent (delivered)",
+		}
+		for _, l := range lines {
+			for _, o := range p.Line(l, testNow) {
+				if o.Action == Ban && o.Addr == victim {
+					t.Fatalf("%q bans the victim", l)
+				}
+			}
 		}
 	})
 }
