@@ -91,7 +91,7 @@ func (tr *Tracker) Attempt(a netip.Addr, port int, failed bool, t time.Time) (ad
 func (tr *Tracker) AttemptOn(a netip.Addr, conn int, failed bool, t time.Time) (added, count int, fire bool) {
 	tk := tr.lookup(a)
 	added = 1
-	if conn > 0 && conn <= 1<<31 {
+	if conn > 0 {
 		c := tk.conn(uint32(conn))
 		if failed {
 			c.failed = min(c.failed+1, 0xfffe)
