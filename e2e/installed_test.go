@@ -132,7 +132,7 @@ resolver %q
 	// An ssh brute forcer in the followed log ends in black4h.
 	f, _ := os.OpenFile("/var/log/authlog", os.O_WRONLY|os.O_APPEND, 0)
 	for port := 4000; port < 4003; port++ {
-		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[1]: Invalid user admin from 203.0.113.5 port %d\n", port)
+		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[%d]: Invalid user admin from 203.0.113.5 port %d\n", port, port) // a process per connection
 	}
 	f.Close()
 	waitFor(t, "the attacker in black4h", 5*time.Second, func() bool {

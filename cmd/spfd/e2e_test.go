@@ -460,8 +460,8 @@ log httpd file %q`, authlog, access))
 	}
 	attack := func(ip string, port int) []string {
 		return []string{
-			fmt.Sprintf("Nov 27 03:14:02 mx1 sshd[1]: Invalid user admin from %s port %d", ip, port),
-			fmt.Sprintf("Nov 27 03:14:04 mx1 sshd[1]: Failed password for invalid user admin from %s port %d ssh2", ip, port),
+			fmt.Sprintf("Nov 27 03:14:02 mx1 sshd[%d]: Invalid user admin from %s port %d", port, ip, port),
+			fmt.Sprintf("Nov 27 03:14:04 mx1 sshd[%d]: Failed password for invalid user admin from %s port %d ssh2", port, ip, port),
 		}
 	}
 	// Two attempts: not yet.
