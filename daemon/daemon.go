@@ -30,6 +30,7 @@ import (
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/spf"
+	"go4.org/netipx"
 )
 
 // Options wire a daemon. Only ConfigPath and Logger are required; the rest
@@ -346,19 +347,41 @@ func ReadList(cfg *config.Config, path string) (ps []netip.Prefix, broad, bad []
 	var out []netip.Prefix
 	forced := cfg.ForcedFiles[path]
 	errs := listfile.Scan(f, func(n int, ps []netip.Prefix) {
-		for _, p := range ps {
-			if !forced && cfg.Walk.Broad(p) {
-				broad = append(broad, fmt.Sprintf("%s:%d: %s is broader than the walk floor /%d, skipped (add force to the statement if you mean it)",
-					path, n, p, cfg.Walk.Floor(p)))
-				continue
-			}
-			out = append(out, p)
+		// A line is judged whole: a range, or a prefix with host bits
+		// set, comes as pieces that may each pass the floor.
+		if !forced && broaderThanFloor(cfg.Walk, ps) {
+			broad = append(broad, fmt.Sprintf("%s:%d: %s is broader than the walk floor /%d, skipped (add force to the statement if you mean it)",
+				path, n, describe(ps), cfg.Walk.Floor(ps[0])))
+			return
 		}
+		out = append(out, ps...)
 	})
 	for _, e := range errs {
 		bad = append(bad, fmt.Sprintf("%s: %v", path, e))
 	}
 	return out, broad, bad, nil
+}
+
+// broaderThanFloor reports whether the addresses of one list line cover
+// more than one prefix at the walk floor does.
+func broaderThanFloor(w config.Walk, ps []netip.Prefix) bool {
+	var b prefixset.Builder
+	for _, p := range ps {
+		if w.Broad(p) {
+			return true
+		}
+		b.Add(p)
+	}
+	v4, v6 := b.Set().Addresses()
+	return v4.Cmp(prefixset.PrefixCount(32-w.FloorIPv4)) > 0 || v6.Cmp(prefixset.PrefixCount(128-w.FloorIPv6)) > 0
+}
+
+// describe names a line's entries: the one prefix, or the range.
+func describe(ps []netip.Prefix) string {
+	if len(ps) == 1 {
+		return ps[0].String()
+	}
+	return ps[0].Addr().String() + " - " + netipx.RangeOfPrefix(ps[len(ps)-1]).To().String()
 }
 
 // CheckLists is spfd -n's check of the list files: an entry broader than

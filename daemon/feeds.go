@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spfd/spfd/config"
@@ -20,6 +22,14 @@ import (
 func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetcher, refetch <-chan struct{}) {
 	src := feed.Source{Name: f.Name, Path: f.Path, URL: f.URL, MaxSize: f.MaxSize}
 	list, _ := state.ParseList(f.List)
+	if list == state.White {
+		// A whitelist feed must not whitelist the Internet, in one line
+		// or in a range's pieces.
+		d.mu.Lock()
+		walk := d.cfg.Walk
+		d.mu.Unlock()
+		src.Refuse = func(ps []netip.Prefix) bool { return broaderThanFloor(walk, ps) }
+	}
 	source := state.PrefixFeed + f.Name
 	for {
 		res, err := fetcher.Fetch(ctx, src)
@@ -91,13 +101,18 @@ func (d *Daemon) floor(name string, ps []netip.Prefix) []netip.Prefix {
 func (d *Daemon) export(ctx context.Context, cfg *config.Config, white, black *prefixset.Set) error {
 	tables := map[string]pftable.FileTable{}
 	sets := map[string]*prefixset.Set{}
-	if cfg.ExportWhite != "" {
-		tables[cfg.ExportWhite] = pftable.FileTable{Path: cfg.ExportWhite}
-		sets[cfg.ExportWhite] = white
-	}
-	if cfg.ExportBlack != "" {
-		tables[cfg.ExportBlack] = pftable.FileTable{Path: cfg.ExportBlack}
-		sets[cfg.ExportBlack] = black
+	// spamd-setup misreads IPv6 lines (2a01:4f8::1/128 as 2.0.0.0), so
+	// each export is two files: IPv4 at the path, IPv6 beside it.
+	for path, set := range map[string]*prefixset.Set{cfg.ExportWhite: white, cfg.ExportBlack: black} {
+		if path == "" {
+			continue
+		}
+		v4, v6 := splitFamilies(set)
+		tables[path] = pftable.FileTable{Path: path}
+		sets[path] = v4
+		p6 := ExportIPv6Path(path)
+		tables[p6] = pftable.FileTable{Path: p6}
+		sets[p6] = v6
 	}
 	if len(tables) == 0 {
 		return nil
@@ -115,4 +130,24 @@ func (d *Daemon) export(ctx context.Context, cfg *config.Config, white, black *p
 		}
 	}
 	return nil
+}
+
+// ExportIPv6Path is where an export's IPv6 entries go: "-ipv6" before the
+// extension ("spfd-black.txt" gives "spfd-black-ipv6.txt").
+func ExportIPv6Path(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-ipv6" + ext
+}
+
+func splitFamilies(set *prefixset.Set) (v4, v6 *prefixset.Set) {
+	var b4, b6 prefixset.Builder
+	set.Each(func(p netip.Prefix) bool {
+		if p.Addr().Is4() {
+			b4.Add(p)
+		} else {
+			b6.Add(p)
+		}
+		return true
+	})
+	return b4.Set(), b6.Set()
 }

@@ -282,7 +282,7 @@ func TestTriggeredWalkFailureReachesClient(t *testing.T) {
 func TestListFileBroadLines(t *testing.T) {
 	dir := t.TempDir()
 	wide := filepath.Join(dir, "wide")
-	if err := os.WriteFile(wide, []byte("192.0.2.0/24\n0.0.0.0/0 # everything\n2001:db8::/32\nnot an address\n"), 0o600); err != nil {
+	if err := os.WriteFile(wide, []byte("192.0.2.0/24\n0.0.0.0/0 # everything\n2001:db8::/32\nnot an address\n10.1.2.3/8 ; pieces\n11.0.0.0 - 11.255.255.255\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -291,7 +291,9 @@ func TestListFileBroadLines(t *testing.T) {
 		entries int
 	}{
 		{fmt.Sprintf("whitelist-file %q\n", wide), wide + ":2: 0.0.0.0/0 is broader than the walk floor /12", 2},
-		{fmt.Sprintf("whitelist-file %q force\n", wide), "", 3},
+		{fmt.Sprintf("whitelist-file %q\n", wide), wide + ":5: 10.1.2.3 - 11.1.2.2 is broader than the walk floor /12", 2},
+		{fmt.Sprintf("whitelist-file %q\n", wide), wide + ":6: 11.0.0.0/8 is broader than the walk floor /12", 2},
+		{fmt.Sprintf("whitelist-file %q force\n", wide), "", 29}, // 3 lines, 25 pieces of 10.1.2.3/8, 11.0.0.0/8
 	} {
 		h := newHarness(t, exampleZone, tt.conf)
 		warnings, err := CheckLists(h.d.cfg)
@@ -316,5 +318,21 @@ func TestWalkDefaultsAgree(t *testing.T) {
 	want := []int{spf.DefaultMinIPv4Len, spf.DefaultMinIPv6Len, spf.DefaultMaxLookups, spf.DefaultMaxAddresses4, spf.DefaultMaxCover6Len}
 	if !slices.Equal(got, want) {
 		t.Errorf("config walk defaults %v, spf's %v", got, want)
+	}
+}
+
+// Exports are for spamd-setup, which misreads IPv6 lines: IPv4 goes to
+// the path, IPv6 to the file beside it.
+func TestExportSplitsFamilies(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spfd-black.txt")
+	h := newHarness(t, exampleZone, fmt.Sprintf("export black %q\nblacklist { 198.51.100.7 2001:db8::7 }\n", path))
+	if err := h.d.syncTables(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v4, err4 := os.ReadFile(path)
+	v6, err6 := os.ReadFile(filepath.Join(dir, "spfd-black-ipv6.txt"))
+	if err4 != nil || err6 != nil || string(v4) != "198.51.100.7/32\n" || string(v6) != "2001:db8::7/128\n" {
+		t.Fatalf("IPv4 file %q (%v), IPv6 file %q (%v)", v4, err4, v6, err6)
 	}
 }

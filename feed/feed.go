@@ -28,6 +28,9 @@ type Source struct {
 	Path    string // a local file, or
 	URL     string // an http or https URL
 	MaxSize int64
+	// Refuse, when set, rejects a line's entries (a whitelist feed's lines
+	// broader than the safety floor, say); they count as bad lines.
+	Refuse func(line []netip.Prefix) bool
 }
 
 // Result is one fetch.
@@ -59,6 +62,10 @@ func NewFetcher() *Fetcher {
 // ErrTooLarge means the feed is over its size cap.
 var ErrTooLarge = errors.New("feed larger than its size cap")
 
+// ErrNoEntries means a feed gave no valid entry but bad lines: garbage,
+// an error page, a truncated or wrong file. The last good copy stays.
+var ErrNoEntries = errors.New("no valid entry, only bad lines")
+
 // Fetch reads a feed. An error leaves the caller's last good copy in
 // place; a NotModified result means the same.
 func (f *Fetcher) Fetch(ctx context.Context, s Source) (Result, error) {
@@ -67,6 +74,7 @@ func (f *Fetcher) Fetch(ctx context.Context, s Source) (Result, error) {
 		limit = DefaultMaxSize
 	}
 	var body io.ReadCloser
+	validate := func() {}
 	switch {
 	case s.URL != "":
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
@@ -92,10 +100,10 @@ func (f *Fetcher) Fetch(ctx context.Context, s Source) (Result, error) {
 			resp.Body.Close()
 			return Result{}, fmt.Errorf("%s: %s", s.URL, resp.Status)
 		}
-		defer func() {
-			f.etag[s.Name] = resp.Header.Get("ETag")
-			f.lastModified[s.Name] = resp.Header.Get("Last-Modified")
-		}()
+		// The validators are kept only once the body proved good: a
+		// fetch that failed half-way would otherwise get 304 forever.
+		etag, lastModified := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+		validate = func() { f.etag[s.Name], f.lastModified[s.Name] = etag, lastModified }
 		body = resp.Body
 	default:
 		fh, err := os.Open(s.Path)
@@ -107,7 +115,7 @@ func (f *Fetcher) Fetch(ctx context.Context, s Source) (Result, error) {
 				fh.Close()
 				return Result{NotModified: true}, nil
 			}
-			defer func() { f.fileMTime[s.Name] = fi.ModTime() }()
+			validate = func() { f.fileMTime[s.Name] = fi.ModTime() }
 		}
 		body = fh
 	}
@@ -135,10 +143,24 @@ func (f *Fetcher) Fetch(ctx context.Context, s Source) (Result, error) {
 		}
 		r = bytes.NewReader(data)
 	}
-	ps, errs := listfile.Read(bufio.NewReader(r))
-	res := Result{Prefixes: ps, BadLines: len(errs)}
-	if len(errs) > 0 {
+	var res Result
+	errs := listfile.Scan(bufio.NewReader(r), func(n int, ps []netip.Prefix) {
+		if s.Refuse != nil && s.Refuse(ps) {
+			res.BadLines++
+			if res.FirstBad == nil {
+				res.FirstBad = fmt.Errorf("line %d: %v refused", n, ps[0])
+			}
+			return
+		}
+		res.Prefixes = append(res.Prefixes, ps...)
+	})
+	res.BadLines += len(errs)
+	if len(errs) > 0 && res.FirstBad == nil {
 		res.FirstBad = errs[0]
 	}
+	if len(res.Prefixes) == 0 && res.BadLines > 0 {
+		return Result{}, fmt.Errorf("%w (%d, the first: %v)", ErrNoEntries, res.BadLines, res.FirstBad)
+	}
+	validate()
 	return res, nil
 }

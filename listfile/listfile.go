@@ -57,41 +57,110 @@ func Scan(r io.Reader, f func(line int, ps []netip.Prefix)) []error {
 	return errs
 }
 
-// ParseLine parses one line: nothing (blank or comment), an address, a
-// prefix (host bits are masked, as spamd-setup does), or a range "a - b".
+// ParseLine parses one line as spamd-setup(8) reads it: nothing (blank,
+// or a comment starting with '#'), else a first token that is an address,
+// a prefix or a range "a-b", or an address followed by spaces or dashes
+// and a second address (a range "a - b"). What follows is a comment
+// ("1.10.16.0/20 ; SBL256894", "192.0.2.40 spammer"). A prefix whose
+// address has host bits set means what spamd-setup makes of it: the
+// range of the prefix's size that starts at that address (10.1.2.3/16 is
+// 10.1.2.3 to 10.2.2.2), not the masked network.
 func ParseLine(line string) ([]netip.Prefix, error) {
 	if len(line) > MaxLine {
 		return nil, fmt.Errorf("longer than %d bytes", MaxLine)
 	}
-	line, _, _ = strings.Cut(line, "#")
-	line = strings.TrimSpace(line)
-	if line == "" {
+	line = strings.TrimLeft(strings.TrimRight(line, "\r\n"), " \t")
+	if line == "" || line[0] == '#' {
 		return nil, nil
 	}
-	if from, to, ok := strings.Cut(line, "-"); ok {
-		a, err1 := netip.ParseAddr(strings.TrimSpace(from))
-		b, err2 := netip.ParseAddr(strings.TrimSpace(to))
-		if err1 != nil || err2 != nil || a.Zone() != "" || b.Zone() != "" {
-			return nil, fmt.Errorf("invalid range %q", line)
+	tok, rest, _ := strings.Cut(strings.ReplaceAll(line, "\t", " "), " ")
+	if from, to, ok := strings.Cut(tok, "-"); ok {
+		return rangePrefixes(from, to, line)
+	}
+	if strings.Contains(tok, "/") {
+		p, err := netip.ParsePrefix(tok)
+		if err != nil || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("invalid prefix %q", tok)
 		}
-		r := netipx.IPRangeFrom(a.Unmap(), b.Unmap())
-		if !r.IsValid() {
-			return nil, fmt.Errorf("invalid range %q", line)
+		a := p.Addr().Unmap()
+		bits := p.Bits()
+		if p.Addr().Is4In6() {
+			bits -= 96
+			if bits < 0 {
+				return nil, fmt.Errorf("invalid prefix %q", tok)
+			}
 		}
-		return r.Prefixes(), nil
+		if netip.PrefixFrom(a, bits).Masked().Addr() == a {
+			return []netip.Prefix{netip.PrefixFrom(a, bits)}, nil
+		}
+		last := netipx.RangeOfPrefix(netip.PrefixFrom(a, bits)).To()
+		end := addOffset(a, netipx.RangeOfPrefix(netip.PrefixFrom(a, bits).Masked()), last)
+		return netipx.IPRangeFrom(a, end).Prefixes(), nil
 	}
-	if strings.ContainsAny(line, " \t") {
-		return nil, fmt.Errorf("unexpected text in %q", line)
+	a, err := netip.ParseAddr(tok)
+	if err != nil || a.Zone() != "" {
+		return nil, fmt.Errorf("invalid address %q", tok)
 	}
-	if a, err := netip.ParseAddr(line); err == nil && a.Zone() == "" {
-		a = a.Unmap()
-		return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
+	// "a - b" or "a b": spaces and dashes, then a second address.
+	if sep := strings.TrimLeft(rest, " -"); sep != rest {
+		second, _, _ := strings.Cut(sep, " ")
+		if b, err := netip.ParseAddr(second); err == nil && b.Zone() == "" && strings.Contains(rest[:len(rest)-len(sep)], "-") {
+			return rangePrefixes(tok, second, line)
+		}
 	}
-	p, err := netip.ParsePrefix(line)
-	if err != nil || p.Addr().Zone() != "" {
-		return nil, fmt.Errorf("invalid address or prefix %q", line)
+	a = a.Unmap()
+	return []netip.Prefix{netip.PrefixFrom(a, a.BitLen())}, nil
+}
+
+func rangePrefixes(from, to, line string) ([]netip.Prefix, error) {
+	a, err1 := netip.ParseAddr(strings.TrimSpace(from))
+	b, err2 := netip.ParseAddr(strings.TrimSpace(to))
+	if err1 != nil || err2 != nil || a.Zone() != "" || b.Zone() != "" {
+		return nil, fmt.Errorf("invalid range %q", line)
 	}
-	return []netip.Prefix{p.Masked()}, nil
+	r := netipx.IPRangeFrom(a.Unmap(), b.Unmap())
+	if !r.IsValid() {
+		return nil, fmt.Errorf("invalid range %q", line)
+	}
+	return r.Prefixes(), nil
+}
+
+// addOffset returns start + (last - network.From()): the end of a range
+// as long as the prefix's network, starting at start, capped at the end
+// of the address space.
+func addOffset(start netip.Addr, network netipx.IPRange, last netip.Addr) netip.Addr {
+	from := network.From().As16()
+	s := start.As16()
+	// size := last - from (the prefix's host part, all ones), in 128 bits.
+	var off, out [16]byte
+	borrow := 0
+	l := last.As16()
+	for i := 15; i >= 0; i-- {
+		d := int(l[i]) - int(from[i]) - borrow
+		borrow = 0
+		if d < 0 {
+			d += 256
+			borrow = 1
+		}
+		off[i] = byte(d)
+	}
+	carry := 0
+	for i := 15; i >= 0; i-- {
+		v := int(s[i]) + int(off[i]) + carry
+		out[i] = byte(v)
+		carry = v >> 8
+	}
+	if carry != 0 {
+		out = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	end := netip.AddrFrom16(out)
+	if start.Is4() {
+		end = end.Unmap()
+		if !end.Is4() {
+			return netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		}
+	}
+	return end
 }
 
 // Write writes prefixes one a line.
