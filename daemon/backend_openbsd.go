@@ -12,3 +12,7 @@ func newKernelBackend(cfg *config.Config) (pftable.Backend, error) {
 	}
 	return nil, errUnavailable(cfg.White.Backend)
 }
+
+// reconfigureKernelBackend: pf's handle serves any table names (its key
+// never changes), so there is nothing to apply in place.
+func (d *Daemon) reconfigureKernelBackend(pftable.Backend, *config.Config) bool { return false }

@@ -208,6 +208,8 @@ func (d *Daemon) configure(cfg *config.Config) error {
 			backend = d.opts.Backend
 		case backend != nil && old.White.Backend != cfg.White.Backend:
 			return fmt.Errorf("the table backend changes from %s to %s: that needs a restart", old.White.Backend, cfg.White.Backend)
+		case backend != nil && d.reconfigureKernelBackend(backend, cfg):
+			// The same kernel handle, with the new settings.
 		default:
 			var err error
 			if backend, err = newBackend(cfg); err != nil {
@@ -516,6 +518,15 @@ func (d *Daemon) commitIfAny(ops ...state.Op) error {
 // Reload reads the configuration again; a bad one is rejected and the old
 // one kept.
 func (d *Daemon) Reload() error {
+	err := d.reload()
+	if err != nil {
+		// SIGHUP has no one to answer: show status says it.
+		d.recordError("reload", err)
+	}
+	return err
+}
+
+func (d *Daemon) reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	cfg, err := config.ParseFile(d.opts.ConfigPath, config.Options{Macros: d.opts.Macros})

@@ -453,7 +453,8 @@ func (d *Daemon) cmdRewalk(ctx context.Context, w io.Writer, cmd control.Command
 	} else {
 		names = d.state.DomainNames()
 	}
-	return d.reportWalks(w, d.walkDomains(ctx, names))
+	// A rewalk asks the servers, not the cache.
+	return d.reportWalks(w, d.walkDomains(spf.Fresh(ctx, d.now()), names))
 }
 
 func (d *Daemon) reportWalks(w io.Writer, results []spf.Result) error {

@@ -336,3 +336,21 @@ func TestExportSplitsFamilies(t *testing.T) {
 		t.Fatalf("IPv4 file %q (%v), IPv6 file %q (%v)", v4, err4, v6, err6)
 	}
 }
+
+// A reload that fails (SIGHUP has no one to tell) shows in show status.
+func TestFailedReloadInStatus(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	if err := os.WriteFile(h.d.opts.ConfigPath, []byte("walk frobnicate 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Reload(); err == nil {
+		t.Fatal("a bad configuration was accepted")
+	}
+	var out bytes.Buffer
+	if err := h.d.showStatus(context.Background(), &out, control.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "reload: ") || !strings.Contains(out.String(), "unknown walk option") {
+		t.Errorf("show status lacks the failed reload:\n%s", out.String())
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/nftables"
@@ -50,6 +52,7 @@ type NFTables struct {
 	lists   map[string]*nftList
 	repairs map[string]int
 	synced  map[string]time.Time
+	owner   *net.UnixListener // the claim on the table in this namespace
 }
 
 type nftList struct {
@@ -60,8 +63,21 @@ type nftList struct {
 	foreign  bool // another program changed the ruleset since lastRead
 }
 
-// NewNFTables opens a netlink connection for the table.
+// NewNFTables opens a netlink connection for the table. Only one spfd
+// may own a table in a network namespace: two would undo each other's
+// elements. An abstract unix socket, which lives in the namespace and
+// goes with the process, says which one does.
 func NewNFTables(table string) (*NFTables, error) {
+	if table == "" {
+		table = "spfd"
+	}
+	owner, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@spfd-nftables-" + table, Net: "unix"})
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("nftables: another spfd owns table inet %s in this network namespace (nftables-table names another)", table)
+		}
+		return nil, fmt.Errorf("nftables: claiming table inet %s: %w", table, err)
+	}
 	conn, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(func(c *netlink.Conn) error {
 		// Big batches: ask for room, and take what is given.
 		_ = c.SetWriteBuffer(16 << 20)
@@ -69,17 +85,15 @@ func NewNFTables(table string) (*NFTables, error) {
 		return nil
 	}))
 	if err != nil {
+		owner.Close()
 		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	if table == "" {
-		table = "spfd"
 	}
 	// Without it spfd still works, noticing foreign changes only at the
 	// periodic re-read.
 	genConn, _ := netlink.Dial(unix.NETLINK_NETFILTER, nil)
 	return &NFTables{
 		Table: table, RereadEvery: 15 * time.Minute, ForeignRereadAfter: time.Minute,
-		conn: conn, genConn: genConn,
+		conn: conn, genConn: genConn, owner: owner,
 		table:   &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
 		lists:   make(map[string]*nftList),
 		repairs: make(map[string]int),
@@ -94,6 +108,9 @@ func (n *NFTables) Kind() string { return "nftables" }
 func (n *NFTables) Close() error {
 	if n.genConn != nil {
 		n.genConn.Close()
+	}
+	if n.owner != nil {
+		n.owner.Close()
 	}
 	return n.conn.CloseLasting()
 }

@@ -192,6 +192,7 @@ func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 	check(third)
 
 	// A second backend (spfd restarted) reconciles without flushing.
+	n.Close()
 	n2, err := NewNFTables("spfdtest")
 	if err != nil {
 		t.Fatal(err)
@@ -369,4 +370,29 @@ func TestNFTablesExampleRules(t *testing.T) {
 	if got := kernelSet(t, "spfd", "black"); len(got) != 2 {
 		t.Errorf("after the reload and a sync the sets hold %v", got)
 	}
+}
+
+// Two spfd in one network namespace would undo each other's elements:
+// the second to claim a table is refused, another table is fine, and the
+// claim goes with Close.
+func TestNFTablesOneOwnerPerNamespace(t *testing.T) {
+	needNetns(t)
+	first, err := NewNFTables("spfdowner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewNFTables("spfdowner"); err == nil || !strings.Contains(err.Error(), "another spfd owns table inet spfdowner") {
+		t.Fatalf("second owner: %v", err)
+	}
+	other, err := NewNFTables("spfdother")
+	if err != nil {
+		t.Fatalf("another table: %v", err)
+	}
+	other.Close()
+	first.Close()
+	again, err := NewNFTables("spfdowner")
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	again.Close()
 }

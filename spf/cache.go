@@ -67,6 +67,23 @@ type cacheEntry struct {
 	ans     answer
 	err     error
 	expires time.Time
+	fetched time.Time
+}
+
+type freshKey struct{}
+
+// Fresh marks walks under ctx as asking the servers again: answers
+// cached before now are not used (spfctl rewalk). Answers fetched after
+// now, by this walk or a concurrent one, are.
+func Fresh(ctx context.Context, now time.Time) context.Context {
+	return context.WithValue(ctx, freshKey{}, now)
+}
+
+// freshSince returns the time before which cached answers are stale for
+// ctx, zero when any unexpired answer will do.
+func freshSince(ctx context.Context) time.Time {
+	t, _ := ctx.Value(freshKey{}).(time.Time)
+	return t
 }
 
 // cache is shared by all walks: it honours TTLs and coalesces concurrent
@@ -119,7 +136,7 @@ func (c *cache) get(ctx context.Context, name string, qtype uint16) (answer, err
 	if e, ok := c.entries[key]; ok {
 		select {
 		case <-e.done:
-			if c.now().Before(e.expires) {
+			if c.now().Before(e.expires) && !e.fetched.Before(freshSince(ctx)) {
 				c.mu.Unlock()
 				return e.ans, nil
 			}
@@ -147,7 +164,8 @@ func (c *cache) get(ctx context.Context, name string, qtype uint16) (answer, err
 		// Failures are not cached: the next walk asks again.
 		delete(c.entries, key)
 	} else {
-		e.expires = c.now().Add(time.Duration(e.ans.ttl) * time.Second)
+		e.fetched = c.now()
+		e.expires = e.fetched.Add(time.Duration(e.ans.ttl) * time.Second)
 	}
 	c.mu.Unlock()
 	close(e.done)

@@ -428,7 +428,7 @@ func (st *walk) include(name string, depth int) {
 	w.mu.Lock()
 	memo, ok := w.subtrees[name]
 	w.mu.Unlock()
-	if ok && w.cfg.Now().Before(memo.expires) {
+	if ok && w.cfg.Now().Before(memo.expires) && freshSince(st.ctx).IsZero() {
 		st.merge(memo, depth)
 		return
 	}

@@ -633,3 +633,25 @@ func truncateAll(n int) map[string]dnstest.Behavior {
 	}
 	return m
 }
+
+// A fresh walk (spfctl rewalk) asks the servers again, where a plain one
+// answers from the cache until the TTL runs out.
+func TestFreshWalkBypassesTheCache(t *testing.T) {
+	srv := dnstest.Start(t, `example.com. 3600 IN TXT "v=spf1 include:_spf.example.net -all"
+_spf.example.net. 3600 IN TXT "v=spf1 ip4:192.0.2.0/24"`)
+	w, _ := newTestWalker(t, srv, Config{})
+	ctx := context.Background()
+	if r := w.Walk(ctx, "example.com"); !slices.Equal(r.Prefixes, prefixes("192.0.2.0/24")) {
+		t.Fatalf("first walk %v", r.Prefixes)
+	}
+	srv.Replace(t, "_spf.example.net", dns.TypeTXT, `_spf.example.net. 3600 IN TXT "v=spf1 ip4:198.51.100.0/24"`)
+	if r := w.Walk(ctx, "example.com"); !slices.Equal(r.Prefixes, prefixes("192.0.2.0/24")) {
+		t.Fatalf("a plain walk within the TTL gave %v, not the cached answer", r.Prefixes)
+	}
+	if r := w.Walk(Fresh(ctx, time.Now()), "example.com"); !slices.Equal(r.Prefixes, prefixes("198.51.100.0/24")) {
+		t.Fatalf("a fresh walk gave %v, want the servers' new answer", r.Prefixes)
+	}
+	if r := w.Walk(ctx, "example.com"); !slices.Equal(r.Prefixes, prefixes("198.51.100.0/24")) {
+		t.Fatalf("the walk after a fresh one gave %v", r.Prefixes)
+	}
+}

@@ -109,9 +109,8 @@ func run() int {
 	go func() {
 		for range hup {
 			sdnotify.Notify(sdnotify.Reloading())
-			if err := d.Reload(); err != nil {
-				level.Error(logger).Log("msg", "reload failed", "err", err)
-			}
+			// A failure is logged by the daemon and kept for show status.
+			_ = d.Reload()
 			sdnotify.Notify("READY=1")
 		}
 	}()
