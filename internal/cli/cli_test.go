@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFindLocal(t *testing.T) {
@@ -57,5 +59,52 @@ func TestMainNoDaemon(t *testing.T) {
 	code := Main(env, []string{"-s", t.TempDir() + "/none.sock", "show", "status"})
 	if code != ExitFailure || !strings.Contains(errOut.String(), "connecting to spfd") {
 		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// walk -t takes a duration with its unit and a positive one; an
+// interrupted walk says so, prints nothing, and exits 1.
+func TestWalkTimeoutAndInterrupt(t *testing.T) {
+	for _, tt := range []struct{ arg, want string }{
+		{"5", `"5" needs a unit, such as 5s or 5ms`},
+		{"-1s", "must be positive"},
+		{"0", "must be positive"},
+		{"soon", "is not a duration"},
+	} {
+		var out, errOut bytes.Buffer
+		env := Env{Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}
+		if code := Main(env, []string{"walk", "-t", tt.arg, "-s", "127.0.0.1:1", "example.org"}); code != ExitUsage || !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("-t %s: exit %d, stderr %q, want %q", tt.arg, code, errOut.String(), tt.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	env := Env{Ctx: ctx, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}
+	code := Main(env, []string{"walk", "-s", "127.0.0.1:1", "example.org"})
+	if code != ExitFailure || errOut.String() != "spfctl walk: interrupted\n" || out.Len() != 0 {
+		t.Errorf("interrupted walk: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
+
+// Reading domains from a terminal (a pipe that never ends, here), ^C
+// stops the walk at once.
+func TestWalkInterruptedWhileReading(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(Env{Ctx: ctx, Stdin: pr, Stdout: &out, Stderr: &errOut}, []string{"walk", "-s", "127.0.0.1:1"})
+	}()
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitFailure || !strings.Contains(errOut.String(), "interrupted") {
+			t.Errorf("exit %d, stderr %q", code, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("walk went on reading after the interrupt")
 	}
 }

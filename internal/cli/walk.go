@@ -15,6 +15,26 @@ import (
 	"github.com/spfd/spfd/spf"
 )
 
+// positiveDuration is a flag that takes a duration with its unit and
+// refuses zero and negative ones.
+type positiveDuration time.Duration
+
+func (d *positiveDuration) String() string { return time.Duration(*d).String() }
+
+func (d *positiveDuration) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	switch {
+	case err != nil && strings.Trim(v, "0123456789.") == "":
+		return fmt.Errorf("%q needs a unit, such as %ss or %sms", v, v, v)
+	case err != nil:
+		return fmt.Errorf("%q is not a duration (2s, 500ms)", v)
+	case t <= 0:
+		return fmt.Errorf("%q: the timeout must be positive", v)
+	}
+	*d = positiveDuration(t)
+	return nil
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -27,7 +47,8 @@ func runWalk(env Env, args []string) int {
 	only6 := fs.Bool("6", false, "print IPv6 networks only")
 	verbose := fs.Bool("v", false, "per-domain detail and warnings on standard error")
 	lenient := fs.Bool("l", false, "take the union of several SPF records on one name")
-	timeout := fs.Duration("t", 2*time.Second, "timeout of one DNS query")
+	timeout := 2 * time.Second
+	fs.Var((*positiveDuration)(&timeout), "t", "timeout of one DNS query, with a unit (`2s`, 500ms)")
 	concurrency := fs.Int("c", spf.DefaultConcurrency, "domains walked at once")
 	var servers stringList
 	fs.Var(&servers, "s", "resolver `address[:port]` (repeatable; default: /etc/resolv.conf)")
@@ -72,8 +93,25 @@ func runWalk(env Env, args []string) int {
 		}
 		domains = dedupe(domains)
 	} else {
+		// A terminal's read does not end at ^C: read aside and stop when
+		// interrupted (the reader goes with the process).
+		type read struct {
+			domains []string
+			errs    []error
+		}
+		got := make(chan read, 1)
+		go func() {
+			d, e := spf.ReadDomains(env.Stdin)
+			got <- read{d, e}
+		}()
 		var errs []error
-		domains, errs = spf.ReadDomains(env.Stdin)
+		select {
+		case r := <-got:
+			domains, errs = r.domains, r.errs
+		case <-env.Ctx.Done():
+			fmt.Fprintln(env.Stderr, "spfctl walk: interrupted")
+			return ExitFailure
+		}
 		for _, err := range errs {
 			fmt.Fprintf(env.Stderr, "spfctl walk: standard input: %v\n", err)
 			failed = true
@@ -86,11 +124,16 @@ func runWalk(env Env, args []string) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	client := &spf.Client{Servers: resolvers, Timeout: *timeout, Retries: 2}
+	client := &spf.Client{Servers: resolvers, Timeout: timeout, Retries: 2}
 	w := spf.NewWalker(client, spf.Config{Lenient: *lenient, Concurrency: *concurrency})
 	progress, stop := walkProgress(env, len(domains))
 	results := w.WalkAllProgress(env.Ctx, domains, progress)
 	stop()
+	if env.Ctx.Err() != nil {
+		// Half-done walks prove nothing: no output, no per-domain noise.
+		fmt.Fprintln(env.Stderr, "spfctl walk: interrupted")
+		return ExitFailure
+	}
 
 	var sum walkSummary
 	var all prefixset.Builder
