@@ -82,6 +82,9 @@ type Config struct {
 	// statics remember where each static entry was written, to check
 	// them against the floor once the whole file is read.
 	statics []staticEntry
+	// where remembers the file:line of statements that validate judges
+	// together ("walk max-interval", "table black", "bgp").
+	where map[string]string
 	// WhiteFiles and BlackFiles are list files in spamd-setup's format.
 	WhiteFiles, BlackFiles []string
 	Ignore                 []netip.Prefix
@@ -279,6 +282,14 @@ func (p *parser) statement(toks []token, file string, depth int) {
 		s.include(file, depth)
 		return
 	}
+	key := kw.text
+	if key == "walk" || key == "table" {
+		key += " " + s.peek().text
+	}
+	if p.cfg.where == nil {
+		p.cfg.where = make(map[string]string)
+	}
+	p.cfg.where[key] = fmt.Sprintf("%s:%d", kw.file, kw.line)
 	handler, ok := keywords[kw.text]
 	if !ok {
 		p.errorf(kw, "unknown keyword %s", kw)
@@ -518,7 +529,7 @@ func (c *Config) validate() error {
 		return errors.Join(errs...)
 	}
 	if c.BGP != nil && (c.BGP.ASN == 0 || c.BGP.RouterID == "") {
-		return fmt.Errorf("bgp needs 'bgp as N router-id ADDRESS'")
+		return fmt.Errorf("%sbgp needs 'bgp as N router-id ADDRESS'", c.at("bgp"))
 	}
 	for i := range c.Logs {
 		if c.Logs[i].TTL == 0 {
@@ -527,7 +538,8 @@ func (c *Config) validate() error {
 	}
 	w := c.Walk
 	if w.MinInterval > w.MaxInterval {
-		return fmt.Errorf("walk min-interval %s is longer than max-interval %s", w.MinInterval, w.MaxInterval)
+		return fmt.Errorf("%swalk min-interval %s is longer than max-interval %s", c.at("walk max-interval", "walk min-interval"),
+			FormatDuration(w.MinInterval), FormatDuration(w.MaxInterval))
 	}
 	if c.White.Backend == "" {
 		c.White = Table{Backend: "file", Path: filepath.Join(c.StateDir, "white.txt")}
@@ -535,16 +547,42 @@ func (c *Config) validate() error {
 	if c.Black.Backend == "" {
 		c.Black = Table{Backend: "file", Path: filepath.Join(c.StateDir, "black.txt")}
 	}
+	tables := c.at("table black", "table white")
 	if c.White.Backend != c.Black.Backend {
-		return fmt.Errorf("both tables must use one backend (white: %s, black: %s)", c.White.Backend, c.Black.Backend)
+		return fmt.Errorf("%sboth tables must use one backend (white: %s, black: %s)", tables, c.White.Backend, c.Black.Backend)
 	}
 	if c.White.Backend == "file" && c.White.Path == c.Black.Path {
-		return fmt.Errorf("white and black tables write the same file %s", c.White.Path)
+		return fmt.Errorf("%swhite and black tables write the same file %s", tables, c.White.Path)
 	}
 	if c.White.Backend != "file" && c.White.Name == c.Black.Name {
-		return fmt.Errorf("white and black tables have the same name %q", c.White.Name)
+		return fmt.Errorf("%swhite and black tables have the same name %q", tables, c.White.Name)
 	}
 	return nil
+}
+
+// at returns "file:line: " of the first of keys that was written, the
+// statement an error is about; "" for defaults.
+func (c *Config) at(keys ...string) string {
+	for _, k := range keys {
+		if w, ok := c.where[k]; ok {
+			return w + ": "
+		}
+	}
+	return ""
+}
+
+// FormatDuration writes a duration as people write them in spfd.conf:
+// 30s, 15m, 24h, 7d, or the largest unit that divides it.
+func FormatDuration(d time.Duration) string {
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{7 * 24 * time.Hour, "w"}, {24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d != 0 && d%u.unit == 0 {
+			return fmt.Sprintf("%d%s", d/u.unit, u.name)
+		}
+	}
+	return d.String()
 }
 
 // CheckFiles adds a warning for each file the configuration names that

@@ -186,7 +186,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"bogus 1\n", "/etc/spfd.conf:1: unknown keyword \"bogus\""},
 		{"\n\nwalk timeout 5\n", "/etc/spfd.conf:3: walk: invalid duration \"5\""},
-		{"walk min-interval 2d\nwalk max-interval 1d\n", "min-interval 48h0m0s is longer"},
+		{"walk min-interval 2d\nwalk max-interval 1d\n", "/etc/spfd.conf:2: walk min-interval 2d is longer than max-interval 1d"},
+		{"domain example.com\nwhitelist {\n192.0.2.1\n\n", "/etc/spfd.conf:2: missing }: the { opened here is never closed"},
+		{"\ntable white pf spfd\n", "/etc/spfd.conf:2: both tables must use one backend"},
 		{"whitelist 192.0.2.1/24\n", "host bits set (did you mean 192.0.2.0/24?)"},
 		{"\nwhitelist { 192.0.2.0/24 0.0.0.0/0 }\n", "/etc/spfd.conf:2: whitelist 0.0.0.0/0 is broader than the walk floor /12; add force"},
 		{"whitelist ::/0\n", "whitelist ::/0 is broader than the walk floor /24"},
@@ -208,7 +210,6 @@ func TestParseErrors(t *testing.T) {
 		{"table white carrier-pigeon x\n", "unknown backend"},
 		{"table white file \"/x\" command { sh -c }\n", "must be an absolute path"},
 		{"table white file \"/x\"\ntable black file \"/x\"\n", "same file"},
-		{"table white pf spfd\n", "both tables must use one backend"},
 		{"table white pf a-very-long-table-name-over-31-chars\ntable black pf b\n", "invalid table name"},
 		{"resolver ns.example.com\n", "invalid resolver"},
 		{"walk floor inet 40\n", "IPv4 floor must be a number from 1 to 32"},

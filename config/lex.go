@@ -46,7 +46,7 @@ const maxTokenLength = 4096
 func lex(file, src string) ([]token, error) {
 	var toks []token
 	line := 1
-	depth := 0
+	depth, openLine := 0, 0
 	emit := func(k tokenKind, text string) { toks = append(toks, token{k, text, file, line}) }
 	for i := 0; i < len(src); {
 		c := src[i]
@@ -67,6 +67,9 @@ func lex(file, src string) ([]token, error) {
 			line++ // line continuation
 			i += 2
 		case c == '{':
+			if depth == 0 {
+				openLine = line
+			}
 			depth++
 			emit(tokOpen, "{")
 			i++
@@ -125,7 +128,7 @@ func lex(file, src string) ([]token, error) {
 		}
 	}
 	if depth != 0 {
-		return nil, fmt.Errorf("%s:%d: missing }", file, line)
+		return nil, fmt.Errorf("%s:%d: missing }: the { opened here is never closed", file, openLine)
 	}
 	emit(tokNewline, "")
 	emit(tokEOF, "")
