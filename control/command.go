@@ -49,7 +49,7 @@ type spec struct {
 var specs = []spec{
 	{words: []string{"show", "whitelist"}, help: "show whitelist [-v]"},
 	{words: []string{"show", "blacklist"}, help: "show blacklist [-v]"},
-	{words: []string{"show", "domains"}, help: "show domains"},
+	{words: []string{"show", "domains"}, help: "show domains [-v]"},
 	{words: []string{"show", "status"}, help: "show status"},
 	{words: []string{"show", "stats"}, help: "show stats"},
 	{words: []string{"show", "neighbors"}, help: "show neighbors"},

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,20 +51,44 @@ func Main(env Env, args []string) int {
 	fs.SetOutput(env.Stderr)
 	socket := fs.String("s", control.DefaultSocket, "control socket `path`")
 	jsonOut := fs.Bool("j", false, "JSON output")
-	fs.Usage = func() { usage(env.Stderr) }
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(env.Stdout, "")
+			return ExitOK
+		}
+		fmt.Fprintln(env.Stderr, "spfctl: see spfctl help")
 		return ExitUsage
 	}
 	args = fs.Args()
 	if len(args) == 0 {
-		usage(env.Stderr)
+		usage(env.Stderr, "")
 		return ExitUsage
+	}
+	if args[0] == "help" || args[0] == "--help" {
+		if len(args) > 2 {
+			fmt.Fprintln(env.Stderr, "spfctl: help takes one command")
+			return ExitUsage
+		}
+		topic := ""
+		if len(args) == 2 {
+			topic = args[1]
+		}
+		if !usage(env.Stdout, topic) {
+			fmt.Fprintf(env.Stderr, "spfctl: no command %q (want %s)\n", topic, strings.Join(commandNames(), ", "))
+			return ExitUsage
+		}
+		return ExitOK
 	}
 	if c, err := findLocal(args[0]); err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
 		return ExitUsage
 	} else if c != nil {
 		return c.run(env, args[1:])
+	}
+	if !knownCommand(args[0]) {
+		fmt.Fprintf(env.Stderr, "spfctl: unknown command %q (want %s)\n", args[0], strings.Join(commandNames(), ", "))
+		return ExitUsage
 	}
 
 	var words []string
@@ -80,8 +105,7 @@ func Main(env Env, args []string) int {
 	}
 	cmd, err := control.Parse(words)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
-		usage(env.Stderr)
+		fmt.Fprintf(env.Stderr, "spfctl: %v\nspfctl: see spfctl help %s\n", err, args[0])
 		return ExitUsage
 	}
 	req := control.Request{Args: cmd.Words(), Verbose: verbose, JSON: *jsonOut}
@@ -153,14 +177,53 @@ func findLocal(word string) (*local, error) {
 	return nil, nil
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: spfctl [-j] [-s socket] command [argument ...]")
+// usage writes spfctl's usage, or that of the commands whose first word
+// starts with topic; it reports whether any matched.
+func usage(w io.Writer, topic string) bool {
+	var lines []string
 	for _, c := range locals() {
-		fmt.Fprintf(w, "\tspfctl %s\n", c.usage)
+		lines = append(lines, c.usage)
+	}
+	lines = append(lines, control.Usage()...)
+	if topic == "" {
+		fmt.Fprintln(w, "usage: spfctl [-j] [-s socket] command [argument ...]")
+		fmt.Fprintln(w, "commands may be abbreviated to any unique prefix; spfctl help command")
+	}
+	found := false
+	for _, l := range lines {
+		if topic == "" || strings.HasPrefix(strings.Fields(l)[0], topic) {
+			fmt.Fprintf(w, "\tspfctl %s\n", l)
+			found = true
+		}
+	}
+	return found
+}
+
+// commandNames lists every command's first word, local and daemon ones.
+func commandNames() []string {
+	seen := map[string]bool{}
+	for _, c := range locals() {
+		seen[c.name] = true
 	}
 	for _, u := range control.Usage() {
-		fmt.Fprintf(w, "\tspfctl %s\n", u)
+		seen[strings.Fields(u)[0]] = true
 	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// knownCommand reports whether word starts some command's first word.
+func knownCommand(word string) bool {
+	for _, n := range commandNames() {
+		if strings.HasPrefix(n, word) && word != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // newFlagSet makes a flag set that reports errors to env.Stderr and does

@@ -41,14 +41,36 @@ func TestFindLocal(t *testing.T) {
 }
 
 func TestMainUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"show"}, {"frobnicate"}, {"add", "white"}, {"-x"}} {
+	for _, tt := range []struct {
+		args       []string
+		code       int
+		want, also string // in the output (stdout for help, stderr else)
+	}{
+		{nil, ExitUsage, "usage: spfctl", ""},
+		{[]string{"show"}, ExitUsage, `incomplete command "show"`, "see spfctl help show"},
+		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" (want add, delete, domain, expire, log, reload, rewalk, scan, show, walk)`, ""},
+		{[]string{"add", "white"}, ExitUsage, "want an address or prefix", "see spfctl help add"},
+		{[]string{"s", "st"}, ExitUsage, `ambiguous command "s": scan, show`, ""},
+		{[]string{"-x"}, ExitUsage, "see spfctl help", ""},
+		{[]string{"help"}, ExitOK, "usage: spfctl", "spfctl walk"},
+		{[]string{"help", "show"}, ExitOK, "spfctl show domains [-v]", "spfctl show status"},
+		{[]string{"--help"}, ExitOK, "usage: spfctl", ""},
+		{[]string{"-h"}, ExitOK, "usage: spfctl", ""},
+		{[]string{"help", "zz"}, ExitUsage, `no command "zz"`, ""},
+	} {
 		var out, errOut bytes.Buffer
 		env := Env{Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}
-		if code := Main(env, args); code != ExitUsage {
-			t.Errorf("%q: exit %d, want %d", args, code, ExitUsage)
+		code := Main(env, tt.args)
+		text := errOut.String()
+		if tt.code == ExitOK {
+			text = out.String()
 		}
-		if !strings.Contains(errOut.String(), "usage: spfctl") {
-			t.Errorf("%q: no usage text: %q", args, errOut.String())
+		if code != tt.code || !strings.Contains(text, tt.want) || !strings.Contains(text, tt.also) {
+			t.Errorf("%q: exit %d, output %q; want %d and %q, %q", tt.args, code, text, tt.code, tt.want, tt.also)
+		}
+		// A usage error is a line and a hint, not the whole usage.
+		if tt.code == ExitUsage && tt.args != nil && strings.Count(errOut.String(), "\n") > 3 {
+			t.Errorf("%q: %d lines on a usage error:\n%s", tt.args, strings.Count(errOut.String(), "\n"), errOut.String())
 		}
 	}
 }
