@@ -25,7 +25,9 @@ bin/spfctl: FORCE
 #   bin/spfctl -s run/spfd.sock show domains
 try: all
 	mkdir -p run
-	bin/spfd -d -f etc/spfd.conf -D statedir=`pwd`/run -D common=`pwd`/etc/common_domains.txt -s `pwd`/run/spfd.sock
+	bin/spfd -d -f etc/spfd.conf -D statedir=`pwd`/run -D common=`pwd`/etc/common_domains.txt \
+		-D authlog=`pwd`/testdata/logs/authlog -D accesslog=`pwd`/testdata/logs/access.log \
+		-D maillog=`pwd`/testdata/logs/maillog -s `pwd`/run/spfd.sock
 
 # The checks every change must pass: formatting, vet, staticcheck, and the
 # tests with the race detector.
