@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spfd/spfd/internal/syntax"
 )
 
 func parseString(t *testing.T, src string, files map[string]string) (*Config, error) {
@@ -403,5 +405,22 @@ func TestForceAllowsBroadStaticEntries(t *testing.T) {
 	}
 	if !cfg.ForcedFiles["/etc/wide"] || cfg.ForcedFiles["/etc/narrow"] {
 		t.Errorf("forced files %v", cfg.ForcedFiles)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{24 * time.Hour, "1d"}, {48 * time.Hour, "2d"}, {14 * 24 * time.Hour, "2w"}, {90 * time.Minute, "90m"}, {time.Hour, "1h"},
+		{30 * time.Second, "30s"}, {1500 * time.Millisecond, "1.5s"}, {0, "0s"}} {
+		if got := FormatDuration(tt.d); got != tt.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+		if tt.d >= time.Second && tt.d%time.Second == 0 {
+			if back, err := syntax.ParseDuration(FormatDuration(tt.d)); err != nil || back != tt.d {
+				t.Errorf("%q does not read back as %v: %v %v", FormatDuration(tt.d), tt.d, back, err)
+			}
+		}
 	}
 }

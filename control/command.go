@@ -183,6 +183,9 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 			if err != nil {
 				return c, fmt.Errorf("%s: %v", c.Name, err)
 			}
+			if d < time.Second {
+				return c, fmt.Errorf("%s: ttl %s is no time at all (leave ttl out for an entry without expiry)", c.Name, args[1])
+			}
 			c.TTL = d
 			args = args[2:]
 		case argOptForce:

@@ -41,6 +41,7 @@ func TestParse(t *testing.T) {
 		{args: []string{"add", "white"}, err: "want an address or prefix"},
 		{args: []string{"add", "white", "192.0.2.1", "ttl"}, err: "want ttl DURATION"},
 		{args: []string{"add", "white", "192.0.2.1", "ttl", "forever"}, err: "invalid duration"},
+		{args: []string{"add", "white", "192.0.2.1", "ttl", "0s"}, err: "leave ttl out for an entry without expiry"},
 		{args: []string{"add", "white", "192.0.2.1", "extra", "words"}, err: "want ttl DURATION"},
 		{args: []string{"delete", "black", "203.0.113.0/24"}, want: Command{Name: "delete", List: "black", Prefix: netip.MustParsePrefix("203.0.113.0/24"), Mutates: true}},
 		{args: []string{"d"}, err: `ambiguous "d": delete, domain`},

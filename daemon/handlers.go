@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/spf"
@@ -357,7 +358,7 @@ func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {
 	if err != nil {
 		return err
 	}
-	d.info("msg", "entry added", "list", list, "prefix", cmd.Prefix, "ttl", cmd.TTL)
+	d.info("msg", "entry added", "list", list, "prefix", cmd.Prefix, "ttl", config.FormatDuration(cmd.TTL))
 	if op.Expires.IsZero() {
 		fmt.Fprintf(w, "added %s to the %slist%s\n", cmd.Prefix, list, note)
 	} else {

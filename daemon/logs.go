@@ -211,7 +211,7 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	}
 	// Said once it is so: on disk and in the lists.
 	for _, o := range bans {
-		d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", o.TTL)
+		d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", config.FormatDuration(o.TTL))
 	}
 	for _, name := range d.state.SeenMail(names, now) {
 		ds, _ := d.state.Domain(name)

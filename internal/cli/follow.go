@@ -40,6 +40,7 @@ func (s *scanner) follow(env Env, path string) error {
 			return line.Err
 		}
 		n++
+		s.lines++ // the summary counts what was read
 		s.now = time.Now()
 		if fam := s.family(line.Text); fam != famNone {
 			sh := s.shards[0]

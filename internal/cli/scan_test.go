@@ -118,7 +118,7 @@ func TestScanFollow(t *testing.T) {
 	}
 	got := out.String()
 	if !strings.Contains(got, "3\tssh-invalid-user\t203.0.113.5\tssh-invalid-user [3] => blacklist (sshd)") ||
-		strings.Contains(got, "203.0.113.1") || !strings.Contains(got, "# blacklist 203.0.113.5") {
+		strings.Contains(got, "203.0.113.1") || !strings.Contains(got, "# blacklist 203.0.113.5") || !strings.Contains(got, "# 3 lines, 3 events") {
 		t.Fatalf("output:\n%s", got)
 	}
 	if _, _, code := scanRun(t, "", "-f", "a", "b"); code != ExitUsage {
