@@ -100,6 +100,13 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		s.srv.Stop()
 		return nil, fmt.Errorf("bgp: %w", err)
 	}
+	// GoBGP's default export policy passes every received route on: a
+	// neighbor's routes would reach the others with spfd in their path.
+	// Only routes spfd itself adds (its own findings) go out.
+	if err := exportLocalOnly(ctx, s.srv); err != nil {
+		s.srv.Stop()
+		return nil, fmt.Errorf("bgp: export policy: %w", err)
+	}
 	watch := &api.WatchEventRequest{
 		Peer:  &api.WatchEventRequest_Peer{},
 		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_ADJIN, Init: true}}},
@@ -119,6 +126,24 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		s.srv.Stop()
 	}()
 	return s, nil
+}
+
+// exportLocalOnly makes the global export policy accept the routes added
+// here (route type local) and reject the rest, received ones included.
+func exportLocalOnly(ctx context.Context, srv *server.BgpServer) error {
+	const name = "spfd-export-local-only"
+	err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{Name: name, Statements: []*api.Statement{{
+		Name:       name + "-accept",
+		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+	}}}})
+	if err != nil {
+		return err
+	}
+	return srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_EXPORT,
+		Policies: []*api.Policy{{Name: name}}, DefaultAction: api.RouteAction_REJECT,
+	}})
 }
 
 func peer(n Neighbor) *api.Peer {

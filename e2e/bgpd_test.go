@@ -78,6 +78,25 @@ allow to any
 	run(t, "bgpd", "-n", "-f", bgpdConf)
 	startBackground(t, "bgpd", "-d", "-f", bgpdConf)
 	waitFor(t, "bgpd", 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", bgpdSock, "show", "summary").Run() == nil })
+	// A second route server, B, that must get spfd's own findings and
+	// never the routes spfd received from A.
+	bgpdBSock := filepath.Join(dir, "bgpd-b.sock")
+	bgpdBConf := filepath.Join(dir, "bgpd-b.conf")
+	os.WriteFile(bgpdBConf, []byte(`AS 65067
+router-id 127.0.0.5
+listen on 127.0.0.5
+fib-update no
+socket "`+bgpdBSock+`"
+neighbor 127.0.0.2 {
+	remote-as 65001
+	local-address 127.0.0.5
+}
+allow from any
+allow to any
+`), 0o644)
+	run(t, "bgpd", "-n", "-f", bgpdBConf)
+	startBackground(t, "bgpd", "-d", "-f", bgpdBConf)
+	waitFor(t, "bgpd B", 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", bgpdBSock, "show", "summary").Run() == nil })
 
 	sock := filepath.Join(dir, "spfd.sock")
 	conf := filepath.Join(dir, "spfd.conf")
@@ -86,6 +105,7 @@ socket "`+sock+`"
 resolver 127.0.0.1:1
 bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2
+bgp neighbor 127.0.0.5 as 65067 local-address 127.0.0.2
 bgp announce { black }
 `), 0o644)
 	startBackground(t, spfd, "-d", "-f", conf)
@@ -107,4 +127,15 @@ bgp announce { black }
 		out, _ := exec.Command("bgpctl", "-s", bgpdSock, "show", "rib", "community", "65066:666").CombinedOutput()
 		return strings.Contains(string(out), "203.0.113.77/32")
 	})
+	// Three speakers: B gets spfd's finding, and not A's route, which
+	// spfd only received (GoBGP's default export would pass it on with
+	// AS path "65001 65066").
+	waitFor(t, "spfd's finding in bgpd B's RIB", 15*time.Second, func() bool {
+		out, _ := exec.Command("bgpctl", "-s", bgpdBSock, "show", "rib").CombinedOutput()
+		return strings.Contains(string(out), "203.0.113.77/32")
+	})
+	time.Sleep(2 * time.Second) // a route passed on would have come with the finding
+	if out, _ := exec.Command("bgpctl", "-s", bgpdBSock, "show", "rib").CombinedOutput(); strings.Contains(string(out), "192.0.2.99") {
+		t.Errorf("spfd passed A's route on to B:\n%s", out)
+	}
 }
