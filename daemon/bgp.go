@@ -72,10 +72,10 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	changed := false
 	for _, list := range []state.List{state.White, state.Black} {
 		rx := sp.Received(list.String())
-		if list == state.White {
-			for n, ps := range rx {
-				rx[n] = d.floor("bgp "+n, ps)
-			}
+		// 0.0.0.0/0 tagged for either list would whitelist or block
+		// everything.
+		for n, ps := range rx {
+			rx[n] = d.floor("bgp "+n, ps)
 		}
 		for n, ps := range rx {
 			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {

@@ -99,7 +99,10 @@ type Daemon struct {
 	// backend is never closed under a running sync.
 	syncMu   sync.Mutex
 	exporter *pftable.File
-	speaker  *bgp.Speaker
+	// refusedTold remembers the feed and BGP entries whose refusal was
+	// logged (under d.mu).
+	refusedTold map[string]struct{}
+	speaker     *bgp.Speaker
 
 	dirty chan struct{} // tables need a sync
 	save  chan struct{} // state needs a snapshot

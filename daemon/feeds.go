@@ -80,22 +80,33 @@ func (d *Daemon) refreshFeed(list state.List, source string, ttl time.Duration) 
 	d.state.ExtendSource(list, source, expiry(d.now(), ttl))
 }
 
-// floor drops whitelist feed entries broader than the walk's safety floor:
-// a feed must not whitelist the Internet either.
+// floor drops feed and BGP entries broader than the walk's safety floor:
+// a feed must not whitelist the Internet, nor blacklist it. Each refusal
+// is logged once, not at every look at the routes.
 func (d *Daemon) floor(name string, ps []netip.Prefix) []netip.Prefix {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	v4, v6 := d.cfg.Walk.FloorIPv4, d.cfg.Walk.FloorIPv6
-	d.mu.Unlock()
-	out := ps[:0]
+	out := make([]netip.Prefix, 0, len(ps))
 	for _, p := range ps {
 		if (p.Addr().Is4() && p.Bits() < v4) || (p.Addr().Is6() && p.Bits() < v6) {
-			d.warn("feed", fmt.Sprintf("%s: %s is broader than the safety floor, refused", name, p))
+			key := name + " " + p.String()
+			if _, told := d.refusedTold[key]; !told {
+				if d.refusedTold == nil || len(d.refusedTold) >= maxRefusedTold {
+					d.refusedTold = make(map[string]struct{})
+				}
+				d.refusedTold[key] = struct{}{}
+				d.warn("feed", fmt.Sprintf("%s: %s is broader than the safety floor, refused", name, p))
+			}
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
 }
+
+// maxRefusedTold bounds the refusals remembered as logged.
+const maxRefusedTold = 10_000
 
 // export writes the pushed lists to the configured export files.
 func (d *Daemon) export(ctx context.Context, cfg *config.Config, white, black *prefixset.Set) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,5 +353,22 @@ func TestFailedReloadInStatus(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "reload: ") || !strings.Contains(out.String(), "unknown walk option") {
 		t.Errorf("show status lacks the failed reload:\n%s", out.String())
+	}
+}
+
+// A feed or BGP route broader than the floor is refused, for either list,
+// and said once however often the routes are looked at.
+func TestFloorRefusesOnceLogged(t *testing.T) {
+	h := newHarness(t, exampleZone, "domain example.com")
+	var buf runtest.Buffer
+	h.d.logger = log.NewLogfmtLogger(&buf)
+	in := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("::/0")}
+	for range 3 {
+		if got := h.d.floor("bgp 127.0.0.4", slices.Clone(in)); !slices.Equal(got, in[1:2]) {
+			t.Fatalf("floor gave %v", got)
+		}
+	}
+	if n := strings.Count(buf.String(), "broader than the safety floor"); n != 2 {
+		t.Errorf("%d refusals logged for 2 routes looked at 3 times:\n%s", n, buf.String())
 	}
 }

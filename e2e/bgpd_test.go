@@ -68,6 +68,7 @@ listen on 127.0.0.4
 fib-update no
 socket "`+bgpdSock+`"
 network 192.0.2.99/32 set community 65066:666
+network 0.0.0.0/0 set community 65066:666
 neighbor 127.0.0.2 {
 	remote-as 65001
 	local-address 127.0.0.4
@@ -120,6 +121,11 @@ bgp announce { black }
 		data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt"))
 		return strings.Contains(string(data), "192.0.2.99/32")
 	})
+	// A blacklist route for everything is refused: it would block the
+	// whole Internet.
+	if data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt")); strings.Contains(string(data), "0.0.0.0/") || strings.Count(string(data), "\n") != 1 {
+		t.Errorf("black table after 0.0.0.0/0 with 65066:666:\n%s", data)
+	}
 	if out := ctl("add", "black", "203.0.113.77"); !strings.Contains(out, "added") {
 		t.Fatalf("spfctl add: %s", out)
 	}
