@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -90,6 +91,20 @@ func TestCommunities(t *testing.T) {
 	for _, bad := range []string{"65066", "70000:1", "a:b", "1:70000"} {
 		if _, err := ParseCommunity(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// On Linux a TCP-MD5 key can be set on spfd's plain TCP sockets; the
+// check that guards neighbor passwords passes here (CI runs Linux with
+// TCP_MD5SIG, as Debian's kernels have it).
+func TestCheckMD5(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("TCP-MD5 is set up by ipsecctl on OpenBSD")
+	}
+	for _, a := range []string{"127.0.0.4", "::1"} {
+		if err := CheckMD5(netip.MustParseAddr(a)); err != nil {
+			t.Errorf("%s: %v", a, err)
 		}
 	}
 }

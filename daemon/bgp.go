@@ -36,6 +36,17 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker
 	}
 	sc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Listen: b.Listen, Port: b.Port, Hold: b.Hold, White: white, Black: black}
 	for _, n := range b.Neighbors {
+		if n.Password != "" {
+			// A password that cannot be set would leave the session
+			// unsigned, open to anyone who can reach the port.
+			a, err := netip.ParseAddr(n.Address)
+			if err == nil {
+				err = bgp.CheckMD5(a)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("bgp neighbor %s password: %w", n.Address, err)
+			}
+		}
 		sc.Neighbors = append(sc.Neighbors, bgp.Neighbor{Address: n.Address, ASN: n.ASN, Password: n.Password,
 			Multihop: n.Multihop, LocalAddress: n.LocalAddress, Port: n.Port})
 	}

@@ -99,21 +99,11 @@ allow to any
 	startBackground(t, "bgpd", "-d", "-f", bgpdBConf)
 	waitFor(t, "bgpd B", 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", bgpdBSock, "show", "summary").Run() == nil })
 
-	sock := filepath.Join(dir, "spfd.sock")
-	conf := filepath.Join(dir, "spfd.conf")
-	os.WriteFile(conf, []byte(`state-directory "`+filepath.Join(dir, "state")+`"
-socket "`+sock+`"
-resolver 127.0.0.1:1
-bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2
 bgp neighbor 127.0.0.5 as 65067 local-address 127.0.0.2
 bgp announce { black }
-`), 0o644)
-	startBackground(t, spfd, "-d", "-f", conf)
-	ctl := func(args ...string) string {
-		out, _ := exec.Command(spfctl, append([]string{"-s", sock}, args...)...).CombinedOutput()
-		return string(out)
-	}
+`)
 	waitFor(t, "bgpd's route in spfd", 30*time.Second, func() bool {
 		return strings.Contains(ctl("show", "rib"), "127.0.0.4\tblack\t192.0.2.99/32")
 	})
@@ -143,5 +133,98 @@ bgp announce { black }
 	time.Sleep(2 * time.Second) // a route passed on would have come with the finding
 	if out, _ := exec.Command("bgpctl", "-s", bgpdBSock, "show", "rib").CombinedOutput(); strings.Contains(string(out), "192.0.2.99") {
 		t.Errorf("spfd passed A's route on to B:\n%s", out)
+	}
+}
+
+// TestOpenBGPDMD5 checks TCP-MD5 both ways against OpenBGPD: bgpd A has
+// the same password as spfd and its session comes up; bgpd B, which
+// spfd also expects to sign with that password, has none, and its
+// session never comes up, so its route never arrives.
+func TestOpenBGPDMD5(t *testing.T) {
+	if os.Getenv("SPFD_E2E_NS") != "1" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root and unshare; CI must run this test")
+		}
+		t.Skip("needs root for a network namespace")
+	}
+	spfd, spfctl := buildBinaries(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.MkdirAll("/run/openbgpd", 0o755)
+	bgpd := func(name, addr, password, route string) string {
+		sock := filepath.Join(dir, name+".sock")
+		conf := filepath.Join(dir, name+".conf")
+		md5 := ""
+		if password != "" {
+			md5 = "\ttcp md5sig password " + password + "\n"
+		}
+		os.WriteFile(conf, []byte(`AS 65066
+router-id `+addr+`
+listen on `+addr+`
+fib-update no
+socket "`+sock+`"
+network `+route+` set community 65066:666
+neighbor 127.0.0.2 {
+	remote-as 65001
+	local-address `+addr+`
+`+md5+`}
+allow from any
+allow to any
+`), 0o644)
+		run(t, "bgpd", "-n", "-f", conf)
+		startBackground(t, "bgpd", "-d", "-f", conf)
+		waitFor(t, name, 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", sock, "show", "summary").Run() == nil })
+		return sock
+	}
+	bgpd("signed", "127.0.0.4", "s3cret", "192.0.2.44/32")
+	unsigned := bgpd("unsigned", "127.0.0.5", "", "192.0.2.55/32")
+
+	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+bgp neighbor 127.0.0.4 as 65066 password s3cret local-address 127.0.0.2
+bgp neighbor 127.0.0.5 as 65066 password s3cret local-address 127.0.0.2
+`)
+	waitFor(t, "the signed session's route in spfd", 30*time.Second, func() bool {
+		return strings.Contains(ctl("show", "rib"), "192.0.2.44/32")
+	})
+	time.Sleep(3 * time.Second) // bgpd retries its connection every few seconds
+	if rib := ctl("show", "rib"); strings.Contains(rib, "192.0.2.55") {
+		t.Errorf("a route came over the unsigned session:\n%s", rib)
+	}
+	state := func(addr string) string {
+		for _, l := range strings.Split(ctl("show", "neighbors"), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == addr {
+				return f[2]
+			}
+		}
+		return ""
+	}
+	if s := state("127.0.0.4"); !strings.EqualFold(s, "established") {
+		t.Errorf("the signed session is %q", s)
+	}
+	if s := state("127.0.0.5"); strings.EqualFold(s, "established") {
+		t.Errorf("the unsigned session is established")
+	}
+	if out, _ := exec.Command("bgpctl", "-s", unsigned, "show", "rib").CombinedOutput(); strings.Contains(string(out), "65001") {
+		t.Errorf("the unsigned bgpd got routes from spfd:\n%s", out)
+	}
+}
+
+// startSpfd runs spfd on the file backend in dir with this BGP
+// configuration and returns a function that runs spfctl against it.
+func startSpfd(t *testing.T, spfd, spfctl, dir, bgpConf string) func(args ...string) string {
+	t.Helper()
+	sock := filepath.Join(dir, "spfd.sock")
+	conf := filepath.Join(dir, "spfd.conf")
+	body := `state-directory "` + filepath.Join(dir, "state") + `"
+socket "` + sock + `"
+resolver 127.0.0.1:1
+` + bgpConf
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startBackground(t, spfd, "-d", "-f", conf)
+	return func(args ...string) string {
+		out, _ := exec.Command(spfctl, append([]string{"-s", sock}, args...)...).CombinedOutput()
+		return string(out)
 	}
 }

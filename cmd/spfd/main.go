@@ -1,5 +1,12 @@
 // Command spfd keeps firewall tables of the networks that may send mail
 // (from SPF records) and of the addresses that misbehave (from logs).
+
+// Plain TCP, not Go's default Multipath TCP for listeners: TCP-MD5 (BGP
+// neighbor passwords) cannot be set on an MPTCP socket, and GoBGP drops
+// that error, so a signed neighbor never came up and an unsigned peer
+// from its address could.
+//
+//go:debug multipathtcp=0
 package main
 
 import (
