@@ -84,6 +84,8 @@ type Daemon struct {
 	// pushed are the covers last pushed to the tables.
 	pushed      [2]*prefixset.Set
 	pushedCount [2]int
+	// repairsSeen is each table's drift-repair count at the last sync.
+	repairsSeen map[string]int
 	lastSync    time.Time
 	syncErr     error
 	syncVersion uint64
@@ -698,6 +700,28 @@ func (d *Daemon) syncLoop(ctx context.Context) error {
 	}
 }
 
+// logRepairs logs, at info level, each time the backend found table
+// changed behind spfd's back since the last sync (nft flush ruleset, pfctl
+// -F, an edited file) and put it right. The first sync only sets the
+// baseline: creating a table pf.conf lacks is no repair.
+func (d *Daemon) logRepairs(backend pftable.Backend, table string) {
+	rc, ok := backend.(pftable.RepairCounter)
+	if !ok {
+		return
+	}
+	n := rc.Repairs(table)
+	d.mu.Lock()
+	if d.repairsSeen == nil {
+		d.repairsSeen = make(map[string]int)
+	}
+	last, seen := d.repairsSeen[table]
+	d.repairsSeen[table] = n
+	d.mu.Unlock()
+	if seen && n > last {
+		d.info("msg", "table changed behind spfd's back; repaired", "table", table, "repairs", n)
+	}
+}
+
 // syncTables computes the covers and pushes both tables.
 func (d *Daemon) syncTables(ctx context.Context) error {
 	d.syncMu.Lock()
@@ -707,11 +731,14 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	d.mu.Unlock()
 	ws, bs, version := d.state.Covers()
 	var errs []error
-	if err := backend.Sync(ctx, tableName(cfg.White), ws); err != nil {
-		errs = append(errs, err)
-	}
-	if err := backend.Sync(ctx, tableName(cfg.Black), bs); err != nil {
-		errs = append(errs, err)
+	for _, t := range []struct {
+		name string
+		set  *prefixset.Set
+	}{{tableName(cfg.White), ws}, {tableName(cfg.Black), bs}} {
+		if err := backend.Sync(ctx, t.name, t.set); err != nil {
+			errs = append(errs, err)
+		}
+		d.logRepairs(backend, t.name)
 	}
 	if err := d.export(ctx, cfg, ws, bs); err != nil {
 		errs = append(errs, err)

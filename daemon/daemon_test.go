@@ -274,3 +274,40 @@ func (d *Daemon) domain(name string) state.DomainState {
 	ds, _ := d.state.Domain(name)
 	return ds
 }
+
+// A table changed behind spfd's back is put right at the next sync and
+// the repair is logged once, at info level; the first sync, which only
+// makes the table, is no repair.
+func TestDriftRepairLogged(t *testing.T) {
+	var file *pftable.File
+	h := newHarnessWith(t, exampleZone, "domain example.com", func(o *Options) {
+		file = pftable.NewFile(nil)
+		o.Backend = file
+	})
+	black := tableName(h.d.cfg.Black)
+	path := filepath.Join(h.dir, "black.txt")
+	file.Tables = map[string]pftable.FileTable{tableName(h.d.cfg.White): {Path: filepath.Join(h.dir, "white.txt")}, black: {Path: path}}
+	var buf runtest.Buffer
+	h.d.logger = log.NewLogfmtLogger(&buf)
+	ctx := context.Background()
+	if err := h.d.syncTables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.syncTables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "repaired") {
+		t.Fatalf("a repair logged with nothing changed:\n%s", buf.String())
+	}
+	if err := os.WriteFile(path, []byte("198.51.100.1/32\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := h.d.syncTables(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(buf.String(), "repaired"); n != 1 || !strings.Contains(buf.String(), "level=info") || !strings.Contains(buf.String(), "table="+black) {
+		t.Errorf("want one info line for the repair of %s, got %d:\n%s", black, n, buf.String())
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/spf"
 )
 
@@ -165,7 +166,7 @@ func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 			fmt.Fprintf(bw, "\tSPF networks lost since %s; kept for the grace period\n", stamp(ds.LostSince))
 		}
 		if ds.Status == statusRefused {
-			fmt.Fprintf(bw, "\tnetworks refused as too broad; the last good set (%d networks) stays\n", len(ds.Prefixes))
+			fmt.Fprintf(bw, "\tnetworks refused as too broad; the last good set (%s) stays\n", syntax.Count(len(ds.Prefixes), "network", "networks"))
 		}
 		for _, e := range ds.Errors {
 			fmt.Fprintf(bw, "\terror: %s\n", e)
@@ -257,13 +258,13 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		return json.NewEncoder(w).Encode(v)
 	}
 	fmt.Fprintf(w, "uptime %s\nconfig %s\nbackend %s\n", v.Uptime, v.Config, v.Backend)
-	fmt.Fprintf(w, "whitelist %d entries, %d prefixes pushed\n", v.WhiteEntries, v.WhitePushed)
-	fmt.Fprintf(w, "blacklist %d entries, %d prefixes pushed\n", v.BlackEntries, v.BlackPushed)
+	fmt.Fprintf(w, "whitelist %s, %s pushed\n", syntax.Count(v.WhiteEntries, "entry", "entries"), syntax.Count(v.WhitePushed, "prefix", "prefixes"))
+	fmt.Fprintf(w, "blacklist %s, %s pushed\n", syntax.Count(v.BlackEntries, "entry", "entries"), syntax.Count(v.BlackPushed, "prefix", "prefixes"))
 	fmt.Fprintf(w, "domains %d (%s)\n", v.Domains, strings.Join(v.DomainStatus, ", "))
 	fmt.Fprintf(w, "resolvers %s\n", strings.Join(v.Resolvers, " "))
 	if p := v.LastWalk; p != nil {
-		fmt.Fprintf(w, "last walk pass %s: %d domains, %d complete, %d temporary-failure, %d permanent-failure, %d refused\n",
-			stamp(p.At), p.Domains, p.Complete, p.TempFail, p.PermFail, p.Refused)
+		fmt.Fprintf(w, "last walk pass %s: %s, %d complete, %d temporary-failure, %d permanent-failure, %d refused\n",
+			stamp(p.At), syntax.Count(p.Domains, "domain", "domains"), p.Complete, p.TempFail, p.PermFail, p.Refused)
 		if p.AllFailed && p.Domains > 1 {
 			fmt.Fprintln(w, "walk problem: every domain failed; DNS looks broken")
 			for _, s := range p.Servers {
@@ -285,7 +286,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if v.StateError != "" {
 		fmt.Fprintf(w, "state error: %s (changes may not be saved)\n", v.StateError)
 	}
-	fmt.Fprintf(w, "journal %d ops since the last snapshot\nheap %d MiB\n", v.Journal, v.HeapMB)
+	fmt.Fprintf(w, "journal %s since the last snapshot\nheap %d MiB\n", syntax.Count(v.Journal, "op", "ops"), v.HeapMB)
 	for _, e := range v.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}
@@ -297,6 +298,7 @@ type statsView struct {
 	List     string    `json:"list"`
 	Held     int       `json:"entries_held"`
 	Pushed   int       `json:"prefixes_pushed"`
+	Elements int       `json:"table_elements"`
 	Packets  *uint64   `json:"packets,omitempty"`
 	Bytes    *uint64   `json:"bytes,omitempty"`
 	LastSync time.Time `json:"last_sync,omitzero"`
@@ -305,7 +307,7 @@ type statsView struct {
 
 func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request) error {
 	d.mu.Lock()
-	backend, cfg := d.backend, d.cfg
+	backend, cfg, pushed := d.backend, d.cfg, d.pushedCount
 	d.mu.Unlock()
 	held := [2]int{d.state.Len(state.White), d.state.Len(state.Black)}
 	var views []statsView
@@ -314,7 +316,10 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 		if err != nil {
 			return fmt.Errorf("stats of %s: %w", t, err)
 		}
-		v := statsView{Table: t, List: state.List(i).String(), Held: held[i], Pushed: st.Entries, LastSync: st.LastSync, Repairs: st.Repairs}
+		// Pushed counts prefixes, as show status does; the backend counts
+		// its own elements, which nftables merges into ranges.
+		v := statsView{Table: t, List: state.List(i).String(), Held: held[i], Pushed: pushed[i], Elements: st.Entries,
+			LastSync: st.LastSync, Repairs: st.Repairs}
 		if st.Counters {
 			v.Packets, v.Bytes = &st.Packets, &st.Bytes
 		}
@@ -328,8 +333,9 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 		if v.Packets != nil {
 			counters = fmt.Sprintf("packets %d bytes %d", *v.Packets, *v.Bytes)
 		}
-		fmt.Fprintf(w, "%s %s: held %d, pushed %d, %s, last sync %s, drift repairs %d\n",
-			v.List, v.Table, v.Held, v.Pushed, counters, stamp(v.LastSync), v.Repairs)
+		fmt.Fprintf(w, "%s %s: held %d, pushed %s as %s, %s, last sync %s, drift repairs %d\n",
+			v.List, v.Table, v.Held, syntax.Count(v.Pushed, "prefix", "prefixes"), syntax.Count(v.Elements, "table element", "table elements"),
+			counters, stamp(v.LastSync), v.Repairs)
 	}
 	return nil
 }
@@ -465,7 +471,7 @@ func (d *Daemon) reportWalks(w io.Writer, results []spf.Result) error {
 		if r.Refusal != "" {
 			status = statusRefused
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d networks\n", r.Domain, status, len(r.Prefixes))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Domain, status, syntax.Count(len(r.Prefixes), "network", "networks"))
 		for _, e := range r.Errors {
 			fmt.Fprintf(w, "\terror: %s\n", e)
 		}

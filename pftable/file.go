@@ -138,6 +138,13 @@ func (f *File) run(ctx context.Context, argv []string) error {
 }
 
 // Stats implements Backend: the file backend counts no packets.
+// Repairs implements RepairCounter.
+func (f *File) Repairs(table string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats[table].Repairs
+}
+
 func (f *File) Stats(_ context.Context, table string) (Stats, error) {
 	if _, ok := f.Tables[table]; !ok {
 		return Stats{}, fmt.Errorf("file backend: no table %q", table)

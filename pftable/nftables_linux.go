@@ -439,6 +439,13 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 // Stats implements Backend: packets and bytes matched by the rules that
 // use the list's sets, or summed over the element counters (a full read
 // of the sets, so only on request).
+// Repairs implements RepairCounter.
+func (n *NFTables) Repairs(list string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.repairs[list]
+}
+
 func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

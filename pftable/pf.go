@@ -207,6 +207,14 @@ func pfError(table, op string, err error) error {
 	return fmt.Errorf("pf table %s: %s: %w", table, op, err)
 }
 
+// Repairs implements RepairCounter: a table created again is one spfd had
+// made before (pfctl -F or a ruleset reload removed it).
+func (p *PF) Repairs(table string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.created[table]
+}
+
 // Stats implements Backend with DIOCRGETTSTATS, allowed under pledge.
 func (p *PF) Stats(_ context.Context, table string) (Stats, error) {
 	p.mu.Lock()

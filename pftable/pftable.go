@@ -23,6 +23,14 @@ type Backend interface {
 	Close() error
 }
 
+// RepairCounter is a Backend that counts its drift repairs cheaply, so
+// the daemon can log each one as it happens.
+type RepairCounter interface {
+	// Repairs is the number of times table was found changed behind the
+	// backend's back and put right, since start.
+	Repairs(table string) int
+}
+
 // Stats describes one table.
 type Stats struct {
 	Entries  int

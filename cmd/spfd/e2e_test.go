@@ -582,6 +582,26 @@ whitelist { 192.0.2.0/24 2001:db8::/32 }
 	if st := in.mustCtl("show", "stats"); !strings.Contains(st, "black black: held 4, pushed") || !strings.Contains(st, "packets 0") {
 		t.Errorf("stats:\n%s", st)
 	}
+	// Two prefixes that touch are one range element in nftables: status
+	// and stats agree on the prefixes, and stats names the elements.
+	in.mustCtl("add", "black", "100.64.0.0/24")
+	in.mustCtl("add", "black", "100.64.1.0/25")
+	var status, stats string
+	waitFor(t, 2*time.Second, "the touching prefixes pushed", func() bool {
+		status, stats = in.mustCtl("show", "status"), in.mustCtl("show", "stats")
+		return strings.Contains(status, "blacklist 6 entries, ")
+	})
+	var pushed, statsPushed, elements int
+	for _, l := range strings.Split(status, "\n") {
+		fmt.Sscanf(l, "blacklist 6 entries, %d prefixes pushed", &pushed)
+	}
+	for _, l := range strings.Split(stats, "\n") {
+		fmt.Sscanf(l, "black black: held 6, pushed %d prefixes as %d table elements", &statsPushed, &elements)
+	}
+	if pushed == 0 || pushed != statsPushed || elements >= pushed {
+		t.Errorf("status says %d prefixes pushed, stats %d prefixes as %d elements (want equal prefixes, fewer elements):\n%s\n%s",
+			pushed, statsPushed, elements, status, stats)
+	}
 }
 
 // TestDaemonFeedsAndExport loads a blacklist feed over HTTP, keeps its

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spfd/spfd/config"
+	"github.com/spfd/spfd/internal/syntax"
 	"github.com/spfd/spfd/logwatch"
 	"github.com/spfd/spfd/prefixset"
 )
@@ -302,16 +303,16 @@ func (s *scanner) summary() {
 			capture[d] += n
 		}
 	}
-	fmt.Fprintf(s.out, "# %d lines, %d events\n", s.lines, events)
+	fmt.Fprintf(s.out, "# %s, %s\n", syntax.Count(s.lines, "line", "lines"), syntax.Count(events, "event", "events"))
 	addrs := slices.SortedFunc(maps.Keys(bans), netip.Addr.Compare)
-	fmt.Fprintf(s.out, "# would blacklist %d addresses\n", len(addrs))
+	fmt.Fprintf(s.out, "# would blacklist %s\n", syntax.Count(len(addrs), "address", "addresses"))
 	for _, a := range addrs {
 		bs := bans[a]
 		rules := slices.Sorted(slices.Values(bs.rules))
 		fmt.Fprintf(s.out, "# blacklist %s\t%s\tttl %s\n", a, strings.Join(rules, ","), bs.ttl)
 	}
 	domains := slices.Sorted(maps.Keys(capture))
-	fmt.Fprintf(s.out, "# would capture %d domains\n", len(domains))
+	fmt.Fprintf(s.out, "# would capture %s\n", syntax.Count(len(domains), "domain", "domains"))
 	for _, d := range domains {
 		fmt.Fprintf(s.out, "# capture %s\n", d)
 	}

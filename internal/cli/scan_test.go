@@ -64,7 +64,7 @@ log sshd file "/var/log/authlog" threshold 10 within 1h
 		"../../testdata/logs/maillog:2\tmail-recipient\t203.0.113.77\tmail to spamtrap trap@example.org [1] => blacklist (spamtrap)",
 		"../../testdata/logs/maillog:5\tmail-sent\ticloud.com\tmail from alice@example.org [1] => capture",
 		"# capture icloud.com",
-		"# would blacklist 1 addresses", // threshold 10: sshd bans nobody; 203.0.113.44 is whitelisted
+		"# would blacklist 1 address", // threshold 10: sshd bans nobody; 203.0.113.44 is whitelisted
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -166,10 +166,10 @@ func runWalk(env Env, args []string) int {
 	}
 	networks := set.Count()
 	fmt.Fprintf(env.Stderr, "spfctl walk: %s, %d complete, %d failed, %s\n",
-		plural(len(results), "domain", "domains"), sum.complete, len(results)-sum.complete, plural(networks, "network", "networks"))
+		syntax.Count(len(results), "domain", "domains"), sum.complete, len(results)-sum.complete, syntax.Count(networks, "network", "networks"))
 	if *verbose {
-		fmt.Fprintf(env.Stderr, "# %d domains, %d DNS questions, %d queries sent\n",
-			len(domains), w.Questions(), client.Sent())
+		fmt.Fprintf(env.Stderr, "# %s, %s, %s sent\n", syntax.Count(len(domains), "domain", "domains"),
+			syntax.Count(int(w.Questions()), "DNS question", "DNS questions"), syntax.Count(int(client.Sent()), "query", "queries"))
 	}
 	if failed {
 		return ExitFailure
@@ -182,8 +182,8 @@ func runWalk(env Env, args []string) int {
 // result), and in full with -v.
 func reportDomain(env Env, r spf.Result, verbose bool) {
 	if verbose {
-		fmt.Fprintf(env.Stderr, "%s: %s, %d networks, ttl %s, %d lookups\n",
-			r.Domain, r.Status, len(r.Prefixes), r.TTL, r.Lookups)
+		fmt.Fprintf(env.Stderr, "%s: %s, %s, ttl %s, %s\n", r.Domain, r.Status,
+			syntax.Count(len(r.Prefixes), "network", "networks"), r.TTL, syntax.Count(r.Lookups, "lookup", "lookups"))
 		for _, p := range r.Prefixes {
 			fmt.Fprintf(env.Stderr, "%s:\t%s\n", r.Domain, p)
 		}
@@ -218,13 +218,6 @@ func (s *walkSummary) add(r spf.Result) {
 	if r.Status == spf.Complete {
 		s.complete++
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // walkProgress shows "done/total" on standard error while domains are

@@ -84,3 +84,12 @@ func ParseDuration(v string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Count writes n with the noun in the number it takes: "1 domain",
+// "0 domains", "2 addresses".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

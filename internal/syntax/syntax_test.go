@@ -37,3 +37,14 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0 addresses"}, {1, "1 address"}, {2, "2 addresses"}, {-1, "-1 addresses"}} {
+		if got := Count(c.n, "address", "addresses"); got != c.want {
+			t.Errorf("Count(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
