@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -159,7 +158,7 @@ func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Req
 		return err
 	}
 	if req.JSON {
-		return json.NewEncoder(w).Encode(ns)
+		return jsonLines(w, ns)
 	}
 	fmt.Fprintf(w, "%-40s %-10s %-12s %s\n", "NEIGHBOR", "AS", "STATE", "ROUTES")
 	for _, n := range ns {
@@ -197,7 +196,7 @@ func (d *Daemon) showRIB(_ context.Context, w io.Writer, req control.Request) er
 		return a.Prefix.Addr().Less(b.Prefix.Addr())
 	})
 	if req.JSON {
-		return json.NewEncoder(w).Encode(routes)
+		return jsonLines(w, routes)
 	}
 	for _, r := range routes {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Neighbor, r.List, r.Prefix)

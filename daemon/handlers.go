@@ -83,11 +83,14 @@ func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) err
 	pushed := d.covers()
 	if !req.Verbose {
 		if req.JSON {
-			ps := pushed[list].Prefixes()
-			if ps == nil {
-				ps = []netip.Prefix{}
+			type prefixView struct {
+				Prefix netip.Prefix `json:"prefix"`
 			}
-			return json.NewEncoder(w).Encode(ps)
+			var views []prefixView
+			for _, p := range pushed[list].Prefixes() {
+				views = append(views, prefixView{p})
+			}
+			return jsonLines(w, views)
 		}
 		bw := bufio.NewWriterSize(w, 64<<10)
 		var buf []byte
@@ -148,7 +151,11 @@ func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) err
 func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 	states := d.state.Domains()
 	if req.JSON {
-		return json.NewEncoder(w).Encode(states)
+		views := make([]domainView, len(states))
+		for i, ds := range states {
+			views[i] = domainView{DomainState: ds, TTLSeconds: int64(ds.TTL / time.Second)}
+		}
+		return jsonLines(w, views)
 	}
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "%-32s %-18s %8s  %-20s  %-20s  %s\n", "DOMAIN", "STATUS", "NETWORKS", "LAST WALK", "NEXT WALK", "FROM")
@@ -183,6 +190,28 @@ func (d *Daemon) showDomains(w io.Writer, req control.Request) error {
 	return bw.Flush()
 }
 
+// jsonLines writes -j output as spfctl.8 documents it: one JSON object a
+// line, one per element of a list (none for an empty one).
+func jsonLines[T any](w io.Writer, items []T) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// domainView is a domain's state for -j, its TTL in seconds.
+type domainView struct {
+	state.DomainState
+	// HideTTL keeps the state's own ttl (nanoseconds, as the snapshot
+	// stores it) out: a shallower field of the same name wins.
+	HideTTL    *struct{} `json:"ttl,omitempty"`
+	TTLSeconds int64     `json:"ttl_seconds,omitempty"`
+}
+
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -191,7 +220,7 @@ func stamp(t time.Time) string {
 }
 
 type statusView struct {
-	Uptime       string    `json:"uptime"`
+	Uptime       int64     `json:"uptime_seconds"`
 	Config       string    `json:"config"`
 	Backend      string    `json:"backend"`
 	WhiteEntries int       `json:"white_entries"`
@@ -200,7 +229,7 @@ type statusView struct {
 	BlackPushed  int       `json:"black_pushed"`
 	Domains      int       `json:"domains"`
 	DomainStatus []string  `json:"domain_status"`
-	LastSync     string    `json:"last_sync"`
+	LastSync     time.Time `json:"last_sync,omitzero"`
 	SyncError    string    `json:"sync_error,omitempty"`
 	InSync       bool      `json:"in_sync"`
 	Journal      int       `json:"journal_ops"`
@@ -218,13 +247,13 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	version := d.state.Version()
 	d.mu.Lock()
 	v := statusView{
-		Uptime:       d.now().Sub(d.started).Round(time.Second).String(),
+		Uptime:       int64(d.now().Sub(d.started) / time.Second),
 		Config:       d.opts.ConfigPath,
 		Backend:      d.backend.Kind(),
 		WhiteEntries: d.state.Len(state.White),
 		BlackEntries: d.state.Len(state.Black),
 		Domains:      len(domains),
-		LastSync:     stamp(d.lastSync),
+		LastSync:     d.lastSync,
 		InSync:       d.syncVersion == version && d.syncErr == nil,
 		Journal:      d.state.JournalLines(),
 		HeapMB:       ms.HeapAlloc >> 20,
@@ -257,7 +286,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if req.JSON {
 		return json.NewEncoder(w).Encode(v)
 	}
-	fmt.Fprintf(w, "uptime %s\nconfig %s\nbackend %s\n", v.Uptime, v.Config, v.Backend)
+	fmt.Fprintf(w, "uptime %s\nconfig %s\nbackend %s\n", config.FormatDuration(time.Duration(v.Uptime)*time.Second), v.Config, v.Backend)
 	fmt.Fprintf(w, "whitelist %s, %s pushed\n", syntax.Count(v.WhiteEntries, "entry", "entries"), syntax.Count(v.WhitePushed, "prefix", "prefixes"))
 	fmt.Fprintf(w, "blacklist %s, %s pushed\n", syntax.Count(v.BlackEntries, "entry", "entries"), syntax.Count(v.BlackPushed, "prefix", "prefixes"))
 	fmt.Fprintf(w, "domains %d (%s)\n", v.Domains, strings.Join(v.DomainStatus, ", "))
@@ -279,7 +308,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if !v.InSync {
 		sync = "sync pending"
 	}
-	fmt.Fprintf(w, "last sync %s, %s\n", v.LastSync, sync)
+	fmt.Fprintf(w, "last sync %s, %s\n", stamp(v.LastSync), sync)
 	if v.SyncError != "" {
 		fmt.Fprintf(w, "sync error: %s\n", v.SyncError)
 	}
@@ -326,7 +355,7 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 		views = append(views, v)
 	}
 	if req.JSON {
-		return json.NewEncoder(w).Encode(views)
+		return jsonLines(w, views)
 	}
 	for _, v := range views {
 		counters := "packets - bytes - (not counted by the " + backend.Kind() + " backend)"

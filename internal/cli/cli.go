@@ -84,6 +84,10 @@ func Main(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
 		return ExitUsage
 	} else if c != nil {
+		if *jsonOut {
+			fmt.Fprintf(env.Stderr, "spfctl: -j: only the show commands print JSON; %s prints text\n", c.name)
+			return ExitUsage
+		}
 		return c.run(env, args[1:])
 	}
 	if !knownCommand(args[0]) {
@@ -106,6 +110,10 @@ func Main(env Env, args []string) int {
 	cmd, err := control.Parse(words)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\nspfctl: see spfctl help %s\n", err, args[0])
+		return ExitUsage
+	}
+	if *jsonOut && !strings.HasPrefix(cmd.Name, "show ") {
+		fmt.Fprintf(env.Stderr, "spfctl: -j: only the show commands print JSON; %s prints text\n", cmd.Name)
 		return ExitUsage
 	}
 	req := control.Request{Args: cmd.Words(), Verbose: verbose, JSON: *jsonOut}

@@ -57,6 +57,9 @@ func TestMainUsage(t *testing.T) {
 		{[]string{"--help"}, ExitOK, "usage: spfctl", ""},
 		{[]string{"-h"}, ExitOK, "usage: spfctl", ""},
 		{[]string{"help", "zz"}, ExitUsage, `no command "zz"`, ""},
+		{[]string{"-j", "add", "black", "192.0.2.1"}, ExitUsage, "-j: only the show commands print JSON; add prints text", ""},
+		{[]string{"-j", "walk", "example.com"}, ExitUsage, "-j: only the show commands print JSON; walk prints text", ""},
+		{[]string{"rewalk", "-j"}, ExitUsage, "-j: only the show commands print JSON; rewalk prints text", ""},
 	} {
 		var out, errOut bytes.Buffer
 		env := Env{Ctx: context.Background(), Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut}
