@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/nxadm/tail"
@@ -14,10 +18,16 @@ import (
 // in an interactive tool may end the process on a stat error; the daemon
 // follows files with logwatch.Follower instead, which never does.
 func (s *scanner) follow(env Env, path string) error {
+	// Lines are numbered as in the file: count those already there, then
+	// follow from the end of what was counted.
+	start, base, err := countLines(path)
+	if err != nil {
+		return err
+	}
 	t, err := tail.TailFile(path, tail.Config{
 		Follow:   true,
 		ReOpen:   true,
-		Location: &tail.SeekInfo{Whence: io.SeekEnd},
+		Location: &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		Logger:   tail.DiscardingLogger,
 	})
 	if err != nil {
@@ -33,19 +43,24 @@ func (s *scanner) follow(env Env, path string) error {
 		case <-stop:
 		}
 	}()
-	n := 0
+	last := 0
 	var buf []byte
 	for line := range t.Lines {
 		if line.Err != nil {
 			return line.Err
 		}
-		n++
+		// tail numbers lines from 1 again when it reopens the file.
+		if line.Num <= last {
+			base = 0
+			fmt.Fprintf(s.out, "# %s was rotated or truncated: line numbers restart at 1\n", path)
+		}
+		last = line.Num
 		s.lines++ // the summary counts what was read
 		s.now = time.Now()
 		if fam := s.family(line.Text); fam != famNone {
 			sh := s.shards[0]
 			for _, o := range sh.procs[fam].Line(line.Text, s.now) {
-				buf = sh.appendReport(buf[:0], "", n, o)
+				buf = sh.appendReport(buf[:0], "", base+line.Num, o)
 				s.out.Write(buf)
 			}
 		}
@@ -57,4 +72,29 @@ func (s *scanner) follow(env Env, path string) error {
 		return nil // interrupted: the normal way out
 	}
 	return fmt.Errorf("%s: stopped following", path)
+}
+
+// countLines returns a file's size and the lines in it; a missing file,
+// which tail waits for, has none.
+func countLines(path string) (size int64, lines int, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.Read(buf)
+		size += int64(n)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
+		if err == io.EOF {
+			return size, lines, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 }

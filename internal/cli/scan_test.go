@@ -108,17 +108,26 @@ func TestScanFollow(t *testing.T) {
 		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[%d]: Invalid user admin from 203.0.113.5 port %d\n", 100+port, port)
 	}
 	f.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "=> blacklist (sshd)") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	waitOutput := func(want string) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+	waitOutput("=> blacklist (sshd)")
+	// Rotated: the new file's lines are numbered from 1, and scan says so.
+	os.Rename(path, path+".0")
+	os.WriteFile(path, []byte("Nov 27 03:15:00 mx1 sshd[200]: Invalid user new from 203.0.113.9 port 9\n"), 0o644)
+	waitOutput("203.0.113.9")
 	cancel()
 	if code := <-done; code != ExitOK {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 	got := out.String()
-	if !strings.Contains(got, "3\tssh-invalid-user\t203.0.113.5\tssh-invalid-user [3] => blacklist (sshd)") ||
-		strings.Contains(got, "203.0.113.1") || !strings.Contains(got, "# blacklist 203.0.113.5") || !strings.Contains(got, "# 3 lines, 3 events") {
+	// Line 1 was there before: the new lines are 2 to 4, as in the file.
+	if !strings.Contains(got, "4\tssh-invalid-user\t203.0.113.5\tssh-invalid-user [3] => blacklist (sshd)") ||
+		strings.Contains(got, "203.0.113.1") || !strings.Contains(got, "# blacklist 203.0.113.5") || !strings.Contains(got, "# 4 lines, 4 events") ||
+		!strings.Contains(got, "was rotated or truncated: line numbers restart at 1\n1\tssh-invalid-user\t203.0.113.9") {
 		t.Fatalf("output:\n%s", got)
 	}
 	if _, _, code := scanRun(t, "", "-f", "a", "b"); code != ExitUsage {
