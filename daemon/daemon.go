@@ -602,8 +602,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.reloadMu.Lock()
 	d.sandbox = sb
 	d.reloadMu.Unlock()
-	// Reconcile the tables with the restored state before anything else.
-	d.syncTables(ctx)
+	// The tables are reconciled with the restored state by the sync loop,
+	// in the background: with a million elements in the kernel that takes
+	// a while, and the socket and the logs must not wait for it.
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -685,6 +686,9 @@ func (d *Daemon) syncLoop(ctx context.Context) error {
 	retry := d.clock.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	if err := d.syncTables(ctx); err != nil {
+		retry.Reset(5 * time.Second)
+	}
 	for {
 		select {
 		case <-ctx.Done():

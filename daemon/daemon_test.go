@@ -19,6 +19,7 @@ import (
 	"github.com/spfd/spfd/internal/runtest"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/spf"
 )
 
@@ -310,4 +311,49 @@ func TestDriftRepairLogged(t *testing.T) {
 	if n := strings.Count(buf.String(), "repaired"); n != 1 || !strings.Contains(buf.String(), "level=info") || !strings.Contains(buf.String(), "table="+black) {
 		t.Errorf("want one info line for the repair of %s, got %d:\n%s", black, n, buf.String())
 	}
+}
+
+// blockedBackend holds every sync until released, as a kernel with a
+// million elements to read back would.
+type blockedBackend struct {
+	*pftable.Fake
+	release chan struct{}
+}
+
+func (b blockedBackend) Sync(ctx context.Context, table string, set *prefixset.Set) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Fake.Sync(ctx, table, set)
+}
+
+// The socket answers and changes are acknowledged while the tables are
+// still being reconciled at start; the reconcile finishes in the
+// background.
+func TestServesBeforeReconcile(t *testing.T) {
+	backend := blockedBackend{Fake: pftable.NewFake(), release: make(chan struct{})}
+	h := newHarnessWith(t, exampleZone, "", func(o *Options) { o.Backend = backend })
+	h.fake = backend.Fake
+	h.run(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waitUntil(t, func() bool {
+		_, err := os.Stat(h.d.opts.SocketPath)
+		return err == nil
+	})
+	var out bytes.Buffer
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"add", "black", "203.0.113.1"}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"show", "status"}}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sync pending") || !strings.Contains(out.String(), "blacklist 1 entry") {
+		t.Errorf("status while reconciling:\n%s", out.String())
+	}
+	close(backend.release)
+	waitUntil(t, func() bool { return slices.Equal(h.table(h.d.cfg.Black), []string{"203.0.113.1/32"}) })
 }
