@@ -49,6 +49,9 @@ type Neighbor struct {
 	Multihop     uint32 // TTL for eBGP multihop; 0: directly connected
 	LocalAddress string
 	Port         uint32 // the neighbor's port (default 179)
+	// MaxPrefix tears the session down when the neighbor sends more
+	// routes of one family; 0: no limit.
+	MaxPrefix uint32
 }
 
 // Config configures the speaker.
@@ -157,6 +160,14 @@ func peer(n Neighbor) *api.Peer {
 	}
 	if n.Multihop > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: n.Multihop}
+	}
+	if n.MaxPrefix > 0 {
+		// GoBGP counts what the neighbor sent and, past the limit, sends
+		// a Cease (maximum number of prefixes reached) and drops the
+		// update that overflowed; it warns at 90%.
+		for _, a := range p.AfiSafis {
+			a.PrefixLimits = &api.PrefixLimit{Family: a.Config.Family, MaxPrefixes: n.MaxPrefix, ShutdownThresholdPct: 90}
+		}
 	}
 	return p
 }

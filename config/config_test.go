@@ -370,7 +370,8 @@ export black "/var/www/htdocs/black.txt"
 
 func TestParseBGP(t *testing.T) {
 	cfg, err := parseString(t, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 } port 1179 hold 1m
-bgp neighbor 127.0.0.3 as 65066 password "s3cret" multihop 2 local-address 127.0.0.2 port 1180
+bgp neighbor 127.0.0.3 as 65066 password "s3cret" multihop 2 local-address 127.0.0.2 port 1180 max-prefix 5000
+bgp neighbor 127.0.0.4 as 65067
 bgp community black 65066:666
 bgp announce { black }
 `, nil)
@@ -379,7 +380,8 @@ bgp announce { black }
 	}
 	b := cfg.BGP
 	if b.ASN != 65001 || b.RouterID != "127.0.0.2" || b.Port != 1179 || b.Hold != time.Minute || !slices.Equal(b.Listen, []string{"127.0.0.2"}) ||
-		len(b.Neighbors) != 1 || b.Neighbors[0] != (BGPNeighbor{Address: "127.0.0.3", ASN: 65066, Password: "s3cret", Multihop: 2, LocalAddress: "127.0.0.2", Port: 1180}) ||
+		len(b.Neighbors) != 2 || b.Neighbors[0] != (BGPNeighbor{Address: "127.0.0.3", ASN: 65066, Password: "s3cret", Multihop: 2, LocalAddress: "127.0.0.2", Port: 1180, MaxPrefix: 5000}) ||
+		b.Neighbors[1] != (BGPNeighbor{Address: "127.0.0.4", ASN: 65067, MaxPrefix: DefaultMaxPrefix}) ||
 		b.White != "65066:42" || b.Black != "65066:666" || !slices.Equal(b.Announce, []string{"black"}) {
 		t.Fatalf("%+v", b)
 	}
@@ -388,6 +390,7 @@ bgp announce { black }
 		{"bgp as 65001 router-id nope\n", "invalid router id"},
 		{"bgp community black 65066\n", "invalid community"},
 		{"bgp announce { grey }\n", "white or black"},
+		{"bgp as 1 router-id 127.0.0.2\nbgp neighbor 127.0.0.3 as 2 max-prefix -1\n", "max-prefix"},
 	} {
 		if _, err := parseString(t, bad.src, nil); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)

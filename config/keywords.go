@@ -695,7 +695,15 @@ type BGPNeighbor struct {
 	Multihop     uint32
 	LocalAddress string
 	Port         uint32
+	// MaxPrefix is how many routes of one family the neighbor may send;
+	// one more and the session is torn down, as OpenBGPD's max-prefix
+	// does. 0 lifts the limit.
+	MaxPrefix uint32
 }
+
+// DefaultMaxPrefix bounds what one neighbor can make spfd hold: well
+// above the largest real list feeds, well below what exhausts memory.
+const DefaultMaxPrefix = 250000
 
 func (s *stmt) asn() (uint32, error) {
 	n, err := s.number("an AS number", 1, 1<<31-1)
@@ -766,7 +774,7 @@ func (s *stmt) bgp() error {
 		}
 		return err
 	case "neighbor":
-		var n BGPNeighbor
+		n := BGPNeighbor{MaxPrefix: DefaultMaxPrefix}
 		if n.Address, err = s.addr("neighbor address"); err != nil {
 			return err
 		}
@@ -787,6 +795,11 @@ func (s *stmt) bgp() error {
 				}
 			case "local-address":
 				n.LocalAddress, err = s.addr("local address")
+			case "max-prefix":
+				var v int
+				if v, err = s.number("max-prefix", 0, 1<<31-1); err == nil {
+					n.MaxPrefix = uint32(v)
+				}
 			case "port":
 				var v int
 				if v, err = s.number("port", 1, 65535); err == nil {

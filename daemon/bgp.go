@@ -47,7 +47,7 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker
 			}
 		}
 		sc.Neighbors = append(sc.Neighbors, bgp.Neighbor{Address: n.Address, ASN: n.ASN, Password: n.Password,
-			Multihop: n.Multihop, LocalAddress: n.LocalAddress, Port: n.Port})
+			Multihop: n.Multihop, LocalAddress: n.LocalAddress, Port: n.Port, MaxPrefix: n.MaxPrefix})
 	}
 	return bgp.Start(ctx, sc)
 }

@@ -45,21 +45,7 @@ func startBackground(t *testing.T, name string, args ...string) {
 // that community. Both run in this test's network namespace, on
 // 127.0.0.2 and 127.0.0.4.
 func TestOpenBGPDInterop(t *testing.T) {
-	if os.Getenv("SPFD_E2E_NS") != "1" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root and unshare; CI must run this test")
-		}
-		t.Skip("needs root for a network namespace")
-	}
-	for _, tool := range []string{"bgpd", "bgpctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (apt-get install openbgpd)", tool)
-		}
-	}
-	spfd, spfctl := buildBinaries(t)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.MkdirAll("/run/openbgpd", 0o755) // bgpd's privilege-separation directory
+	spfd, spfctl, dir := bgpSetup(t)
 	bgpdSock := filepath.Join(dir, "bgpd.sock")
 	bgpdConf := filepath.Join(dir, "bgpd.conf")
 	os.WriteFile(bgpdConf, []byte(`AS 65066
@@ -141,43 +127,9 @@ bgp announce { black }
 // spfd also expects to sign with that password, has none, and its
 // session never comes up, so its route never arrives.
 func TestOpenBGPDMD5(t *testing.T) {
-	if os.Getenv("SPFD_E2E_NS") != "1" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root and unshare; CI must run this test")
-		}
-		t.Skip("needs root for a network namespace")
-	}
-	spfd, spfctl := buildBinaries(t)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.MkdirAll("/run/openbgpd", 0o755)
-	bgpd := func(name, addr, password, route string) string {
-		sock := filepath.Join(dir, name+".sock")
-		conf := filepath.Join(dir, name+".conf")
-		md5 := ""
-		if password != "" {
-			md5 = "\ttcp md5sig password " + password + "\n"
-		}
-		os.WriteFile(conf, []byte(`AS 65066
-router-id `+addr+`
-listen on `+addr+`
-fib-update no
-socket "`+sock+`"
-network `+route+` set community 65066:666
-neighbor 127.0.0.2 {
-	remote-as 65001
-	local-address `+addr+`
-`+md5+`}
-allow from any
-allow to any
-`), 0o644)
-		run(t, "bgpd", "-n", "-f", conf)
-		startBackground(t, "bgpd", "-d", "-f", conf)
-		waitFor(t, name, 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", sock, "show", "summary").Run() == nil })
-		return sock
-	}
-	bgpd("signed", "127.0.0.4", "s3cret", "192.0.2.44/32")
-	unsigned := bgpd("unsigned", "127.0.0.5", "", "192.0.2.55/32")
+	spfd, spfctl, dir := bgpSetup(t)
+	startBGPD(t, dir, "signed", "127.0.0.4", "s3cret", "192.0.2.44/32")
+	unsigned := startBGPD(t, dir, "unsigned", "127.0.0.5", "", "192.0.2.55/32")
 
 	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 password s3cret local-address 127.0.0.2
@@ -227,4 +179,87 @@ resolver 127.0.0.1:1
 		out, _ := exec.Command(spfctl, append([]string{"-s", sock}, args...)...).CombinedOutput()
 		return string(out)
 	}
+}
+
+// startBGPD runs an OpenBGPD in AS 65066 on addr that peers with spfd on
+// 127.0.0.2 and announces routes with the blacklist community; it returns
+// bgpctl's socket.
+func startBGPD(t *testing.T, dir, name, addr, password string, routes ...string) string {
+	t.Helper()
+	sock := filepath.Join(dir, name+".sock")
+	conf := filepath.Join(dir, name+".conf")
+	md5 := ""
+	if password != "" {
+		md5 = "\ttcp md5sig password " + password + "\n"
+	}
+	var networks strings.Builder
+	for _, r := range routes {
+		networks.WriteString("network " + r + " set community 65066:666\n")
+	}
+	os.WriteFile(conf, []byte(`AS 65066
+router-id `+addr+`
+listen on `+addr+`
+fib-update no
+socket "`+sock+`"
+`+networks.String()+`neighbor 127.0.0.2 {
+	remote-as 65001
+	local-address `+addr+`
+`+md5+`}
+allow from any
+allow to any
+`), 0o644)
+	run(t, "bgpd", "-n", "-f", conf)
+	startBackground(t, "bgpd", "-d", "-f", conf)
+	waitFor(t, name, 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", sock, "show", "summary").Run() == nil })
+	return sock
+}
+
+// TestOpenBGPDMaxPrefix: a neighbor that sends more routes than its
+// max-prefix has its session torn down and never gets the routes past the
+// limit into the blacklist; a neighbor under the limit is untouched.
+func TestOpenBGPDMaxPrefix(t *testing.T) {
+	spfd, spfctl, dir := bgpSetup(t)
+	startBGPD(t, dir, "modest", "127.0.0.4", "", "192.0.2.44/32")
+	flood := startBGPD(t, dir, "flood", "127.0.0.6", "", "192.0.2.61/32", "192.0.2.62/32", "192.0.2.63/32")
+	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2 max-prefix 2
+bgp neighbor 127.0.0.6 as 65066 local-address 127.0.0.2 max-prefix 2
+`)
+	waitFor(t, "the modest neighbor's route", 30*time.Second, func() bool {
+		return strings.Contains(ctl("show", "rib"), "192.0.2.44/32")
+	})
+	waitFor(t, "bgpd told of the limit", 30*time.Second, func() bool {
+		out, _ := exec.Command("bgpctl", "-s", flood, "show", "neighbor").CombinedOutput()
+		return strings.Contains(strings.ToLower(string(out)), "max-prefix") || strings.Contains(strings.ToLower(string(out)), "maximum number of prefixes")
+	})
+	rib := ctl("show", "rib")
+	if n := strings.Count(rib, "127.0.0.6\t"); n > 2 {
+		t.Errorf("%d routes held from a neighbor limited to 2:\n%s", n, rib)
+	}
+	if out, _ := exec.Command("bgpctl", "-s", flood, "show", "neighbor").CombinedOutput(); t.Failed() {
+		t.Logf("bgpd flood:\n%s", out)
+	}
+}
+
+// bgpSetup is what every OpenBGPD test needs: the namespace TestMain made,
+// bgpd installed, spfd built, a directory bgpd may read and bgpd's
+// privilege-separation directory.
+func bgpSetup(t *testing.T) (spfd, spfctl, dir string) {
+	t.Helper()
+	if os.Getenv("SPFD_E2E_NS") != "1" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root and unshare; CI must run this test")
+		}
+		t.Skip("needs root for a network namespace")
+	}
+	for _, tool := range []string{"bgpd", "bgpctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (apt-get install openbgpd)", tool)
+		}
+	}
+	spfd, spfctl = buildBinaries(t)
+	dir = t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.MkdirAll("/run/openbgpd", 0o755)
+	return spfd, spfctl, dir
 }
