@@ -214,7 +214,7 @@ func TestParseErrors(t *testing.T) {
 		{"table white file \"/x\"\ntable black file \"/x\"\n", "same file"},
 		{"table white pf a-very-long-table-name-over-31-chars\ntable black pf b\n", "invalid table name"},
 		{"resolver ns.example.com\n", "invalid resolver"},
-		{"walk floor inet 40\n", "IPv4 floor must be a number from 1 to 32"},
+		{"walk floor inet 40\n", "inet floor must be a number from 1 to 32"},
 		{"walk concurrency 0\n", "from 1 to 1024"},
 		{"walk max-lookups 0\n", "max-lookups must be a number from 1 to 100"},
 		{"walk max-addresses inet 0\n", "count from 1 to 4294967296"},
@@ -373,6 +373,7 @@ func TestParseBGP(t *testing.T) {
 bgp neighbor 127.0.0.3 as 65066 password "s3cret" multihop 2 local-address 127.0.0.2 port 1180 max-prefix 5000
 bgp neighbor 127.0.0.4 as 65067
 bgp community black 65066:666
+bgp prefixlen white inet6 32
 bgp announce { black }
 `, nil)
 	if err != nil {
@@ -382,7 +383,8 @@ bgp announce { black }
 	if b.ASN != 65001 || b.RouterID != "127.0.0.2" || b.Port != 1179 || b.Hold != time.Minute || !slices.Equal(b.Listen, []string{"127.0.0.2"}) ||
 		len(b.Neighbors) != 2 || b.Neighbors[0] != (BGPNeighbor{Address: "127.0.0.3", ASN: 65066, Password: "s3cret", Multihop: 2, LocalAddress: "127.0.0.2", Port: 1180, MaxPrefix: 5000}) ||
 		b.Neighbors[1] != (BGPNeighbor{Address: "127.0.0.4", ASN: 65067, MaxPrefix: DefaultMaxPrefix}) ||
-		b.White != "65066:42" || b.Black != "65066:666" || !slices.Equal(b.Announce, []string{"black"}) {
+		b.White != "65066:42" || b.Black != "65066:666" || !slices.Equal(b.Announce, []string{"black"}) ||
+		b.WhitePrefixlen != (Prefixlen{IPv6: 32}) || b.BlackPrefixlen != DefaultBlackPrefixlen {
 		t.Fatalf("%+v", b)
 	}
 	for _, bad := range []struct{ src, want string }{
@@ -391,6 +393,9 @@ bgp announce { black }
 		{"bgp community black 65066\n", "invalid community"},
 		{"bgp announce { grey }\n", "white or black"},
 		{"bgp as 1 router-id 127.0.0.2\nbgp neighbor 127.0.0.3 as 2 max-prefix -1\n", "max-prefix"},
+		{"bgp as 1 router-id 127.0.0.2\nbgp prefixlen grey inet 24\n", "white or black"},
+		{"bgp as 1 router-id 127.0.0.2\nbgp prefixlen black inet 33\n", "inet prefix length"},
+		{"bgp as 1 router-id 127.0.0.2\nbgp prefixlen black\n", "inet or inet6"},
 	} {
 		if _, err := parseString(t, bad.src, nil); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.src, err, bad.want)

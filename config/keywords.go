@@ -239,20 +239,7 @@ func (s *stmt) walk() error {
 			}
 		}
 	case "floor":
-		for err == nil && s.more() {
-			var family string
-			if family, err = s.value("inet or inet6"); err != nil {
-				break
-			}
-			switch family {
-			case "inet":
-				w.FloorIPv4, err = s.number("IPv4 floor", 1, 32)
-			case "inet6":
-				w.FloorIPv6, err = s.number("IPv6 floor", 1, 128)
-			default:
-				err = fmt.Errorf("expected inet or inet6, got %q", family)
-			}
-		}
+		err = s.familyLengths(&w.FloorIPv4, &w.FloorIPv6, 1, "floor")
 	default:
 		return fmt.Errorf("unknown walk option %q", opt)
 	}
@@ -685,7 +672,18 @@ type BGP struct {
 	White, Black string
 	// Announce names the lists whose local findings are announced.
 	Announce []string
+	// WhitePrefixlen and BlackPrefixlen are the broadest routes each list
+	// takes; the walk floor holds for both in any case.
+	WhitePrefixlen, BlackPrefixlen Prefixlen
 }
+
+// Prefixlen is the shortest prefix length taken per address family.
+type Prefixlen struct{ IPv4, IPv6 int }
+
+// DefaultBlackPrefixlen: list feeds such as bgp-spamd's carry single
+// hosts, with the odd /24; a broader route for the blacklist is a mistake
+// or an attack on the owner's own reach.
+var DefaultBlackPrefixlen = Prefixlen{IPv4: 24, IPv6: 48}
 
 // BGPNeighbor is one peer.
 type BGPNeighbor struct {
@@ -730,13 +728,14 @@ func communityOK(v string) bool {
 }
 
 // bgp as N router-id A [listen { A ... }] [port N] [hold D]
-// bgp neighbor A as N [password S] [multihop N] [local-address A] [port N]
+// bgp neighbor A as N [password S] [multihop N] [local-address A] [port N] [max-prefix N]
 // bgp community white|black ASN:VALUE
+// bgp prefixlen white|black [inet N] [inet6 N]
 // bgp announce { white black }
 func (s *stmt) bgp() error {
 	b := s.p.cfg.BGP
 	if b == nil {
-		b = &BGP{Port: 179, Hold: 5 * time.Minute, White: "65066:42", Black: "65066:666"}
+		b = &BGP{Port: 179, Hold: 5 * time.Minute, White: "65066:42", Black: "65066:666", BlackPrefixlen: DefaultBlackPrefixlen}
 		s.p.cfg.BGP = b
 	}
 	what, err := s.value("as, neighbor, community or announce")
@@ -835,6 +834,23 @@ func (s *stmt) bgp() error {
 			return fmt.Errorf("expected white or black, got %q", list)
 		}
 		return s.end()
+	case "prefixlen":
+		list, err := s.value("white or black")
+		if err != nil {
+			return err
+		}
+		pl := &b.WhitePrefixlen
+		switch list {
+		case "white":
+		case "black":
+			pl = &b.BlackPrefixlen
+		default:
+			return fmt.Errorf("expected white or black, got %q", list)
+		}
+		if !s.more() {
+			return fmt.Errorf("expected inet or inet6")
+		}
+		return s.familyLengths(&pl.IPv4, &pl.IPv6, 0, "prefix length")
 	case "announce":
 		vals, err := s.values("white or black")
 		if err != nil {
@@ -849,6 +865,29 @@ func (s *stmt) bgp() error {
 		return s.end()
 	}
 	return fmt.Errorf("unknown bgp statement %q", what)
+}
+
+// familyLengths reads "inet N" and "inet6 N" pairs to the end of the
+// statement, each length from min up to the family's bits.
+func (s *stmt) familyLengths(v4, v6 *int, min int, what string) error {
+	for s.more() {
+		family, err := s.value("inet or inet6")
+		if err != nil {
+			return err
+		}
+		switch family {
+		case "inet":
+			*v4, err = s.number("inet "+what, min, 32)
+		case "inet6":
+			*v6, err = s.number("inet6 "+what, min, 128)
+		default:
+			err = fmt.Errorf("expected inet or inet6, got %q", family)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parseMaxAddresses4 reads an IPv4 address count, or "/LEN" for as many

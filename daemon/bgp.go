@@ -83,9 +83,19 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	for _, list := range []state.List{state.White, state.Black} {
 		rx := sp.Received(list.String())
 		// 0.0.0.0/0 tagged for either list would whitelist or block
-		// everything.
+		// everything; the lists' prefixlen limits come on top.
+		d.mu.Lock()
+		limit := config.Prefixlen{}
+		if b := d.cfg.BGP; b != nil {
+			limit = b.WhitePrefixlen
+			if list == state.Black {
+				limit = b.BlackPrefixlen
+			}
+		}
+		d.mu.Unlock()
+		what := fmt.Sprintf("the safety floor or bgp prefixlen %s (inet /%d, inet6 /%d)", list, limit.IPv4, limit.IPv6)
 		for n, ps := range rx {
-			rx[n] = d.floor("bgp "+n, ps)
+			rx[n] = d.floorAt("bgp "+n, ps, limit, what)
 		}
 		for n, ps := range rx {
 			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {

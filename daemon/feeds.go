@@ -84,9 +84,16 @@ func (d *Daemon) refreshFeed(list state.List, source string, ttl time.Duration) 
 // a feed must not whitelist the Internet, nor blacklist it. Each refusal
 // is logged once, not at every look at the routes.
 func (d *Daemon) floor(name string, ps []netip.Prefix) []netip.Prefix {
+	return d.floorAt(name, ps, config.Prefixlen{}, "the safety floor")
+}
+
+// floorAt refuses the prefixes broader than the walk floor or than
+// limit, whichever is narrower, and logs each refusal once, naming what
+// was exceeded.
+func (d *Daemon) floorAt(name string, ps []netip.Prefix, limit config.Prefixlen, what string) []netip.Prefix {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v4, v6 := d.cfg.Walk.FloorIPv4, d.cfg.Walk.FloorIPv6
+	v4, v6 := max(d.cfg.Walk.FloorIPv4, limit.IPv4), max(d.cfg.Walk.FloorIPv6, limit.IPv6)
 	out := make([]netip.Prefix, 0, len(ps))
 	for _, p := range ps {
 		if (p.Addr().Is4() && p.Bits() < v4) || (p.Addr().Is6() && p.Bits() < v6) {
@@ -96,7 +103,7 @@ func (d *Daemon) floor(name string, ps []netip.Prefix) []netip.Prefix {
 					d.refusedTold = make(map[string]struct{})
 				}
 				d.refusedTold[key] = struct{}{}
-				d.warn("feed", fmt.Sprintf("%s: %s is broader than the safety floor, refused", name, p))
+				d.warn("feed", fmt.Sprintf("%s: %s is broader than %s, refused", name, p, what))
 			}
 			continue
 		}

@@ -55,6 +55,7 @@ fib-update no
 socket "`+bgpdSock+`"
 network 192.0.2.99/32 set community 65066:666
 network 0.0.0.0/0 set community 65066:666
+network 198.51.100.0/23 set community 65066:666
 neighbor 127.0.0.2 {
 	remote-as 65001
 	local-address 127.0.0.4
@@ -98,9 +99,15 @@ bgp announce { black }
 		return strings.Contains(string(data), "192.0.2.99/32")
 	})
 	// A blacklist route for everything is refused: it would block the
-	// whole Internet.
+	// whole Internet; so is a /23, broader than bgp prefixlen black's
+	// default /24, though it passes the walk floor.
+	waitFor(t, "bgpd's broad routes received", 10*time.Second, func() bool {
+		rib := ctl("show", "rib")
+		return strings.Contains(rib, "0.0.0.0/0") && strings.Contains(rib, "198.51.100.0/23")
+	})
+	time.Sleep(500 * time.Millisecond) // a route taken would be pushed by now
 	if data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt")); strings.Contains(string(data), "0.0.0.0/") || strings.Count(string(data), "\n") != 1 {
-		t.Errorf("black table after 0.0.0.0/0 with 65066:666:\n%s", data)
+		t.Errorf("black table after 0.0.0.0/0 and 198.51.100.0/23 with 65066:666:\n%s", data)
 	}
 	if out := ctl("add", "black", "203.0.113.77"); !strings.Contains(out, "added") {
 		t.Fatalf("spfctl add: %s", out)
