@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -66,6 +68,9 @@ type Config struct {
 	// Hold keeps a neighbor's routes this long after its session went
 	// down, so a flap does not empty the list.
 	Hold time.Duration
+	// Logger gets session changes (info when up, warning when down) and
+	// GoBGP's own warnings and errors; nil drops them.
+	Logger log.Logger
 }
 
 // Speaker is a running BGP speaker.
@@ -78,6 +83,12 @@ type Speaker struct {
 	down      map[string]time.Time               // neighbor -> when its session went down
 	announced map[string]map[netip.Prefix]bool   // list -> prefixes announced
 	version   uint64
+	up        map[string]bool // neighbor -> session established
+
+	// errMu guards lastErr apart from mu: GoBGP logs from its own
+	// goroutines, which may be what a holder of mu waits for.
+	errMu   sync.Mutex
+	lastErr map[string]string // neighbor -> its last warning or error
 }
 
 // Start runs the speaker until ctx ends.
@@ -92,10 +103,16 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		cfg.Port = 179
 	}
 	s := &Speaker{
-		cfg: cfg, srv: server.NewBgpServer(server.LoggerOption(quietLogger{})),
+		cfg: cfg,
 		rib: make(map[string]map[netip.Prefix]string), down: make(map[string]time.Time),
+		up: make(map[string]bool), lastErr: make(map[string]string),
 		announced: map[string]map[netip.Prefix]bool{"white": {}, "black": {}},
 	}
+	if s.cfg.Logger == nil {
+		s.cfg.Logger = log.NewNopLogger()
+	}
+	s.srv = server.NewBgpServer(server.LoggerOption(speakerLogger{s}))
+
 	go s.srv.Serve()
 	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
 		Asn: cfg.ASN, RouterId: cfg.RouterID, ListenPort: cfg.Port, ListenAddresses: cfg.Listen,
@@ -176,13 +193,24 @@ func peer(n Neighbor) *api.Peer {
 func (s *Speaker) event(r *api.WatchEventResponse) {
 	if pe := r.GetPeer(); pe != nil && pe.Peer != nil && pe.Peer.State != nil {
 		addr := pe.Peer.State.NeighborAddress
+		established := pe.Peer.State.SessionState == api.PeerState_ESTABLISHED
 		s.mu.Lock()
-		if pe.Peer.State.SessionState == api.PeerState_ESTABLISHED {
+		if established {
 			delete(s.down, addr)
 		} else if _, ok := s.down[addr]; !ok && len(s.rib[addr]) > 0 {
 			s.down[addr] = time.Now()
 		}
+		was := s.up[addr]
+		s.up[addr] = established
+		held := len(s.rib[addr])
 		s.mu.Unlock()
+		switch {
+		case established && !was:
+			level.Info(s.cfg.Logger).Log("msg", "bgp session up", "neighbor", addr)
+		case !established && was:
+			level.Warn(s.cfg.Logger).Log("msg", "bgp session down", "neighbor", addr,
+				"last-error", s.lastError(addr), "routes-held", held, "hold", s.cfg.Hold)
+		}
 		return
 	}
 	t := r.GetTable()
@@ -338,10 +366,11 @@ func (s *Speaker) path(p netip.Prefix, community uint32, withdraw bool) (*api.Pa
 
 // NeighborState is one neighbor as spfctl show neighbors prints it.
 type NeighborState struct {
-	Address  string `json:"address"`
-	ASN      uint32 `json:"as"`
-	State    string `json:"state"`
-	Received int    `json:"received"`
+	Address   string `json:"address"`
+	ASN       uint32 `json:"as"`
+	State     string `json:"state"`
+	Received  int    `json:"received"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Neighbors lists the neighbors and their sessions.
@@ -355,20 +384,51 @@ func (s *Speaker) Neighbors(ctx context.Context) ([]NeighborState, error) {
 		s.mu.Lock()
 		st.Received = len(s.rib[st.Address])
 		s.mu.Unlock()
+		st.LastError = s.lastError(st.Address)
 		out = append(out, st)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out, err
 }
 
-// quietLogger drops GoBGP's logging; spfd reports what matters itself.
-type quietLogger struct{}
+func (s *Speaker) lastError(addr string) string {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.lastErr[addr]
+}
 
-func (quietLogger) Panic(string, gobgplog.Fields) {}
-func (quietLogger) Fatal(string, gobgplog.Fields) {}
-func (quietLogger) Error(string, gobgplog.Fields) {}
-func (quietLogger) Warn(string, gobgplog.Fields)  {}
-func (quietLogger) Info(string, gobgplog.Fields)  {}
-func (quietLogger) Debug(string, gobgplog.Fields) {}
-func (quietLogger) SetLevel(gobgplog.LogLevel)    {}
-func (quietLogger) GetLevel() gobgplog.LogLevel   { return gobgplog.PanicLevel }
+// speakerLogger takes GoBGP's warnings and errors: each is logged, and
+// one about a neighbor (GoBGP's "Key" field) becomes its last error, for
+// show neighbors. GoBGP's info and debug chatter is dropped.
+type speakerLogger struct{ s *Speaker }
+
+func (l speakerLogger) note(lvl func(log.Logger) log.Logger, msg string, f gobgplog.Fields) {
+	text := msg
+	if code, ok := f["Code"].(uint8); ok {
+		sub, _ := f["Subcode"].(uint8)
+		text += " (" + bgp.NewNotificationErrorCode(code, sub).String() + ")"
+	}
+	for _, k := range []string{"Error", "Reason", "Communicated-Reason", "Family"} {
+		if v, ok := f[k]; ok && fmt.Sprint(v) != "" {
+			text += fmt.Sprintf(" %s=%v", strings.ToLower(k), v)
+		}
+	}
+	key, _ := f["Key"].(string)
+	if _, err := netip.ParseAddr(key); err == nil {
+		l.s.errMu.Lock()
+		l.s.lastErr[key] = time.Now().UTC().Format("2006-01-02T15:04:05Z") + " " + text
+		l.s.errMu.Unlock()
+	} else {
+		key = ""
+	}
+	lvl(l.s.cfg.Logger).Log("msg", "bgp: "+text, "neighbor", key)
+}
+
+func (l speakerLogger) Panic(msg string, f gobgplog.Fields) { l.note(level.Error, msg, f) }
+func (l speakerLogger) Fatal(msg string, f gobgplog.Fields) { l.note(level.Error, msg, f) }
+func (l speakerLogger) Error(msg string, f gobgplog.Fields) { l.note(level.Error, msg, f) }
+func (l speakerLogger) Warn(msg string, f gobgplog.Fields)  { l.note(level.Warn, msg, f) }
+func (speakerLogger) Info(string, gobgplog.Fields)          {}
+func (speakerLogger) Debug(string, gobgplog.Fields)         {}
+func (speakerLogger) SetLevel(gobgplog.LogLevel)            {}
+func (speakerLogger) GetLevel() gobgplog.LogLevel           { return gobgplog.WarnLevel }

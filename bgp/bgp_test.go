@@ -5,8 +5,13 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-kit/log"
+
+	"github.com/spfd/spfd/internal/runtest"
 )
 
 func pfx(ss ...string) []netip.Prefix {
@@ -34,8 +39,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestTwoSpeakers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var logs runtest.Buffer
 	a, err := Start(ctx, Config{ASN: 65001, RouterID: "127.0.0.2", Listen: []string{"127.0.0.2"}, Port: 11790, Hold: 200 * time.Millisecond,
-		Neighbors: []Neighbor{{Address: "127.0.0.3", ASN: 65002, LocalAddress: "127.0.0.2", Port: 11791}}})
+		Neighbors: []Neighbor{{Address: "127.0.0.3", ASN: 65002, LocalAddress: "127.0.0.2", Port: 11791}},
+		Logger:    log.NewLogfmtLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +88,17 @@ func TestTwoSpeakers(t *testing.T) {
 	// b goes away: a keeps its routes for the hold time, then drops them.
 	bcancel()
 	waitFor(t, "a to drop b's routes after the hold", func() bool { return len(got(a, "black")) == 0 })
+	// The session's life is in a's log: up at info, down at warning
+	// with the routes held; the reason stays in show neighbors.
+	for _, want := range []string{`level=info msg="bgp session up" neighbor=127.0.0.3`,
+		`level=warn msg="bgp session down" neighbor=127.0.0.3`, "routes-held=1"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("a's log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if ns, _ := a.Neighbors(ctx); len(ns) != 1 || ns[0].LastError == "" {
+		t.Errorf("no last error after the session was lost: %+v", ns)
+	}
 }
 
 func TestCommunities(t *testing.T) {

@@ -33,7 +33,8 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker
 	if err != nil {
 		return nil, err
 	}
-	sc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Listen: b.Listen, Port: b.Port, Hold: b.Hold, White: white, Black: black}
+	sc := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Listen: b.Listen, Port: b.Port, Hold: b.Hold, White: white, Black: black,
+		Logger: d.logger}
 	for _, n := range b.Neighbors {
 		if n.Password != "" {
 			// A password that cannot be set would leave the session
@@ -170,9 +171,13 @@ func (d *Daemon) showNeighbors(ctx context.Context, w io.Writer, req control.Req
 	if req.JSON {
 		return jsonLines(w, ns)
 	}
-	fmt.Fprintf(w, "%-40s %-10s %-12s %s\n", "NEIGHBOR", "AS", "STATE", "ROUTES")
+	fmt.Fprintf(w, "%-40s %-10s %-12s %-8s %s\n", "NEIGHBOR", "AS", "STATE", "ROUTES", "LAST ERROR")
 	for _, n := range ns {
-		fmt.Fprintf(w, "%-40s %-10d %-12s %d\n", n.Address, n.ASN, n.State, n.Received)
+		last := n.LastError
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(w, "%-40s %-10d %-12s %-8d %s\n", n.Address, n.ASN, n.State, n.Received, last)
 	}
 	return nil
 }

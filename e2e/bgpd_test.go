@@ -239,6 +239,23 @@ bgp neighbor 127.0.0.6 as 65066 local-address 127.0.0.2 max-prefix 2
 		out, _ := exec.Command("bgpctl", "-s", flood, "show", "neighbor").CombinedOutput()
 		return strings.Contains(strings.ToLower(string(out)), "max-prefix") || strings.Contains(strings.ToLower(string(out)), "maximum number of prefixes")
 	})
+	// show neighbors says why: GoBGP's warning, kept as the last error.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("show neighbors:\n%s", ctl("show", "neighbors"))
+		}
+	})
+	waitFor(t, "the limit in show neighbors", 10*time.Second, func() bool {
+		for _, l := range strings.Split(ctl("show", "neighbors"), "\n") {
+			if strings.HasPrefix(l, "127.0.0.6 ") && strings.Contains(l, "maximum number of prefix") {
+				return true
+			}
+		}
+		return false
+	})
+	if l := ctl("show", "neighbors"); strings.Contains(l, "127.0.0.4 ") && !strings.Contains(l, "-\n") {
+		t.Errorf("the modest neighbor has an error:\n%s", l)
+	}
 	rib := ctl("show", "rib")
 	if n := strings.Count(rib, "127.0.0.6\t"); n > 2 {
 		t.Errorf("%d routes held from a neighbor limited to 2:\n%s", n, rib)
