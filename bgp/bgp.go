@@ -308,6 +308,18 @@ func (s *Speaker) Received(list string) map[string][]netip.Prefix {
 	return out
 }
 
+// HeldUntil returns, for each neighbor whose session is down and whose
+// routes are still held, when the hold runs out.
+func (s *Speaker) HeldUntil() map[string]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]time.Time, len(s.down))
+	for n, since := range s.down {
+		out[n] = since.Add(s.cfg.Hold)
+	}
+	return out
+}
+
 // Announce makes the speaker announce exactly prefixes for list, with the
 // list's community, withdrawing what is no longer in it.
 func (s *Speaker) Announce(ctx context.Context, list string, prefixes []netip.Prefix) error {

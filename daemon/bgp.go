@@ -81,6 +81,16 @@ func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
 
 func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	changed := false
+	held := sp.HeldUntil()
+	d.mu.Lock()
+	hold := 5 * time.Minute
+	if d.cfg.BGP != nil {
+		hold = d.cfg.BGP.Hold
+	}
+	d.mu.Unlock()
+	if d.bgpSeen == nil {
+		d.bgpSeen, d.bgpRestored = make(map[string]bool), make(map[string]bool)
+	}
 	for _, list := range []state.List{state.White, state.Black} {
 		rx := sp.Received(list.String())
 		// 0.0.0.0/0 tagged for either list would whitelist or block
@@ -99,15 +109,30 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 			rx[n] = d.floorAt("bgp "+n, ps, limit, what)
 		}
 		for n, ps := range rx {
-			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, time.Time{}); a+r > 0 {
+			// A neighbor whose session is down keeps its routes for the
+			// hold; show blacklist -v says until when.
+			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, held[n]); a+r > 0 {
 				changed = true
 			}
+			d.bgpSeen[n] = true
 		}
 		for _, src := range d.state.Sources(list, bgpSourcePrefix) {
-			if _, ok := rx[strings.TrimPrefix(src, bgpSourcePrefix)]; !ok {
-				d.state.SetSource(list, src, nil, time.Time{})
-				changed = true
+			n := strings.TrimPrefix(src, bgpSourcePrefix)
+			if _, ok := rx[n]; ok {
+				continue
 			}
+			if !d.bgpSeen[n] {
+				// Restored from the saved state for a neighbor not heard
+				// from since the start: held for the hold time, as if its
+				// session had just gone down, then expired.
+				if !d.bgpRestored[src] {
+					d.bgpRestored[src] = true
+					d.state.ExtendSource(list, src, d.now().Add(hold))
+				}
+				continue
+			}
+			d.state.SetSource(list, src, nil, time.Time{})
+			changed = true
 		}
 	}
 	if changed {

@@ -86,11 +86,15 @@ type Daemon struct {
 	pushedCount [2]int
 	// repairsSeen is each table's drift-repair count at the last sync.
 	repairsSeen map[string]int
-	lastSync    time.Time
-	syncErr     error
-	syncVersion uint64
-	recentErrs  []string
-	fileStamps  map[string]time.Time
+	// bgpSeen are the neighbors heard from since the start, and
+	// bgpRestored the saved BGP sources already put on hold; only the
+	// bgp loop touches them.
+	bgpSeen, bgpRestored map[string]bool
+	lastSync             time.Time
+	syncErr              error
+	syncVersion          uint64
+	recentErrs           []string
+	fileStamps           map[string]time.Time
 
 	logs *logSet // nil until Run starts it
 	// reloadMu serialises reloads (and re-reads of changed files): a

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ func buildBinaries(t *testing.T) (spfd, spfctl string) {
 	return filepath.Join(dir, "spfd"), filepath.Join(dir, "spfctl")
 }
 
-func startBackground(t *testing.T, name string, args ...string) {
+// startBackground runs a program until the test ends, or until the
+// function it returns stops it (SIGTERM, then SIGKILL after 5s).
+func startBackground(t *testing.T, name string, args ...string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	log, _ := os.Create(filepath.Join(t.TempDir(), filepath.Base(name)+".log"))
@@ -27,16 +30,21 @@ func startBackground(t *testing.T, name string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // TestOpenBGPDInterop peers spfd with Debian's OpenBGPD, as a bgp-spamd
@@ -86,7 +94,7 @@ allow to any
 	startBackground(t, "bgpd", "-d", "-f", bgpdBConf)
 	waitFor(t, "bgpd B", 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", bgpdBSock, "show", "summary").Run() == nil })
 
-	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+	ctl, _ := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2
 bgp neighbor 127.0.0.5 as 65067 local-address 127.0.0.2
 bgp announce { black }
@@ -136,9 +144,9 @@ bgp announce { black }
 func TestOpenBGPDMD5(t *testing.T) {
 	spfd, spfctl, dir := bgpSetup(t)
 	startBGPD(t, dir, "signed", "127.0.0.4", "s3cret", "192.0.2.44/32")
-	unsigned := startBGPD(t, dir, "unsigned", "127.0.0.5", "", "192.0.2.55/32")
+	unsigned, _ := startBGPD(t, dir, "unsigned", "127.0.0.5", "", "192.0.2.55/32")
 
-	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+	ctl, _ := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 password s3cret local-address 127.0.0.2
 bgp neighbor 127.0.0.5 as 65066 password s3cret local-address 127.0.0.2
 `)
@@ -170,7 +178,7 @@ bgp neighbor 127.0.0.5 as 65066 password s3cret local-address 127.0.0.2
 
 // startSpfd runs spfd on the file backend in dir with this BGP
 // configuration and returns a function that runs spfctl against it.
-func startSpfd(t *testing.T, spfd, spfctl, dir, bgpConf string) func(args ...string) string {
+func startSpfd(t *testing.T, spfd, spfctl, dir, bgpConf string) (ctl func(args ...string) string, stop func()) {
 	t.Helper()
 	sock := filepath.Join(dir, "spfd.sock")
 	conf := filepath.Join(dir, "spfd.conf")
@@ -181,19 +189,19 @@ resolver 127.0.0.1:1
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startBackground(t, spfd, "-d", "-f", conf)
+	stop = startBackground(t, spfd, "-d", "-f", conf)
 	return func(args ...string) string {
 		out, _ := exec.Command(spfctl, append([]string{"-s", sock}, args...)...).CombinedOutput()
 		return string(out)
-	}
+	}, stop
 }
 
 // startBGPD runs an OpenBGPD in AS 65066 on addr that peers with spfd on
 // 127.0.0.2 and announces routes with the blacklist community; it returns
 // bgpctl's socket.
-func startBGPD(t *testing.T, dir, name, addr, password string, routes ...string) string {
+func startBGPD(t *testing.T, dir, name, addr, password string, routes ...string) (sock string, stop func()) {
 	t.Helper()
-	sock := filepath.Join(dir, name+".sock")
+	sock = filepath.Join(dir, name+".sock")
 	conf := filepath.Join(dir, name+".conf")
 	md5 := ""
 	if password != "" {
@@ -216,9 +224,9 @@ allow from any
 allow to any
 `), 0o644)
 	run(t, "bgpd", "-n", "-f", conf)
-	startBackground(t, "bgpd", "-d", "-f", conf)
+	stop = startBackground(t, "bgpd", "-d", "-f", conf)
 	waitFor(t, name, 10*time.Second, func() bool { return exec.Command("bgpctl", "-s", sock, "show", "summary").Run() == nil })
-	return sock
+	return sock, stop
 }
 
 // TestOpenBGPDMaxPrefix: a neighbor that sends more routes than its
@@ -227,8 +235,8 @@ allow to any
 func TestOpenBGPDMaxPrefix(t *testing.T) {
 	spfd, spfctl, dir := bgpSetup(t)
 	startBGPD(t, dir, "modest", "127.0.0.4", "", "192.0.2.44/32")
-	flood := startBGPD(t, dir, "flood", "127.0.0.6", "", "192.0.2.61/32", "192.0.2.62/32", "192.0.2.63/32")
-	ctl := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
+	flood, _ := startBGPD(t, dir, "flood", "127.0.0.6", "", "192.0.2.61/32", "192.0.2.62/32", "192.0.2.63/32")
+	ctl, _ := startSpfd(t, spfd, spfctl, dir, `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 }
 bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2 max-prefix 2
 bgp neighbor 127.0.0.6 as 65066 local-address 127.0.0.2 max-prefix 2
 `)
@@ -286,4 +294,40 @@ func bgpSetup(t *testing.T) (spfd, spfctl, dir string) {
 	os.Chmod(dir, 0o755)
 	os.MkdirAll("/run/openbgpd", 0o755)
 	return spfd, spfctl, dir
+}
+
+// TestOpenBGPDHold: routes of a neighbor whose session went down are held
+// for the hold time, with the expiry in show blacklist -v, also across a
+// restart of spfd while the neighbor is still down; then they go.
+func TestOpenBGPDHold(t *testing.T) {
+	spfd, spfctl, dir := bgpSetup(t)
+	_, stopBGPD := startBGPD(t, dir, "peer", "127.0.0.4", "", "192.0.2.44/32")
+	conf := `bgp as 65001 router-id 127.0.0.2 listen { 127.0.0.2 } hold 6s
+bgp neighbor 127.0.0.4 as 65066 local-address 127.0.0.2
+`
+	ctl, stopSpfd := startSpfd(t, spfd, spfctl, dir, conf)
+	black := func() string {
+		data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt"))
+		return string(data)
+	}
+	waitFor(t, "the route in the table", 30*time.Second, func() bool { return strings.Contains(black(), "192.0.2.44/32") })
+	if v := ctl("show", "blacklist", "-v"); !strings.Contains(v, "bgp:127.0.0.4") || strings.Contains(v, "expires") {
+		t.Fatalf("show blacklist -v:\n%s", v)
+	}
+	stopBGPD()
+	waitFor(t, "the held route's expiry in show blacklist -v", 10*time.Second, func() bool {
+		return strings.Contains(ctl("show", "blacklist", "-v"), "bgp:127.0.0.4(expires ")
+	})
+	// spfd restarts while the neighbor is still down: the saved route is
+	// held again, not dropped at start.
+	stopSpfd()
+	ctl, _ = startSpfd(t, spfd, spfctl, dir, conf)
+	waitFor(t, "spfd back", 10*time.Second, func() bool { return strings.Contains(ctl("show", "status"), "uptime") })
+	if v := ctl("show", "blacklist", "-v"); !strings.Contains(v, "192.0.2.44/32") || !strings.Contains(v, "bgp:127.0.0.4(expires ") {
+		t.Errorf("after a restart with the neighbor down:\n%s", v)
+	}
+	if !strings.Contains(black(), "192.0.2.44/32") {
+		t.Errorf("the held route left the table at the restart:\n%s", black())
+	}
+	waitFor(t, "the route gone after the hold", 20*time.Second, func() bool { return !strings.Contains(black(), "192.0.2.44/32") })
 }

@@ -151,7 +151,7 @@ LogLevel INFO
 
 	authlog := filepath.Join(dir, "auth.log")
 	syslogToFile(t, filepath.Join(dir, "log.sock"), authlog)
-	ctl := startSpfd(t, spfd, spfctl, dir, `log sshd file "`+authlog+`" threshold 1 within 1h
+	ctl, _ := startSpfd(t, spfd, spfctl, dir, `log sshd file "`+authlog+`" threshold 1 within 1h
 `)
 	waitFor(t, "spfd", 10*time.Second, func() bool { return strings.Contains(ctl("show", "status"), "uptime") })
 
