@@ -448,14 +448,16 @@ func (n *NFTables) Repairs(list string) int {
 
 func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	l := n.lists[list]
 	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list]}
 	if l == nil {
+		n.mu.Unlock()
 		return st, nil
 	}
 	st.Entries = l.cur.len()
 	p, b, ok, err := n.ruleCounters(list)
+	sets := l.sets // an array: a copy
+	n.mu.Unlock()
 	if err != nil {
 		return st, fmt.Errorf("nftables %s: %w", list, err)
 	}
@@ -468,8 +470,19 @@ func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 	if !n.ElementCounters {
 		return st, nil
 	}
-	for _, s := range l.sets {
-		elems, err := n.conn.GetSetElements(s)
+	// Summing element counters reads whole sets: a million elements take
+	// a while. Do it outside the lock syncs need, on a connection of its
+	// own, as replies on the shared one would interleave with a sync's.
+	conn, err := nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		_ = c.SetReadBuffer(16 << 20)
+		return nil
+	}))
+	if err != nil {
+		return st, fmt.Errorf("nftables %s: %w", list, err)
+	}
+	defer conn.CloseLasting()
+	for _, s := range sets {
+		elems, err := conn.GetSetElements(s)
 		if err != nil {
 			return st, fmt.Errorf("nftables %s: %w", list, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // needNetns skips unless the test runs as root in its own namespace with
 // nft installed; under CI a skip is a failure.
-func needNetns(t *testing.T) {
+func needNetns(t testing.TB) {
 	t.Helper()
 	_, nftErr := exec.LookPath("nft")
 	if os.Getuid() == 0 && os.Getenv("SPFD_IN_NETNS") == "1" && nftErr == nil {
@@ -228,6 +229,41 @@ func TestNFTablesLarge(t *testing.T) {
 	got := count("black4") + count("black6") + count("black4h") + count("black6h")
 	if got != want.len() {
 		t.Fatalf("kernel holds %d elements, want %d", got, want.len())
+	}
+	// Stats sums the element counters outside the lock syncs take, on a
+	// connection of its own: syncs running meanwhile must neither fail
+	// nor mix their netlink replies with its dump.
+	var wg sync.WaitGroup
+	statsErr := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := n.Stats(context.Background(), "black")
+			if err == nil && !st.Counters {
+				err = fmt.Errorf("no counters in %+v", st)
+			}
+			statsErr <- err
+		}()
+	}
+	for i := range 20 {
+		var b prefixset.Builder
+		b.AddSet(set)
+		b.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i * 2)}), 32))
+		set = b.Set()
+		if err := n.Sync(context.Background(), "black", set); err != nil {
+			t.Fatalf("sync %d during stats: %v", i, err)
+		}
+	}
+	wg.Wait()
+	close(statsErr)
+	for err := range statsErr {
+		if err != nil {
+			t.Errorf("stats during syncs: %v", err)
+		}
+	}
+	if got := count("black4") + count("black6") + count("black4h") + count("black6h"); got != contentOf(set).len() {
+		t.Errorf("after syncs during stats the kernel holds %d elements, want %d", got, contentOf(set).len())
 	}
 }
 
