@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -155,15 +156,15 @@ func TestServerRoundTrip(t *testing.T) {
 }
 
 func TestServerChecksPeerCredentials(t *testing.T) {
-	var gotUID int
-	path, _, _ := startServer(t, echoHandler, func(uid int) bool { gotUID = uid; return false })
+	var gotUID atomic.Int64
+	path, _, _ := startServer(t, echoHandler, func(uid int) bool { gotUID.Store(int64(uid)); return false })
 	var out bytes.Buffer
 	err := Do(context.Background(), path, Request{Args: []string{"add", "black", "192.0.2.1"}}, &out)
 	if err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("mutating command by an unprivileged peer: %v", err)
 	}
-	if gotUID != os.Getuid() {
-		t.Errorf("peer uid %d, want %d", gotUID, os.Getuid())
+	if got := int(gotUID.Load()); got != os.Getuid() {
+		t.Errorf("peer uid %d, want %d", got, os.Getuid())
 	}
 	// Read-only commands need no privilege.
 	if err := Do(context.Background(), path, Request{Args: []string{"show", "status"}}, &out); err != nil {
@@ -317,5 +318,42 @@ func TestServerFailureAfterOutput(t *testing.T) {
 		if want := "example.com\ttemporary-failure\t0 networks\n" + big; out.String() != want {
 			t.Errorf("%s: output of %d bytes, want %d", tt.domain, out.Len(), len(want))
 		}
+	}
+}
+
+// Idle connections of a user who is not privileged (a member of the
+// socket's group) cannot take every slot: that user is held to its share,
+// and root still gets in.
+func TestIdleClientsCannotLockRootOut(t *testing.T) {
+	var privileged atomic.Bool
+	path, _, _ := startServer(t, echoHandler, func(int) bool { return privileged.Load() })
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	busy := 0
+	for range 8 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+		// A refused connection is answered at once with "busy"; an
+		// admitted one waits for its request.
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if line, _ := bufio.NewReader(c).ReadString('\n'); strings.Contains(line, "busy") {
+			busy++
+		}
+	}
+	// MaxClients 8: 2 kept for privileged peers, 1 for each other user.
+	if busy != 7 {
+		t.Errorf("%d of 8 idle connections of one unprivileged user refused, want 7", busy)
+	}
+	privileged.Store(true)
+	var out bytes.Buffer
+	if err := Do(context.Background(), path, Request{Args: []string{"add", "black", "192.0.2.1"}}, &out); err != nil {
+		t.Errorf("root locked out: %v", err)
 	}
 }

@@ -23,7 +23,8 @@ type Server struct {
 	GID     int // group owning the socket, -1 to leave it
 	Handler Handler
 	// Privileged decides which peer users may run commands that change
-	// state (root and the daemon's own user).
+	// state (root and the daemon's own user), and which may use the slots
+	// kept for them. It is called from several goroutines at once.
 	Privileged func(uid int) bool
 	// MaxClients bounds concurrent connections; more get a busy reply.
 	MaxClients int
@@ -93,7 +94,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if maxClients <= 0 {
 		maxClients = 64
 	}
-	slots := make(chan struct{}, maxClients)
+	adm := newAdmission(maxClients)
 	var wg sync.WaitGroup
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
@@ -106,9 +107,12 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return err
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
+		uid, err := peerUID(conn.(*net.UnixConn))
+		if err != nil {
+			uid = -1 // unknown: admitted as the least trusted
+		}
+		release, ok := adm.admit(uid, err == nil && s.Privileged != nil && s.Privileged(uid))
+		if !ok {
 			conn.SetWriteDeadline(time.Now().Add(time.Second))
 			writeJSONLine(conn, Response{Version: Version, Error: "busy: too many clients"})
 			conn.Close()
@@ -117,10 +121,58 @@ func (s *Server) Serve(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
+			// The slot is free before the client sees the end of the
+			// answer, so a script's next spfctl never finds it taken.
+			defer conn.Close()
+			defer release()
 			s.serveConn(ctx, conn.(*net.UnixConn))
 		}()
 	}
+}
+
+// admission shares the connection slots so that the socket's group
+// cannot lock root out: a quarter of the slots is kept for privileged
+// peers (root and spfd's user), and one user who is not privileged holds
+// at most perUIDMax of the rest.
+type admission struct {
+	mu                 sync.Mutex
+	max, reserved      int
+	perUIDMax          int
+	total, unprivTotal int
+	perUID             map[int]int
+}
+
+func newAdmission(slots int) *admission {
+	reserved := max(1, slots/4)
+	return &admission{max: slots, reserved: reserved, perUIDMax: max(1, (slots-reserved)/4), perUID: make(map[int]int)}
+}
+
+// admit takes a slot for a peer, or says no; release gives it back.
+func (a *admission) admit(uid int, privileged bool) (release func(), ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.total >= a.max {
+		return nil, false
+	}
+	if !privileged && (a.unprivTotal >= a.max-a.reserved || a.perUID[uid] >= a.perUIDMax) {
+		return nil, false
+	}
+	a.total++
+	if !privileged {
+		a.unprivTotal++
+		a.perUID[uid]++
+	}
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.total--
+		if !privileged {
+			a.unprivTotal--
+			if a.perUID[uid]--; a.perUID[uid] == 0 {
+				delete(a.perUID, uid)
+			}
+		}
+	}, true
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -129,8 +181,8 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
+// serveConn answers one request; the caller closes conn.
 func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
-	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
