@@ -209,6 +209,7 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 	}
 	if created && l.known {
 		n.repairs[list]++ // our sets vanished behind our back
+		l.known = false   // one repair: the read below finds them empty, no news
 	}
 	since := time.Since(l.lastRead)
 	if created || !l.known || since > n.RereadEvery || (l.foreign && since >= n.ForeignRereadAfter) {

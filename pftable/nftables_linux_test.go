@@ -176,12 +176,16 @@ func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 
 	// nft -f with "flush ruleset" removes everything: the next sync
 	// brings the table, the sets and the elements back.
+	before := st.Repairs
 	nft(t, "flush", "ruleset")
 	n.RereadEvery = time.Hour
 	if err := n.Sync(ctx, "black", second); err != nil {
 		t.Fatal(err)
 	}
 	check(second)
+	if st, _ := n.Stats(ctx, "black"); st.Repairs != before+1 {
+		t.Errorf("flush ruleset counted as %d repairs, want 1", st.Repairs-before)
+	}
 
 	// An element we think is there but is not: the delete fails, spfd
 	// reads the sets again and retries, never leaving a half-applied set.
