@@ -64,6 +64,24 @@ type Follower struct {
 	lines   lineSplitter
 	lastErr string
 	notify  notifier
+	// retired is the file the name pointed to before the last rotation,
+	// still read until it has been quiet for RotateGrace: the writer
+	// (syslogd, a web server) appends to it until it reopens the name.
+	retired *retiredFile
+	// RotateGrace is how long a rotated file must stay unchanged before
+	// it is let go; 0 means DefaultRotateGrace.
+	RotateGrace time.Duration
+}
+
+// DefaultRotateGrace outlasts the reopen delay of syslogd and web servers
+// after newsyslog or logrotate signals them.
+const DefaultRotateGrace = 5 * time.Second
+
+type retiredFile struct {
+	f       *os.File
+	off     int64
+	lines   lineSplitter
+	changed time.Time // when it last grew
 }
 
 // maxLineBytes bounds a line; a longer line is dropped whole.
@@ -77,6 +95,7 @@ func (f *Follower) Run(ctx context.Context, out chan<- Batch) error {
 	f.notify = newNotifier(f.Path)
 	defer f.notify.close()
 	defer f.closeFile()
+	defer f.closeRetired()
 	tick := time.NewTicker(f.Poll)
 	defer tick.Stop()
 	first := true
@@ -187,6 +206,9 @@ func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
 	if err := f.drain(ctx, out); err != nil {
 		return err
 	}
+	if err := f.drainRetired(ctx, out); err != nil {
+		return err
+	}
 	if len(f.head) < headLen {
 		f.head = readHead(f.f)
 	}
@@ -201,8 +223,9 @@ func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
 	if dev, ino := fileID(fi); dev == f.dev && ino == f.ino {
 		return nil
 	}
-	// A new file took the name. Hold it open before letting the old one
-	// go, then finish the old one: lines written just before rotation.
+	// A new file took the name. Hold it open, finish what the old one
+	// has, and keep reading the old one until it is quiet: its writer
+	// appends there until it reopens the name.
 	nf, err := os.Open(f.Path)
 	if err != nil {
 		return nil // gone again; the next wake looks anew
@@ -211,12 +234,53 @@ func (f *Follower) step(ctx context.Context, out chan<- Batch) error {
 		nf.Close()
 		return err
 	}
-	if last, ok := f.lines.flush(); ok {
-		f.emit(ctx, out, []string{last})
-	}
-	f.closeFile()
+	f.closeRetired()
+	f.retired = &retiredFile{f: f.f, off: f.off, lines: f.lines, changed: time.Now()}
+	f.f, f.lines = nil, lineSplitter{}
 	f.adopt(nf)
 	return f.drain(ctx, out)
+}
+
+// drainRetired reads what the rotated file gained, and lets it go once it
+// has been quiet for the grace period. Its lines go out with the current
+// file's position: the saved position never points into a rotated file.
+func (f *Follower) drainRetired(ctx context.Context, out chan<- Batch) error {
+	r := f.retired
+	if r == nil {
+		return nil
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.f.ReadAt(buf, r.off)
+		if n > 0 {
+			r.off += int64(n)
+			r.changed = time.Now()
+			if lines := r.lines.split(buf[:n]); len(lines) > 0 && !f.emit(ctx, out, lines) {
+				return ctx.Err()
+			}
+		}
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	grace := f.RotateGrace
+	if grace <= 0 {
+		grace = DefaultRotateGrace
+	}
+	if time.Since(r.changed) >= grace {
+		if last, ok := r.lines.flush(); ok && !f.emit(ctx, out, []string{last}) {
+			return ctx.Err()
+		}
+		f.closeRetired()
+	}
+	return nil
+}
+
+func (f *Follower) closeRetired() {
+	if f.retired != nil {
+		f.retired.f.Close()
+		f.retired = nil
+	}
 }
 
 // adopt makes fh the followed file, read from its start.

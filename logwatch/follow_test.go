@@ -355,3 +355,30 @@ func TestFollowPartialAndLongLines(t *testing.T) {
 		t.Fatalf("offset %d after the last line, file size %d", pos.Offset, fi.Size())
 	}
 }
+
+// The rotator renames the file and creates a new one at once; the writer
+// (syslogd) keeps appending to the old file for a second, 200 lines a
+// second, before it reopens the name. No line is lost or read twice.
+func TestFollowWriterReopensLate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authlog")
+	w := newLogWriter(t, path)
+	c := follow(t, &Follower{Path: path, Poll: 50 * time.Millisecond, RotateGrace: 500 * time.Millisecond})
+	time.Sleep(100 * time.Millisecond)
+	paced := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			w.write(1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for round := range 2 {
+		paced(300 * time.Millisecond)
+		os.Rename(path, fmt.Sprintf("%s.%d", path, round))
+		if f, err := os.Create(path); err == nil { // newsyslog makes the new file
+			f.Close()
+		}
+		paced(time.Second) // still into the old file
+		w.reopen()
+		paced(300 * time.Millisecond)
+	}
+	checkSequence(t, c.waitLines(t, w.n), w.n)
+}
