@@ -3,7 +3,9 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/spfd/spfd/internal/dnstest"
 	"github.com/spfd/spfd/internal/runtest"
 	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/logwatch"
 	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/spf"
@@ -356,4 +359,25 @@ func TestServesBeforeReconcile(t *testing.T) {
 	}
 	close(backend.release)
 	waitUntil(t, func() bool { return slices.Equal(h.table(h.d.cfg.Black), []string{"203.0.113.1/32"}) })
+}
+
+// A ban from a batch of log lines is journalled with the position after
+// the batch: after a crash (no snapshot), the state read back resumes
+// there, so those lines are not counted again.
+func TestBanJournalledWithPosition(t *testing.T) {
+	h := newHarness(t, exampleZone, "")
+	pos := logwatch.Position{Path: "/var/log/authlog", Dev: 1, Ino: 2, Offset: 4096, Head: "4e6f76"}
+	h.d.applyOutcomes(config.LogSource{}, []logwatch.Outcome{{Action: logwatch.Ban, Addr: netip.MustParseAddr("203.0.113.9"), Rule: "sshd", TTL: time.Hour}}, pos)
+	// Read the directory back as a restart after SIGKILL would: the
+	// snapshot from the start, then the journal.
+	st, _, err := state.Open(filepath.Join(h.dir, "state"), h.clock.Now, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	raw := st.Position(func(raw json.RawMessage) bool { return strings.Contains(string(raw), pos.Path) })
+	var got logwatch.Position
+	if raw == nil || json.Unmarshal(raw, &got) != nil || got != pos {
+		t.Errorf("position after replay %s, want %+v", raw, pos)
+	}
 }

@@ -139,7 +139,7 @@ func (d *Daemon) runFollower(ctx context.Context, f *logwatch.Follower, src conf
 				}
 			}
 			pmu.Unlock()
-			d.applyOutcomes(src, outcomes)
+			d.applyOutcomes(src, outcomes, b.Pos)
 			d.setPosition(b.Pos)
 		}
 	}
@@ -170,8 +170,9 @@ func (d *Daemon) exempt(a netip.Addr) bool {
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,
-// in one journal write.
-func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome) {
+// in one journal write with pos, the position after the batch: after a
+// crash, spfd resumes there and never counts those lines again.
+func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome, pos logwatch.Position) {
 	var ops []state.Op
 	var bans, captured []logwatch.Outcome
 	now := d.now()
@@ -204,6 +205,11 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	}
 	if len(ops) == 0 && len(names) == 0 {
 		return
+	}
+	if len(ops) > 0 {
+		if raw, err := json.Marshal(pos); err == nil {
+			ops = append(ops, state.Op{Op: "position", Position: raw})
+		}
 	}
 	if err := d.commitIfAny(ops...); err != nil {
 		d.recordError("log", err)
@@ -297,9 +303,10 @@ func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *log
 					}
 				}
 			}
-			d.applyOutcomes(src, outcomes)
 			if n := len(entries); n > 0 {
-				d.setPosition(logwatch.Position{Path: key, Cursor: entries[n-1].Cursor})
+				pos := logwatch.Position{Path: key, Cursor: entries[n-1].Cursor}
+				d.applyOutcomes(src, outcomes, pos)
+				d.setPosition(pos)
 			}
 		}
 	}

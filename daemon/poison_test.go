@@ -155,7 +155,7 @@ Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7
 
 func TestCaptureIgnore(t *testing.T) {
 	h := newHarness(t, exampleZone, "capture ignore { example.net }\nlog maillog file \"/nonexistent\" capture yes")
-	h.d.applyOutcomes(h.d.cfg.Logs[0], []logwatch.Outcome{captureOutcome("example.net"), captureOutcome("mail.example.net"), captureOutcome("example.com")})
+	h.d.applyOutcomes(h.d.cfg.Logs[0], []logwatch.Outcome{captureOutcome("example.net"), captureOutcome("mail.example.net"), captureOutcome("example.com")}, logwatch.Position{Path: "maillog"})
 	if _, ok := h.d.state.Domain("example.net"); ok {
 		t.Error("example.net captured despite capture ignore")
 	}

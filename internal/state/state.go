@@ -98,6 +98,13 @@ func (s *State) Commit(ops ...Op) error {
 // apply applies one journalled op. Lock held, or not yet shared.
 func (s *State) apply(op Op) error {
 	switch op.Op {
+	case "position":
+		key := positionKey(op.Position)
+		if key == "" {
+			return errors.New("position without a path")
+		}
+		s.setPosition(func(raw json.RawMessage) bool { return positionKey(raw) == key }, op.Position)
+		return nil
 	case "add", "remove", "delete":
 		list, err := ParseList(op.List)
 		if err != nil {
@@ -461,6 +468,23 @@ func (s *State) Position(match func(raw json.RawMessage) bool) json.RawMessage {
 func (s *State) SetPosition(match func(raw json.RawMessage) bool, raw json.RawMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setPosition(match, raw)
+}
+
+// positionKey is what names a position: its "path" (a file, or
+// "journal:UNIT").
+func positionKey(raw json.RawMessage) string {
+	var p struct {
+		Path string `json:"path"`
+	}
+	if json.Unmarshal(raw, &p) != nil {
+		return ""
+	}
+	return p.Path
+}
+
+// setPosition is SetPosition with the lock held.
+func (s *State) setPosition(match func(raw json.RawMessage) bool, raw json.RawMessage) {
 	s.positionsDirty = true
 	for i, old := range s.positions {
 		if match(old) {

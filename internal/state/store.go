@@ -31,6 +31,9 @@ type Op struct {
 	// Note and At record where and when a capture came from.
 	Note string    `json:"note,omitempty"`
 	At   time.Time `json:"at,omitzero"`
+	// Position is a log read position (op "position"), journalled with
+	// the bans its lines caused so a replay never counts them again.
+	Position json.RawMessage `json:"position,omitempty"`
 }
 
 // Store keeps the state directory: the snapshot "state", the one before it
