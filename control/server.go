@@ -24,7 +24,7 @@ type Server struct {
 	Handler Handler
 	// Privileged decides which peer users may run commands that change
 	// state (root and the daemon's own user), and which may use the slots
-	// kept for them. It is called from several goroutines at once.
+	// kept for them. It is asked once per connection, when it is accepted.
 	Privileged func(uid int) bool
 	// MaxClients bounds concurrent connections; more get a busy reply.
 	MaxClients int
@@ -107,11 +107,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return err
 		}
-		uid, err := peerUID(conn.(*net.UnixConn))
-		if err != nil {
-			uid = -1 // unknown: admitted as the least trusted
-		}
-		release, ok := adm.admit(uid, err == nil && s.Privileged != nil && s.Privileged(uid))
+		p := s.peerOf(conn.(*net.UnixConn))
+		release, ok := adm.admit(p.uid, p.privileged)
 		if !ok {
 			conn.SetWriteDeadline(time.Now().Add(time.Second))
 			writeJSONLine(conn, Response{Version: Version, Error: "busy: too many clients"})
@@ -125,7 +122,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			// answer, so a script's next spfctl never finds it taken.
 			defer conn.Close()
 			defer release()
-			s.serveConn(ctx, conn.(*net.UnixConn))
+			s.serveConn(ctx, conn.(*net.UnixConn), p)
 		}()
 	}
 }
@@ -181,8 +178,23 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// serveConn answers one request; the caller closes conn.
-func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
+// peer is who is on the other end of a connection, read once at accept.
+type peer struct {
+	uid        int // -1 when unknown
+	credErr    error
+	privileged bool
+}
+
+func (s *Server) peerOf(conn *net.UnixConn) peer {
+	uid, err := peerUID(conn)
+	if err != nil {
+		return peer{uid: -1, credErr: err} // unknown: the least trusted
+	}
+	return peer{uid: uid, privileged: s.Privileged != nil && s.Privileged(uid)}
+}
+
+// serveConn answers one request from p; the caller closes conn.
+func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn, p peer) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	conn.SetReadDeadline(time.Now().Add(requestTimeout))
@@ -193,13 +205,12 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	if cmd.Mutates {
-		uid, err := peerUID(conn)
-		if err != nil {
-			s.logf("control: peer credentials: %v", err)
+		if p.credErr != nil {
+			s.logf("control: peer credentials: %v", p.credErr)
 			writeJSONLine(w, Response{Version: Version, Error: "cannot check peer credentials"})
 			return
 		}
-		if s.Privileged == nil || !s.Privileged(uid) {
+		if !p.privileged {
 			writeJSONLine(w, Response{Version: Version, Error: fmt.Sprintf("permission denied: %q changes state; run it as root or as spfd's user", cmd.Name)})
 			return
 		}
