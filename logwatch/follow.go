@@ -249,19 +249,12 @@ func (f *Follower) drainRetired(ctx context.Context, out chan<- Batch) error {
 	if r == nil {
 		return nil
 	}
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := r.f.ReadAt(buf, r.off)
-		if n > 0 {
-			r.off += int64(n)
-			r.changed = time.Now()
-			if lines := r.lines.split(buf[:n]); len(lines) > 0 && !f.emit(ctx, out, lines) {
-				return ctx.Err()
-			}
-		}
-		if err != nil || n == 0 {
-			break
-		}
+	grew, err := f.readOn(ctx, out, r.f, &r.off, &r.lines)
+	if err != nil {
+		return err
+	}
+	if grew {
+		r.changed = time.Now()
 	}
 	grace := f.RotateGrace
 	if grace <= 0 {
@@ -297,21 +290,29 @@ func (f *Follower) adopt(fh *os.File) {
 
 // drain reads from the offset to the end of the open file.
 func (f *Follower) drain(ctx context.Context, out chan<- Batch) error {
+	_, err := f.readOn(ctx, out, f.f, &f.off, &f.lines)
+	return err
+}
+
+// readOn reads fh from *off to its end, cutting lines with lines, and
+// sends them with the current file's position; grew says whether it read
+// anything.
+func (f *Follower) readOn(ctx context.Context, out chan<- Batch, fh *os.File, off *int64, lines *lineSplitter) (grew bool, err error) {
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := f.f.ReadAt(buf, f.off)
+		n, err := fh.ReadAt(buf, *off)
 		if n > 0 {
-			f.off += int64(n)
-			lines := f.lines.split(buf[:n])
-			if len(lines) > 0 && !f.emit(ctx, out, lines) {
-				return ctx.Err()
+			grew = true
+			*off += int64(n)
+			if ls := lines.split(buf[:n]); len(ls) > 0 && !f.emit(ctx, out, ls) {
+				return grew, ctx.Err()
 			}
 		}
 		if err != nil || n == 0 {
 			if err != nil && !errors.Is(err, io.EOF) {
-				f.logf("reading %s: %v", f.Path, err)
+				f.logf("reading %s: %v", fh.Name(), err)
 			}
-			return nil
+			return grew, nil
 		}
 	}
 }
