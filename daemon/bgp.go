@@ -83,11 +83,12 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	changed := false
 	held := sp.HeldUntil()
 	d.mu.Lock()
-	hold := 5 * time.Minute
-	if d.cfg.BGP != nil {
-		hold = d.cfg.BGP.Hold
-	}
+	b := d.cfg.BGP
 	d.mu.Unlock()
+	hold, limits := 5*time.Minute, [2]config.Prefixlen{}
+	if b != nil {
+		hold, limits = b.Hold, [2]config.Prefixlen{state.White: b.WhitePrefixlen, state.Black: b.BlackPrefixlen}
+	}
 	if d.bgpSeen == nil {
 		d.bgpSeen, d.bgpRestored = make(map[string]bool), make(map[string]bool)
 	}
@@ -95,23 +96,12 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 		rx := sp.Received(list.String())
 		// 0.0.0.0/0 tagged for either list would whitelist or block
 		// everything; the lists' prefixlen limits come on top.
-		d.mu.Lock()
-		limit := config.Prefixlen{}
-		if b := d.cfg.BGP; b != nil {
-			limit = b.WhitePrefixlen
-			if list == state.Black {
-				limit = b.BlackPrefixlen
-			}
-		}
-		d.mu.Unlock()
+		limit := limits[list]
 		what := fmt.Sprintf("the safety floor or bgp prefixlen %s (inet /%d, inet6 /%d)", list, limit.IPv4, limit.IPv6)
-		for n, ps := range rx {
-			rx[n] = d.floorAt("bgp "+n, ps, limit, what)
-		}
 		for n, ps := range rx {
 			// A neighbor whose session is down keeps its routes for the
 			// hold; show blacklist -v says until when.
-			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, ps, held[n]); a+r > 0 {
+			if a, r := d.state.SetSource(list, bgpSourcePrefix+n, d.floorAt("bgp "+n, ps, limit, what), held[n]); a+r > 0 {
 				changed = true
 			}
 			d.bgpSeen[n] = true
