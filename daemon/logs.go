@@ -91,7 +91,7 @@ func (d *Daemon) runSource(ctx context.Context, src config.LogSource) {
 	proc := logwatch.NewProcessor(src, d.exempt)
 	// Unauthenticated sessions from the host's own and the ignore
 	// networks submit local users' mail (capture).
-	proc.LocalNet = func(a netip.Addr) bool { return d.state.Ignore().Contains(netip.PrefixFrom(a, a.BitLen())) }
+	proc.LocalNet = func(a netip.Addr) bool { return d.state.Ignore().ContainsAddr(a) }
 	if src.Journal != "" {
 		d.runJournal(ctx, src, proc)
 		return
@@ -160,13 +160,12 @@ func evidence(source, line string) string {
 // exempt says whether an address is never counted: whitelisted or in an
 // ignore network.
 func (d *Daemon) exempt(a netip.Addr) bool {
-	p := netip.PrefixFrom(a, a.BitLen())
-	if d.state.Ignore().Contains(p) {
+	if d.state.Ignore().ContainsAddr(a) {
 		return true
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.pushed[state.White].Contains(p)
+	return d.pushed[state.White].ContainsAddr(a)
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,

@@ -48,7 +48,7 @@ func BenchmarkSSHEvent(b *testing.B) {
 	p := NewProcessor(sshSource(), nil)
 	var dst []Outcome
 	for i := 0; b.Loop(); i++ {
-		dst = p.AppendEvent(dst[:0], events[i%len(events)], now)
+		dst = p.AppendEvent(dst[:0], &events[i%len(events)], now)
 	}
 }
 

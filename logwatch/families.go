@@ -31,7 +31,10 @@ type Family struct {
 
 // Parser turns a log line, or a journal entry, into an event.
 type Parser interface {
-	Line(line string, now time.Time) (Event, bool)
+	// Line fills in e from a line; on false, e is undefined. It writes
+	// into e, not a returned copy: an Event is a few hundred bytes, and
+	// a busy log has millions of lines.
+	Line(line string, now time.Time, e *Event) bool
 	// Journal reads an entry the journal gave, trusting only its
 	// kernel-supplied fields (_COMM, _SYSTEMD_UNIT) for the program.
 	Journal(e JournalEntry, now time.Time) (Event, bool)
@@ -218,7 +221,7 @@ func MailOptions(src config.LogSource) MailSettings {
 type sshdParser struct{}
 
 // Line accepts a journal MESSAGE (no syslog header) too.
-func (sshdParser) Line(line string, now time.Time) (Event, bool) { return ParseSSHDLine(line, now) }
+func (sshdParser) Line(line string, now time.Time, e *Event) bool { return parseSSHDLine(line, now, e) }
 
 func (sshdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) {
 	if !IsSSHDProgram(e.Comm) {
@@ -231,13 +234,21 @@ func (sshdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) {
 
 type httpdParser struct{}
 
-func (httpdParser) Line(line string, _ time.Time) (Event, bool) { return ParseHTTPD(line) }
+func (httpdParser) Line(line string, _ time.Time, e *Event) bool {
+	var ok bool
+	*e, ok = ParseHTTPD(line)
+	return ok
+}
 
 func (httpdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) { return ParseHTTPD(e.Message) }
 
 type mailParser struct{ m *MailParser }
 
-func (p mailParser) Line(line string, now time.Time) (Event, bool) { return p.m.Parse(line, now) }
+func (p mailParser) Line(line string, now time.Time, e *Event) bool {
+	var ok bool
+	*e, ok = p.m.Parse(line, now)
+	return ok
+}
 
 func (p mailParser) Journal(e JournalEntry, now time.Time) (Event, bool) {
 	prog := e.Comm

@@ -120,7 +120,7 @@ func TestHTTPDFramingVectors(t *testing.T) {
 			e, ok := ParseHTTPD(tt.line)
 			got := ""
 			if ok {
-				if c, cok := ClientBehind(e, trusted); cok {
+				if c, cok := ClientBehind(&e, trusted); cok {
 					got = c.String()
 				}
 			}
@@ -157,7 +157,7 @@ func FuzzHTTPDNeverChargesTheVictim(f *testing.F) {
 		line := fmt.Sprintf(`www.example.org 127.0.0.1 - %s [27/Nov/2026:20:06:52 +0000] "GET %s?%s HTTP/1.1" 404 0 "" "%s" %s, 198.51.100.7 %s`,
 			user, url.PathEscape(path), query, agent, xff, xfp)
 		if e, ok := ParseHTTPD(line); ok {
-			if c, ok := ClientBehind(e, trusted); ok && c == victim {
+			if c, ok := ClientBehind(&e, trusted); ok && c == victim {
 				t.Fatalf("%q charges the victim", line)
 			}
 		}

@@ -100,27 +100,32 @@ func NewProcessor(src config.LogSource, exempt func(netip.Addr) bool) *Processor
 
 // Parse turns a line into an event with the source's family's parser.
 func (p *Processor) Parse(line string, now time.Time) (Event, bool) {
-	if p.parser == nil {
-		return Event{}, false
-	}
-	return p.parser.Line(line, now)
+	var e Event
+	ok := p.ParseInto(line, now, &e)
+	return e, ok
+}
+
+// ParseInto is Parse writing into e, for callers that parse millions of
+// lines into slots of their own.
+func (p *Processor) ParseInto(line string, now time.Time, e *Event) bool {
+	return p.parser != nil && p.parser.Line(line, now, e)
 }
 
 // Line processes one line at time now.
 func (p *Processor) Line(line string, now time.Time) []Outcome {
-	e, ok := p.Parse(line, now)
-	if !ok {
+	var e Event
+	if !p.ParseInto(line, now, &e) {
 		return nil
 	}
-	return p.Event(e, now)
+	return p.AppendEvent(nil, &e, now)
 }
 
 // Event applies the rules to one event.
-func (p *Processor) Event(e Event, now time.Time) []Outcome { return p.AppendEvent(nil, e, now) }
+func (p *Processor) Event(e Event, now time.Time) []Outcome { return p.AppendEvent(nil, &e, now) }
 
 // AppendEvent applies the rules to one event and appends the outcomes to
 // dst, so a busy caller can reuse one slice.
-func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome {
+func (p *Processor) AppendEvent(dst []Outcome, e *Event, now time.Time) []Outcome {
 	t := now
 	if p.UseLineTime && !e.Time.IsZero() {
 		t = e.Time
@@ -149,7 +154,7 @@ func (p *Processor) AppendEvent(dst []Outcome, e Event, now time.Time) []Outcome
 	return dst
 }
 
-func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
+func (p *Processor) sshEvent(dst []Outcome, e *Event, t time.Time) []Outcome {
 	immediate, reason := p.ssh.Classify(e)
 	if reason == "" {
 		return dst // normal use
@@ -177,7 +182,7 @@ func (p *Processor) sshEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 // submittedLocally reports whether a local user sent the message: from
 // this host (sendmail, pickup), in an authenticated session, or in a
 // session from loopback or the local networks.
-func (p *Processor) submittedLocally(e Event) bool {
+func (p *Processor) submittedLocally(e *Event) bool {
 	switch e.Submitted {
 	case SubmittedLocally, SubmittedAuthenticated:
 		return true
@@ -190,11 +195,11 @@ func (p *Processor) submittedLocally(e Event) bool {
 // Client returns the address an httpd event is charged to: the logged
 // client, or the real one behind a trusted proxy. It only reads what
 // NewProcessor set up, so it is safe for concurrent use.
-func (p *Processor) Client(e Event) (netip.Addr, bool) {
-	return ClientBehind(e, func(a netip.Addr) bool { return p.trusted.Contains(netip.PrefixFrom(a, a.BitLen())) })
+func (p *Processor) Client(e *Event) (netip.Addr, bool) {
+	return ClientBehind(e, func(a netip.Addr) bool { return p.trusted.ContainsAddr(a) })
 }
 
-func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
+func (p *Processor) httpEvent(dst []Outcome, e *Event, t time.Time) []Outcome {
 	client, ok := p.Client(e)
 	if !ok {
 		return dst
@@ -228,7 +233,7 @@ func (p *Processor) httpEvent(dst []Outcome, e Event, t time.Time) []Outcome {
 	return dst
 }
 
-func (p *Processor) captureEvent(dst []Outcome, e Event, t time.Time) []Outcome {
+func (p *Processor) captureEvent(dst []Outcome, e *Event, t time.Time) []Outcome {
 	if !p.mailOpts.Capture {
 		return dst
 	}

@@ -232,7 +232,7 @@ func NewSSHRules(allowUsers []string) *SSHRules {
 
 // reasonVariant returns the same-attempt (1) or exempt (2) form of an
 // sshd reason without building a string.
-func reasonVariant(e Event, allow map[string]bool, v int) string {
+func reasonVariant(e *Event, allow map[string]bool, v int) string {
 	na := allow != nil && !allow[e.User]
 	return sshReasons[sshKindIndex(e.Kind)][b2i(e.User == "root")][b2i(na)][v]
 }
@@ -240,7 +240,7 @@ func reasonVariant(e Event, allow map[string]bool, v int) string {
 // Classify says whether e is an attempt worth strikes (a non-empty
 // reason), and whether it is so bad it fires at once (a user outside
 // AllowUsers, when that is configured).
-func (r *SSHRules) Classify(e Event) (immediate bool, reason string) {
+func (r *SSHRules) Classify(e *Event) (immediate bool, reason string) {
 	switch e.Kind {
 	case SSHInvalidUser, SSHFailed, SSHMaxAuth, SSHPreauth:
 	default:
@@ -290,7 +290,7 @@ func (m ProbeMatcher) Match(path string) string {
 // ClientBehind returns the client address of an httpd event: the logged
 // client, or when that is a trusted proxy, the rightmost address of
 // X-Forwarded-For that is not a trusted proxy.
-func ClientBehind(e Event, trusted func(netip.Addr) bool) (netip.Addr, bool) {
+func ClientBehind(e *Event, trusted func(netip.Addr) bool) (netip.Addr, bool) {
 	if trusted == nil || !trusted(e.Addr) {
 		return e.Addr, true
 	}

@@ -18,13 +18,21 @@ func IsSSHDProgram(p string) bool {
 
 // ParseSSHDLine parses one syslog line of sshd.
 func ParseSSHDLine(line string, now time.Time) (Event, bool) {
+	var e Event
+	ok := parseSSHDLine(line, now, &e)
+	return e, ok
+}
+
+func parseSSHDLine(line string, now time.Time, e *Event) bool {
 	h, ok := ParseSyslog(line, now)
 	if !ok || !IsSSHDProgram(h.Program) {
-		return Event{}, false
+		return false
 	}
-	e, ok := ParseSSHD(h.Message)
+	if *e, ok = ParseSSHD(h.Message); !ok {
+		return false
+	}
 	e.Time, e.PID = h.Time, h.PID
-	return e, ok
+	return true
 }
 
 // authMethod reports the methods sshd names in "Failed <method> for".

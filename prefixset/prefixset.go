@@ -257,6 +257,42 @@ func (s *Set) Contains(p netip.Prefix) bool {
 	return i < len(s.v6) && s.v6[i].lo.cmp(b.lo) <= 0 && s.v6[i].hi.cmp(b.hi) >= 0
 }
 
+// ContainsAddr reports whether a is in s. Log parsers ask this for every
+// line, so it skips the prefix arithmetic of Contains.
+func (s *Set) ContainsAddr(a netip.Addr) bool {
+	if s == nil || !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		x := binary.BigEndian.Uint32(b[:])
+		// The first range that ends at or after x.
+		lo, hi := 0, len(s.v4)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if s.v4[m].hi < x {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo < len(s.v4) && s.v4[lo].lo <= x
+	}
+	b := a.As16()
+	x := u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+	lo, hi := 0, len(s.v6)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s.v6[m].hi.cmp(x) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo < len(s.v6) && s.v6[lo].lo.cmp(x) <= 0
+}
+
 // Overlaps reports whether any address of p is in s.
 func (s *Set) Overlaps(p netip.Prefix) bool {
 	if s == nil || !p.IsValid() {

@@ -56,6 +56,14 @@ func TestAgainstNetipx(t *testing.T) {
 				t.Fatalf("round %d: %v: contains %v/%v overlaps %v/%v", round, p,
 					a.Contains(p), ra.ContainsPrefix(p), a.Overlaps(p), ra.OverlapsPrefix(p))
 			}
+			// Every address of p that matters to ContainsAddr: its ends
+			// and the ones just outside them.
+			lo, hi := p.Addr(), netipx.PrefixLastIP(p)
+			for _, x := range []netip.Addr{lo, hi, lo.Prev(), hi.Next()} {
+				if x.IsValid() && a.ContainsAddr(x) != ra.Contains(x) {
+					t.Fatalf("round %d: address %v: contains %v, netipx says %v", round, x, a.ContainsAddr(x), ra.Contains(x))
+				}
+			}
 		}
 	}
 }
@@ -82,7 +90,10 @@ func TestEdges(t *testing.T) {
 	if !cs.Minus(w.Set()).Empty() {
 		t.Fatal("x minus everything is not empty")
 	}
-	if (*Set)(nil).Contains(netip.MustParsePrefix("192.0.2.1/32")) || !(*Set)(nil).Empty() {
+	if !cs.ContainsAddr(netip.MustParseAddr("::ffff:198.51.100.7")) || cs.ContainsAddr(netip.MustParseAddr("198.51.101.0")) {
+		t.Fatal("ContainsAddr does not read a mapped address as IPv4")
+	}
+	if (*Set)(nil).Contains(netip.MustParsePrefix("192.0.2.1/32")) || (*Set)(nil).ContainsAddr(netip.MustParseAddr("192.0.2.1")) || !(*Set)(nil).Empty() {
 		t.Fatal("nil set misbehaves")
 	}
 }

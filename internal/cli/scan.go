@@ -66,7 +66,7 @@ type shard struct {
 	procs    []*logwatch.Processor // by family index
 	outcomes []logwatch.Outcome
 	events   int
-	bans     map[netip.Addr]*banSummary
+	bans     map[[16]byte]*banSummary // by address: a key without pointers hashes faster
 	capture  map[string]int
 
 	lastBan     *banSummary
@@ -74,6 +74,7 @@ type shard struct {
 }
 
 type banSummary struct {
+	addr   netip.Addr
 	rules  []string // a handful at most
 	ttl    time.Duration
 	events int
@@ -181,7 +182,7 @@ func newScanner(cfg *config.Config, typ string, w io.Writer, shards int) *scanne
 		b.Add(netip.MustParsePrefix(p))
 	}
 	exemptSet := b.Set()
-	exempt := func(a netip.Addr) bool { return exemptSet.Contains(netip.PrefixFrom(a, a.BitLen())) }
+	exempt := exemptSet.ContainsAddr
 	s := &scanner{
 		typ: famIndex(typ),
 		now: time.Now(),
@@ -190,7 +191,7 @@ func newScanner(cfg *config.Config, typ string, w io.Writer, shards int) *scanne
 		readSize: chunkSize,
 	}
 	for range max(1, shards) {
-		sh := &shard{bans: make(map[netip.Addr]*banSummary), capture: make(map[string]int)}
+		sh := &shard{bans: make(map[[16]byte]*banSummary), capture: make(map[string]int)}
 		sh.procs = make([]*logwatch.Processor, len(fams))
 		for fam := famNone + 1; fam < len(fams); fam++ {
 			src := config.DefaultLogSource(fams[fam].Name)
@@ -263,9 +264,10 @@ func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome
 		// An offender's lines come in runs: remember the last one.
 		bs := sh.lastBan
 		if bs == nil || sh.lastBanAddr != o.Addr {
-			if bs = sh.bans[o.Addr]; bs == nil {
-				bs = &banSummary{}
-				sh.bans[o.Addr] = bs
+			// Parsers unmap addresses, so the 16 bytes name one.
+			if bs = sh.bans[o.Addr.As16()]; bs == nil {
+				bs = &banSummary{addr: o.Addr}
+				sh.bans[o.Addr.As16()] = bs
 			}
 			sh.lastBan, sh.lastBanAddr = bs, o.Addr
 		}
@@ -287,7 +289,8 @@ func (s *scanner) summary() {
 	capture := make(map[string]int)
 	for _, sh := range s.shards {
 		events += sh.events
-		for a, b := range sh.bans {
+		for _, b := range sh.bans {
+			a := b.addr
 			if have := bans[a]; have != nil { // mail and sshd in two shards
 				for _, r := range b.rules {
 					if !slices.Contains(have.rules, r) {

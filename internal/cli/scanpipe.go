@@ -25,7 +25,7 @@ import (
 
 // shardOf picks the shard that owns an event: by the address the rules
 // charge it to.
-func (s *scanner) shardOf(fam int, ev logwatch.Event) int {
+func (s *scanner) shardOf(fam int, ev *logwatch.Event) int {
 	if len(s.shards) == 1 || fams[fam].Joins {
 		return 0
 	}
@@ -50,12 +50,13 @@ type chunk struct {
 	firstLine int
 	buf       []byte
 	text      string
-	events    [][]parsedLine // by shard
-	out       [][]byte       // by shard: formatted reports
-	marks     [][]mark       // by shard: where each report ends
-	parsed    chan struct{}  // closed once events are filled in
-	pending   atomic.Int32   // shards not done with the chunk
-	applied   chan struct{}  // closed by the last shard
+	parsed    []parsedLine  // the chunk's events, in line order
+	events    [][]int32     // by shard: indexes into parsed
+	out       [][]byte      // by shard: formatted reports
+	marks     [][]mark      // by shard: where each report ends
+	done      chan struct{} // closed once events are filled in
+	pending   atomic.Int32  // shards not done with the chunk
+	applied   chan struct{} // closed by the last shard
 }
 
 type parsedLine struct {
@@ -92,7 +93,7 @@ func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 			defer wg.Done()
 			for c := range jobs {
 				s.parseChunk(c)
-				close(c.parsed)
+				close(c.done)
 			}
 		}()
 	}
@@ -101,7 +102,7 @@ func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 		go func() {
 			defer wg.Done()
 			for c := range toShard[i] {
-				<-c.parsed
+				<-c.done
 				sh.apply(c, i, prefix, s.now)
 				if c.pending.Add(-1) == 0 {
 					close(c.applied)
@@ -129,8 +130,9 @@ func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 	for c := range toWriter {
 		<-c.applied
 		s.writeMerged(c)
+		clear(c.parsed) // drop references into the buffer before reuse
+		c.parsed = c.parsed[:0]
 		for i := range c.events {
-			clear(c.events[i]) // drop references into the buffer before reuse
 			c.events[i], c.out[i], c.marks[i] = c.events[i][:0], c.out[i][:0], c.marks[i][:0]
 		}
 		c.text = ""
@@ -205,7 +207,7 @@ func (s *scanner) readChunks(ctx context.Context, r io.Reader, send func(*chunk)
 		}
 		c.buf = buf
 		c.firstLine, c.text = line, unsafe.String(unsafe.SliceData(c.buf), len(c.buf))
-		c.parsed, c.applied = make(chan struct{}), make(chan struct{})
+		c.done, c.applied = make(chan struct{}), make(chan struct{})
 		c.pending.Store(int32(len(s.shards)))
 		for len(c.events) < len(s.shards) {
 			c.events, c.out, c.marks = append(c.events, nil), append(c.out, nil), append(c.marks, nil)
@@ -235,12 +237,18 @@ func (s *scanner) parseChunk(c *chunk) {
 		switch fam := s.family(line); {
 		case fam == famNone:
 		case fams[fam].Joins:
-			c.events[0] = append(c.events[0], parsedLine{line: n, fam: fam, raw: strings.Clone(line)})
+			c.events[0] = append(c.events[0], int32(len(c.parsed)))
+			c.parsed = append(c.parsed, parsedLine{line: n, fam: fam, raw: strings.Clone(line)})
 		default:
-			if ev, ok := parser.procs[fam].Parse(line, s.now); ok {
-				i := s.shardOf(fam, ev)
-				c.events[i] = append(c.events[i], parsedLine{line: n, fam: fam, ev: ev})
+			// Parse into the next slot, which stays unless the line says nothing.
+			c.parsed = append(c.parsed, parsedLine{line: n, fam: fam})
+			p := &c.parsed[len(c.parsed)-1]
+			if !parser.procs[fam].ParseInto(line, s.now, &p.ev) {
+				c.parsed = c.parsed[:len(c.parsed)-1]
+				continue
 			}
+			i := s.shardOf(fam, &p.ev)
+			c.events[i] = append(c.events[i], int32(len(c.parsed)-1))
 		}
 	}
 }
@@ -249,12 +257,13 @@ func (s *scanner) parseChunk(c *chunk) {
 // formats the reports.
 func (sh *shard) apply(c *chunk, i int, prefix string, now time.Time) {
 	out, marks := c.out[i], c.marks[i]
-	for _, p := range c.events[i] {
+	for _, j := range c.events[i] {
+		p := &c.parsed[j] // not a copy: an event is a few hundred bytes
 		sh.outcomes = sh.outcomes[:0]
 		if p.raw != "" {
 			sh.outcomes = append(sh.outcomes, sh.procs[p.fam].Line(p.raw, now)...)
 		} else {
-			sh.outcomes = sh.procs[p.fam].AppendEvent(sh.outcomes, p.ev, now)
+			sh.outcomes = sh.procs[p.fam].AppendEvent(sh.outcomes, &p.ev, now)
 		}
 		for _, o := range sh.outcomes {
 			out = sh.appendReport(out, prefix, p.line, o)
