@@ -237,15 +237,22 @@ func parseSSHDAddressFirst(msg string) (Event, bool) {
 	// fail|Auth cancel [preauth]: the client's own words, after its
 	// address, that its authentication failed.
 	if rest, ok := strings.CutPrefix(strings.TrimPrefix(msg, "error: "), "Received disconnect from "); ok {
-		head, reason, found := strings.Cut(rest, ":")
+		// The address runs to the first space ("A port N:3: ...") or,
+		// in the old form, to the colon before it ("A: 3: ..."); an IPv6
+		// address holds colons of its own, so never cut it at the first.
+		a, after, found := strings.Cut(rest, " ")
 		if !found {
 			return Event{}, false
 		}
-		a, portText, hasPort := strings.Cut(head, " port ")
-		addr, ok := parseAddr(a)
-		port := 0
-		if hasPort {
-			port, ok = parsePortOK(portText, ok)
+		var addr Addr
+		port, ok, reason := 0, false, ""
+		if portText, newForm := strings.CutPrefix(after, "port "); newForm {
+			portText, reason, found = strings.Cut(portText, ":")
+			addr, ok = parseAddr(a)
+			port, ok = parsePortOK(portText, ok && found)
+		} else if a, found = strings.CutSuffix(a, ":"); found {
+			addr, ok = parseAddr(a)
+			reason = after
 		}
 		reason = strings.TrimSuffix(strings.TrimSpace(reason), " [preauth]")
 		code, text, _ := strings.Cut(reason, ":")

@@ -351,6 +351,17 @@ func TestSSHDCoverage(t *testing.T) {
 		{"Connection closed by authenticating user alice 198.51.100.7 port 4242 [preauth]", ""}, // its failures count on their own lines
 		{"Accepted publickey for alice from 198.51.100.7 port 4242 ssh2: ED25519 SHA256:abc", ""},
 	}
+	// Each message again from an IPv6 client: its colons must not be
+	// taken for the separators sshd writes after the address.
+	for _, m := range msgs {
+		if strings.Contains(m.msg, "198.51.100.7") && !strings.Contains(m.msg, "::ffff:") {
+			want := ""
+			if m.want != "" {
+				want = "2001:db8::7"
+			}
+			msgs = append(msgs, struct{ msg, want string }{strings.ReplaceAll(m.msg, "198.51.100.7", "2001:db8::7"), want})
+		}
+	}
 	headers := []string{
 		"Nov 27 20:00:01 host sshd[4242]: %s",
 		"2026-11-27T20:00:01.123456+00:00 host sshd-session[4242]: %s",
