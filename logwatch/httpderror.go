@@ -52,15 +52,22 @@ func parseApacheError(line string) (Event, bool) {
 		}
 	}
 	client := strings.TrimPrefix(fields[len(fields)-1], "client ")
-	addr, ok := parseAddr(client)
-	if !ok {
-		// 2.4 writes "A:port" ("[A]:port" for IPv6 is not its form).
-		if i := strings.LastIndexByte(client, ':'); i > 0 {
-			if _, pok := parsePort(client[i+1:]); pok {
-				addr, ok = parseAddr(client[:i])
-			}
+	// 2.4 (its level reads "module:level") always writes "A:port", an
+	// IPv6 address without brackets (log.c, log_remote_address), so the
+	// port must be cut first: "2001:db8::7:4242" read whole is another
+	// address. 2.2 writes the address alone.
+	if strings.Contains(level, ":") {
+		i := strings.LastIndexByte(client, ':')
+		if i < 0 {
+			return Event{}, false
 		}
+		// Port 0 where Apache had no address structure.
+		if port, ok := decimal(client[i+1:], 5); !ok || port > 65535 {
+			return Event{}, false
+		}
+		client = client[:i]
 	}
+	addr, ok := parseAddr(client)
 	if !ok {
 		return Event{}, false
 	}
