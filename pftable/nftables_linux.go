@@ -239,13 +239,14 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 	return nil
 }
 
-// read loads the sets' elements from the kernel. Slow for big interval
-// sets (the library reads in small buffers), so done at start, after an
-// error, and every RereadEvery.
+// read loads the sets' elements from the kernel. Slow for big sets (the
+// kernel's dumps cost the square of the set's size: see
+// dumpSetElements), so done at start, after an error, and every
+// RereadEvery.
 func (n *NFTables) read(list string, l *nftList) error {
 	var c nftContent
 	for i, s := range l.sets {
-		elems, err := n.conn.GetSetElements(s)
+		elems, err := dumpSetElements(s)
 		if err != nil {
 			return err
 		}
@@ -472,18 +473,11 @@ func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 		return st, nil
 	}
 	// Summing element counters reads whole sets: a million elements take
-	// a while. Do it outside the lock syncs need, on a connection of its
-	// own, as replies on the shared one would interleave with a sync's.
-	conn, err := nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
-		_ = c.SetReadBuffer(16 << 20)
-		return nil
-	}))
-	if err != nil {
-		return st, fmt.Errorf("nftables %s: %w", list, err)
-	}
-	defer conn.CloseLasting()
+	// a while. Do it outside the lock syncs need, on a socket of its own
+	// (dumpSetElements opens one), as replies on the shared one would
+	// interleave with a sync's.
 	for _, s := range sets {
-		elems, err := conn.GetSetElements(s)
+		elems, err := dumpSetElements(s)
 		if err != nil {
 			return st, fmt.Errorf("nftables %s: %w", list, err)
 		}
