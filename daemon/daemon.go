@@ -224,6 +224,9 @@ func (d *Daemon) configure(cfg *config.Config) error {
 			if backend, err = newBackend(cfg); err != nil {
 				return err
 			}
+			if dn, ok := backend.(pftable.DriftNotifier); ok {
+				dn.NotifyDrift(func() { d.signal(d.dirty) })
+			}
 		}
 	}
 	// The walker and its cache stay unless what it depends on changed.

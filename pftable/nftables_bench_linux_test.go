@@ -3,6 +3,9 @@ package pftable
 import (
 	"context"
 	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,4 +48,82 @@ func BenchmarkSyncDuringStats(b *testing.B) {
 	}
 	b.ReportMetric(float64(waited.Milliseconds())/float64(b.N), "sync-ms")
 	b.ReportMetric(float64(stats.Milliseconds())/float64(b.N), "stats-ms")
+}
+
+// BenchmarkNFTablesRestart fills a list of SPFD_BENCH_N single addresses
+// (default 200 000), then measures what issue 16 asked about a million:
+// a restart that the mark proves (no read), a restart after a foreign
+// commit (a full read, with spfd's own dump reader), and how long an add
+// takes while a background read runs. bench/restart.sh runs it at a
+// million.
+func BenchmarkNFTablesRestart(b *testing.B) {
+	needNetns(b)
+	size := 200_000
+	if v, err := strconv.Atoi(os.Getenv("SPFD_BENCH_N")); err == nil && v > 0 {
+		size = v
+	}
+	ctx := context.Background()
+	set := hostSet(size)
+	var fill, proven, read, add time.Duration
+	for b.Loop() {
+		exec.Command("nft", "delete", "table", "inet", "spfdrestart").Run()
+		n, err := NewNFTables("spfdrestart")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := n.Sync(ctx, "black", set); err != nil {
+			b.Fatal(err)
+		}
+		fill += time.Since(t0)
+		n.Close()
+
+		n, err = NewNFTables("spfdrestart")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		if err := n.Sync(ctx, "black", set); err != nil {
+			b.Fatal(err)
+		}
+		proven += time.Since(t0)
+		if n.reads != 0 {
+			b.Fatalf("the proven restart read %d lists", n.reads)
+		}
+		n.Close()
+
+		exec.Command("nft", "add", "table", "ip", "someoneelse").Run()
+		n, err = NewNFTables("spfdrestart")
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		if err := n.Sync(ctx, "black", set); err != nil {
+			b.Fatal(err)
+		}
+		read += time.Since(t0)
+
+		// A foreign commit, a sync that starts the background read, and
+		// an add right behind it.
+		exec.Command("nft", "add", "table", "ip", "someoneelse2").Run()
+		n.ForeignRereadAfter = 0
+		if err := n.Sync(ctx, "black", set); err != nil {
+			b.Fatal(err)
+		}
+		var bld prefixset.Builder
+		bld.AddSet(set)
+		bld.Add(netip.MustParsePrefix("198.18.0.1/32"))
+		t0 = time.Now()
+		if err := n.Sync(ctx, "black", bld.Set()); err != nil {
+			b.Fatal(err)
+		}
+		add += time.Since(t0)
+		n.Close()
+	}
+	per := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
+	b.ReportMetric(float64(size), "elements")
+	b.ReportMetric(per(fill), "fill-ms")
+	b.ReportMetric(per(proven), "restart-proven-ms")
+	b.ReportMetric(per(read), "restart-read-ms")
+	b.ReportMetric(per(add), "add-during-read-ms")
 }

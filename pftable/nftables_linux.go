@@ -23,13 +23,27 @@ import (
 // NFTables keeps spfd's lists in sets of its own nftables table (default
 // inet spfd): for a list named N, N4 and N6 (interval sets of ranges) and
 // N4h and N6h (hash sets of single addresses), with element counters if
-// asked for.
-// It reconciles with what the kernel holds at the first sync (never
-// flushing), then applies diffs, and repairs drift: a missing table or
-// set (nft -f with "flush ruleset") is noticed on every sync, stray or
-// missing elements on a full re-read every RereadEvery, or at the next
-// sync at least ForeignRereadAfter after the last read once another
-// program has changed the ruleset.
+// asked for, and Nsum, which holds a digest of what spfd wrote to them;
+// the set spfdgen holds the ruleset generation spfd's last commit left.
+//
+// Reading a big set back is slow (the kernel's dumps cost the square of
+// the set's size), so spfd reads only what it cannot prove:
+//   - At start, when spfdgen matches the ruleset generation (nobody
+//     committed anything since spfd's last commit) and Nsum matches the
+//     list spfd is about to push, the kernel holds exactly that: no read.
+//     Otherwise (a crash mid-commit, a foreign commit while spfd was down,
+//     a list that changed meanwhile) the sets are read before the first
+//     push.
+//   - While it runs, the ruleset generation tells whether anyone else
+//     committed: then, ForeignRereadAfter later at least (and ten times
+//     the last read's duration, so a big set is not read over and over),
+//     the sets are read again in the background, while syncs go on; what
+//     a read finds changed behind spfd's back is repaired by the next
+//     sync. A missing table or set (nft -f with "flush ruleset") is
+//     noticed on every sync.
+//   - Every RereadEvery the sets are read in the background even when
+//     the generation did not move: rules that add to spfd's sets from the
+//     packet path change them without a commit.
 type NFTables struct {
 	Table              string // nftables table name
 	RereadEvery        time.Duration
@@ -42,25 +56,48 @@ type NFTables struct {
 	// matched, at twice the cost of filling the sets. Without it, the
 	// counters of the rules that use the sets tell what each list did.
 	ElementCounters bool
+	mu              sync.Mutex
+	conn            *nftables.Conn
+	genConn         *netlink.Conn // for the ruleset generation; nil if unavailable
+	gen             uint32        // the generation after spfd's last commit
+	genOK           bool
+	table           *nftables.Table
+	lists           map[string]*nftList
+	repairs         map[string]int
+	synced          map[string]time.Time
+	owner           *net.UnixListener // the claim on the table in this namespace
+	genSet          *nftables.Set
 
-	mu      sync.Mutex
-	conn    *nftables.Conn
-	genConn *netlink.Conn // for the ruleset generation; nil if unavailable
-	gen     uint32        // the generation after spfd's last commit
-	genOK   bool
-	table   *nftables.Table
-	lists   map[string]*nftList
-	repairs map[string]int
-	synced  map[string]time.Time
-	owner   *net.UnixListener // the claim on the table in this namespace
+	// The mark: whether spfdgen was checked against the generation at
+	// start and matched, and the digest last written per list.
+	markChecked, markOK bool
+	markDigest          map[string][16]byte
+	reads               int    // whole reads of a list's sets, for tests
+	onDrift             func() // see NotifyDrift
+
+	ctx        context.Context // ends background reads at Close
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	beforeRead func() // test hook: runs in a background read before it reads
 }
 
 type nftList struct {
 	sets     [4]*nftables.Set // ranges4, ranges6, hosts4, hosts6
+	sum      *nftables.Set    // the digest of what spfd wrote
 	cur      nftContent       // what the kernel holds, as far as we know
-	known    bool             // cur was read from the kernel
+	known    bool             // cur was read from the kernel, or proven
 	lastRead time.Time
-	foreign  bool // another program changed the ruleset since lastRead
+	readTook time.Duration
+	// foreign: another program changed the ruleset since the last read
+	// began; foreignSeq counts such changes, so a read that began before
+	// the latest one does not clear it.
+	foreign    bool
+	foreignSeq int
+	// A background read in flight: readSeq tells it from a newer
+	// synchronous read, and touched collects what syncs changed meanwhile.
+	reading bool
+	readSeq int
+	touched nftContent
 }
 
 // NewNFTables opens a netlink connection for the table. Only one spfd
@@ -91,21 +128,31 @@ func NewNFTables(table string) (*NFTables, error) {
 	// Without it spfd still works, noticing foreign changes only at the
 	// periodic re-read.
 	genConn, _ := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	reread := 24 * time.Hour
+	if genConn == nil {
+		reread = 15 * time.Minute // foreign commits go unseen
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &NFTables{
-		Table: table, RereadEvery: 15 * time.Minute, ForeignRereadAfter: time.Minute,
+		Table: table, RereadEvery: reread, ForeignRereadAfter: time.Minute,
 		conn: conn, genConn: genConn, owner: owner,
-		table:   &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
-		lists:   make(map[string]*nftList),
-		repairs: make(map[string]int),
-		synced:  make(map[string]time.Time),
+		table:      &nftables.Table{Name: table, Family: nftables.TableFamilyINet},
+		lists:      make(map[string]*nftList),
+		repairs:    make(map[string]int),
+		synced:     make(map[string]time.Time),
+		markDigest: make(map[string][16]byte),
+		ctx:        ctx, cancel: cancel,
 	}, nil
 }
 
 // Kind implements Backend.
 func (n *NFTables) Kind() string { return "nftables" }
 
-// Close implements Backend; the table and its sets stay in the kernel.
+// Close implements Backend; the table and its sets stay in the kernel. A
+// background read is stopped and waited for.
 func (n *NFTables) Close() error {
+	n.cancel()
+	n.wg.Wait()
 	if n.genConn != nil {
 		n.genConn.Close()
 	}
@@ -129,7 +176,9 @@ func (n *NFTables) noteForeign() {
 	if n.genOK && g != n.gen {
 		for _, l := range n.lists {
 			l.foreign = true
+			l.foreignSeq++
 		}
+		n.markOK = false
 	}
 }
 
@@ -146,6 +195,12 @@ func (n *NFTables) noteOwn() {
 func setNames(list string) [4]string {
 	return [4]string{list + "4", list + "6", list + "4h", list + "6h"}
 }
+
+// genSetName is the table's set that holds the ruleset generation spfd's
+// last commit left; a list's Nsum set holds the digest of its content.
+const genSetName = "spfdgen"
+
+func sumSetName(list string) string { return list + "sum" }
 
 // ensure creates the table and the list's sets when they are missing and
 // reports whether anything had to be created (the kernel's content is
@@ -174,6 +229,26 @@ func (n *NFTables) ensure(list string) (*nftList, bool, error) {
 	}
 	created := false
 	n.conn.AddTable(n.table)
+	// The mark's sets, created quietly: their absence only costs a read.
+	for _, m := range []struct {
+		name string
+		key  nftables.SetDatatype
+	}{{genSetName, nftables.TypeIPAddr}, {sumSetName(list), nftables.TypeIP6Addr}} {
+		s, ok := have[m.name]
+		if ok {
+			s.Table = n.table
+		} else {
+			s = &nftables.Set{Table: n.table, Name: m.name, KeyType: m.key}
+			if err := n.conn.AddSet(s, nil); err != nil {
+				return nil, false, fmt.Errorf("adding set %s: %w", m.name, err)
+			}
+		}
+		if m.name == genSetName {
+			n.genSet = s
+		} else {
+			l.sum = s
+		}
+	}
 	for i, name := range setNames(list) {
 		if s, ok := have[name]; ok {
 			s.Table = n.table
@@ -211,13 +286,20 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 		n.repairs[list]++ // our sets vanished behind our back
 		l.known = false   // one repair: the read below finds them empty, no news
 	}
-	since := time.Since(l.lastRead)
-	if created || !l.known || since > n.RereadEvery || (l.foreign && since >= n.ForeignRereadAfter) {
+	want := contentOf(set)
+	if !created && !l.known && n.markProves(l, want) {
+		l.cur, l.known, l.lastRead = want, true, time.Now()
+	}
+	switch {
+	case created || !l.known:
+		// Nothing to diff against yet: read before the first push (a
+		// set just created is empty, and quick to read).
 		if err := n.read(list, l); err != nil {
 			return fmt.Errorf("nftables %s: reading sets: %w", list, err)
 		}
+	case !l.reading && n.readDue(l):
+		n.readInBackground(list, l)
 	}
-	want := contentOf(set)
 	if err := n.apply(ctx, l, want); err != nil {
 		// Our idea of the kernel's content may be wrong (someone deleted
 		// an element): read it again and retry once.
@@ -235,8 +317,146 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 			return fmt.Errorf("nftables %s: %w", list, err)
 		}
 	}
+	n.writeMark(list, l)
 	n.synced[list] = time.Now()
 	return nil
+}
+
+// readDue reports whether a known list's sets should be read again: a
+// while after a foreign commit, or every RereadEvery.
+func (n *NFTables) readDue(l *nftList) bool {
+	since := time.Since(l.lastRead)
+	if l.foreign && since >= max(n.ForeignRereadAfter, 10*l.readTook) {
+		return true
+	}
+	return since > n.RereadEvery
+}
+
+// markProves reports whether the mark proves the kernel holds want in
+// l's sets: nobody committed since spfd last wrote the mark (checked once,
+// at the first sync, and given up at any foreign commit since), and the
+// digest spfd wrote for the list is want's.
+func (n *NFTables) markProves(l *nftList, want nftContent) bool {
+	if n.genConn == nil || n.genSet == nil || l.sum == nil {
+		return false
+	}
+	if !n.markChecked {
+		n.markChecked = true
+		g, err := rulesetGen(n.genConn)
+		if err != nil {
+			return false
+		}
+		elems, err := dumpSetElements(n.ctx, n.genSet)
+		if err != nil || len(elems) != 1 || len(elems[0].Key) != 4 || binary.BigEndian.Uint32(elems[0].Key) != g {
+			return false
+		}
+		n.markOK, n.gen, n.genOK = true, g, true
+	}
+	if !n.markOK {
+		return false
+	}
+	elems, err := dumpSetElements(n.ctx, l.sum)
+	if err != nil || len(elems) != 1 {
+		return false
+	}
+	d := contentDigest(want)
+	if !bytes.Equal(elems[0].Key, d[:]) {
+		return false
+	}
+	n.markDigest[l.sum.Name] = d
+	return true
+}
+
+// writeMark records, in one commit, the digest of what l's sets now hold
+// and the generation that commit leaves, when either moved. It certifies
+// only what spfd knows: not while any list is unread or changed by
+// another program since its last read. A mark that goes stale (a commit
+// slips in before the generation is read back) only costs a read at the
+// next start.
+func (n *NFTables) writeMark(list string, l *nftList) {
+	if n.genConn == nil || n.genSet == nil || l.sum == nil {
+		return
+	}
+	for _, o := range n.lists {
+		if !o.known || o.foreign {
+			return
+		}
+	}
+	g, err := rulesetGen(n.genConn)
+	if err != nil {
+		return
+	}
+	d := contentDigest(l.cur)
+	if n.genOK && g == n.gen && n.markDigest[l.sum.Name] == d {
+		return // nothing committed since the mark, and the list is as marked
+	}
+	next := g + 1 // a commit moves the generation by one (and skips 0)
+	if next == 0 {
+		next = 1
+	}
+	n.conn.FlushSet(l.sum)
+	n.conn.FlushSet(n.genSet)
+	errAdd := errors.Join(n.conn.SetAddElements(l.sum, []nftables.SetElement{{Key: d[:]}}),
+		n.conn.SetAddElements(n.genSet, []nftables.SetElement{{Key: binary.BigEndian.AppendUint32(nil, next)}}))
+	if err := errors.Join(errAdd, n.conn.Flush()); err != nil {
+		delete(n.markDigest, l.sum.Name)
+		return
+	}
+	n.markDigest[l.sum.Name] = d
+}
+
+// NotifyDrift implements DriftNotifier: f is called, without locks held,
+// when a background read found a list changed behind spfd's back.
+func (n *NFTables) NotifyDrift(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onDrift = f
+}
+
+// readInBackground reads l's sets without holding the lock syncs need;
+// syncs meanwhile note what they change, and the result is merged with
+// that (mergeRead). What the read finds changed behind spfd's back
+// becomes spfd's view of the kernel, which the next sync repairs.
+func (n *NFTables) readInBackground(list string, l *nftList) {
+	l.reading = true
+	l.readSeq++
+	seq, foreignSeq, sets := l.readSeq, l.foreignSeq, l.sets
+	l.touched = nftContent{}
+	hook := n.beforeRead
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if hook != nil {
+			hook()
+		}
+		start := time.Now()
+		c, err := readContent(n.ctx, sets)
+		drift := false
+		n.mu.Lock()
+		if seq == l.readSeq { // not overtaken by a synchronous read
+			l.reading = false
+			n.reads++
+			if err == nil {
+				merged := mergeRead(c, l.cur, l.touched)
+				if !sameContent(merged, l.cur) {
+					n.repairs[list]++
+					l.cur, drift = merged, true
+				}
+				l.readTook = time.Since(start)
+				if l.foreignSeq == foreignSeq {
+					l.foreign = false
+				}
+			}
+			// A failed read is tried again at the next due time.
+			l.lastRead = start
+			l.touched = nftContent{}
+		}
+		onDrift := n.onDrift
+		n.mu.Unlock()
+		if drift && onDrift != nil {
+			onDrift()
+		}
+	}()
 }
 
 // read loads the sets' elements from the kernel. Slow for big sets (the
@@ -244,28 +464,46 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 // dumpSetElements), so done at start, after an error, and every
 // RereadEvery.
 func (n *NFTables) read(list string, l *nftList) error {
+	start := time.Now()
+	c, err := readContent(n.ctx, l.sets)
+	if err != nil {
+		return err
+	}
+	n.reads++
+	l.readSeq++ // a background read in flight is out of date
+	l.reading = false
+	l.touched = nftContent{}
+	if l.known && !sameContent(l.cur, c) {
+		n.repairs[list]++ // changed behind our back: the next apply repairs it
+	}
+	l.cur, l.known, l.lastRead, l.readTook, l.foreign = c, true, start, time.Since(start), false
+	return nil
+}
+
+// readContent reads a list's four sets.
+func readContent(ctx context.Context, sets [4]*nftables.Set) (nftContent, error) {
 	var c nftContent
-	for i, s := range l.sets {
-		elems, err := dumpSetElements(s)
+	for i, s := range sets {
+		elems, err := dumpSetElements(ctx, s)
 		if err != nil {
-			return err
+			return c, err
 		}
 		switch i {
 		case 0, 1:
 			if err := rangesOf(elems, i == 1, &c); err != nil {
-				return fmt.Errorf("set %s: %w", s.Name, err)
+				return c, fmt.Errorf("set %s: %w", s.Name, err)
 			}
 		case 2:
 			for _, e := range elems {
 				if len(e.Key) != 4 {
-					return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
+					return c, fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
 				}
 				c.hosts4 = append(c.hosts4, binary.BigEndian.Uint32(e.Key))
 			}
 		case 3:
 			for _, e := range elems {
 				if len(e.Key) != 16 {
-					return fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
+					return c, fmt.Errorf("set %s: bad key %x", s.Name, e.Key)
 				}
 				hi, lo := binary.BigEndian.Uint64(e.Key[:8]), binary.BigEndian.Uint64(e.Key[8:])
 				c.hosts6 = append(c.hosts6, prefixset.Range6{LoHi: hi, LoLo: lo, HiHi: hi, HiLo: lo})
@@ -273,11 +511,7 @@ func (n *NFTables) read(list string, l *nftList) error {
 		}
 	}
 	sortContent(&c)
-	if l.known && !sameContent(l.cur, c) {
-		n.repairs[list]++ // changed behind our back: the next apply repairs it
-	}
-	l.cur, l.known, l.lastRead, l.foreign = c, true, time.Now(), false
-	return nil
+	return c, nil
 }
 
 // rangesOf pairs interval start and end elements (the end key is one
@@ -398,6 +632,13 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 	d6, a6 := diffSorted(l.cur.ranges6, want.ranges6, cmpRange6)
 	dh4, ah4 := diffSorted(l.cur.hosts4, want.hosts4, cmp.Compare[uint32])
 	dh6, ah6 := diffSorted(l.cur.hosts6, want.hosts6, cmpRange6)
+	if l.reading {
+		// A read in flight may or may not see these: its result is
+		// judged by spfd's view for them.
+		for _, c := range []nftContent{{ranges4: d4, ranges6: d6, hosts4: dh4, hosts6: dh6}, {ranges4: a4, ranges6: a6, hosts4: ah4, hosts6: ah6}} {
+			appendContent(&l.touched, c)
+		}
+	}
 	queue(l.sets[0], true, range4Elems(d4), 4, 2)
 	queue(l.sets[1], true, range6Elems(d6), 16, 2)
 	queue(l.sets[2], true, host4Elems(dh4), 4, 1)
@@ -448,7 +689,7 @@ func (n *NFTables) Repairs(list string) int {
 	return n.repairs[list]
 }
 
-func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
+func (n *NFTables) Stats(ctx context.Context, list string) (Stats, error) {
 	n.mu.Lock()
 	l := n.lists[list]
 	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list]}
@@ -477,7 +718,7 @@ func (n *NFTables) Stats(_ context.Context, list string) (Stats, error) {
 	// (dumpSetElements opens one), as replies on the shared one would
 	// interleave with a sync's.
 	for _, s := range sets {
-		elems, err := dumpSetElements(s)
+		elems, err := dumpSetElements(ctx, s)
 		if err != nil {
 			return st, fmt.Errorf("nftables %s: %w", list, err)
 		}

@@ -164,7 +164,12 @@ func TestNFTablesSyncDiffAndRepair(t *testing.T) {
 	// Drift: an element deleted and a stray added behind spfd's back.
 	nft(t, "delete", "element", "inet", "spfdtest", "black4h", "{ 203.0.113.6 }")
 	nft(t, "add", "element", "inet", "spfdtest", "black4h", "{ 192.0.2.99 }")
-	n.RereadEvery = 0
+	// The read runs in the background; the sync after it repairs.
+	n.ForeignRereadAfter = 0
+	if err := n.Sync(ctx, "black", second); err != nil {
+		t.Fatal(err)
+	}
+	n.wg.Wait()
 	if err := n.Sync(ctx, "black", second); err != nil {
 		t.Fatal(err)
 	}
@@ -404,6 +409,12 @@ func TestNFTablesExampleRules(t *testing.T) {
 	if got := kernelSet(t, "spfd", "black"); len(got) != 0 {
 		t.Fatalf("after the reload the sets hold %v", got)
 	}
+	// The sync finds the generation moved and reads in the background;
+	// the sync after the read repairs.
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	n.wg.Wait()
 	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "2001:db8::/32")); err != nil {
 		t.Fatal(err)
 	}
@@ -435,4 +446,136 @@ func TestNFTablesOneOwnerPerNamespace(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 	again.Close()
+}
+
+// A restart reads nothing when the mark proves the kernel holds what
+// spfd is about to push, and reads whenever it cannot prove it: after a
+// foreign commit, elements deleted behind its back, or a list that
+// changed while spfd was down.
+func TestNFTablesRestartProvesWithoutReading(t *testing.T) {
+	needNetns(t)
+	ctx := context.Background()
+	white := setOf("192.0.2.0/24", "2001:db8:ffff::/48")
+	black := bigSet(20_000, 2_000)
+	// start runs one daemon start: whitelist then blacklist, as the
+	// daemon syncs them, and reports how many lists were read back.
+	start := func(black *prefixset.Set) int {
+		t.Helper()
+		n, err := NewNFTables("spfdmark")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		t0 := time.Now()
+		for _, l := range []struct {
+			name string
+			set  *prefixset.Set
+		}{{"white", white}, {"black", black}} {
+			if err := n.Sync(ctx, l.name, l.set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("first syncs: %v, %d lists read", time.Since(t0), n.reads)
+		if got := kernelSet(t, "spfdmark", "black"); !slices.Equal(got, black.Prefixes()) {
+			t.Fatalf("kernel holds %d prefixes, want %d", len(got), len(black.Prefixes()))
+		}
+		return n.reads
+	}
+	if got := start(black); got != 2 {
+		t.Fatalf("the first start read %d lists, want 2 (sets just created)", got)
+	}
+	if got := start(black); got != 0 {
+		t.Fatalf("a restart with nothing changed read %d lists, want 0", got)
+	}
+	nft(t, "add", "table", "ip", "someoneelse")
+	if got := start(black); got != 2 {
+		t.Fatalf("a restart after a foreign commit read %d lists, want 2", got)
+	}
+	if got := start(black); got != 0 {
+		t.Fatalf("the mark was not renewed: %d lists read", got)
+	}
+	nft(t, "delete", "element", "inet", "spfdmark", "black4h", "{ 11.0.0.1 }")
+	if got := start(black); got != 2 {
+		t.Fatalf("a restart after an element was deleted read %d lists, want 2", got)
+	}
+	var b prefixset.Builder
+	b.AddSet(black)
+	b.Add(netip.MustParsePrefix("198.18.0.9/32"))
+	if got := start(b.Set()); got != 1 {
+		t.Fatalf("a restart with the blacklist changed read %d lists, want 1", got)
+	}
+}
+
+// A read of the sets after a foreign commit runs in the background:
+// syncs go on meanwhile, what they change is not mistaken for drift, and
+// what changed behind spfd's back is repaired by the sync after the read.
+// Close stops a read in progress.
+func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
+	needNetns(t)
+	ctx := context.Background()
+	n, err := NewNFTables("spfdbg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	set := setOf("10.0.0.0/24", "192.0.2.1/32", "192.0.2.3/32", "2001:db8::/64")
+	if err := n.Sync(ctx, "black", set); err != nil {
+		t.Fatal(err)
+	}
+	nft(t, "delete", "element", "inet", "spfdbg", "black4h", "{ 192.0.2.1 }")
+	nft(t, "add", "element", "inet", "spfdbg", "black4h", "{ 192.0.2.99 }")
+	n.ForeignRereadAfter = 0
+	started, release := make(chan struct{}), make(chan struct{})
+	n.beforeRead = func() {
+		close(started)
+		<-release
+	}
+	drifted := make(chan struct{}, 1)
+	n.NotifyDrift(func() { drifted <- struct{}{} })
+	if err := n.Sync(ctx, "black", set); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	// While the read is held: one address added, one deleted.
+	during := setOf("10.0.0.0/24", "192.0.2.1/32", "198.18.0.7/32", "2001:db8::/64")
+	done := make(chan error, 1)
+	go func() { done <- n.Sync(ctx, "black", during) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a sync waited for the read")
+	}
+	if got := kernelSet(t, "spfdbg", "black"); !slices.Contains(got, netip.MustParsePrefix("198.18.0.7/32")) || slices.Contains(got, netip.MustParsePrefix("192.0.2.3/32")) {
+		t.Fatalf("the sync during the read did not reach the kernel: %v", got)
+	}
+	before := n.Repairs("black")
+	close(release)
+	<-drifted
+	n.wg.Wait()
+	if got := n.Repairs("black"); got != before+1 {
+		t.Fatalf("%d repairs counted, want 1", got-before)
+	}
+	if err := n.Sync(ctx, "black", during); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfdbg", "black"); !slices.Equal(got, during.Prefixes()) {
+		t.Fatalf("after the read and a sync the kernel holds %v, want %v", got, during.Prefixes())
+	}
+
+	// Close ends a read in progress and waits for it.
+	nft(t, "add", "table", "ip", "someoneelse2")
+	n.beforeRead = func() { <-n.ctx.Done() }
+	if err := n.Sync(ctx, "black", during); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { n.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not stop the read")
+	}
 }

@@ -1,11 +1,13 @@
 package pftable
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -31,8 +33,8 @@ const dumpReadSize = 64 << 10
 const nftaSetElemExpressions = 0xb
 
 // dumpSetElements reads a set's elements through a netlink socket of its
-// own: the keys, interval ends, and counters.
-func dumpSetElements(s *nftables.Set) ([]nftables.SetElement, error) {
+// own: the keys, interval ends, and counters. It gives up when ctx ends.
+func dumpSetElements(ctx context.Context, s *nftables.Set) ([]nftables.SetElement, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
@@ -43,6 +45,11 @@ func dumpSetElements(s *nftables.Set) ([]nftables.SetElement, error) {
 	}
 	// Room for a few of the kernel's messages while we parse.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// Wake up now and then to notice ctx.
+	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
 		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(s.Table.Name + "\x00")},
 		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(s.Name + "\x00")},
@@ -65,8 +72,11 @@ func dumpSetElements(s *nftables.Set) ([]nftables.SetElement, error) {
 	var elems []nftables.SetElement
 	buf := make([]byte, dumpReadSize)
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		n, _, err := unix.Recvfrom(fd, buf, 0)
-		if errors.Is(err, unix.EINTR) {
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 			continue
 		}
 		if err != nil {

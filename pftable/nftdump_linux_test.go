@@ -45,7 +45,7 @@ func TestDumpSetElementsAgreesWithLibrary(t *testing.T) {
 	// just zero.
 	nft(t, "add", "element", "inet", "spfddump", "black4h", "{ 198.18.0.1 counter packets 7 bytes 420 }")
 	for _, s := range n.lists["black"].sets {
-		ours, err := dumpSetElements(s)
+		ours, err := dumpSetElements(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestDumpSetElementsAgreesWithLibrary(t *testing.T) {
 		}
 	}
 	// A set that does not exist is an error, not an empty answer.
-	if _, err := dumpSetElements(&nftables.Set{Table: n.table, Name: "nosuchset"}); err == nil {
+	if _, err := dumpSetElements(context.Background(), &nftables.Set{Table: n.table, Name: "nosuchset"}); err == nil {
 		t.Fatal("no error for a missing set")
 	}
 }
@@ -109,7 +109,7 @@ func BenchmarkReadBack(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		e2, err := dumpSetElements(s)
+		e2, err := dumpSetElements(context.Background(), s)
 		if err != nil {
 			b.Fatal(err)
 		}

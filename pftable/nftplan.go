@@ -2,6 +2,7 @@ package pftable
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"slices"
 
@@ -175,4 +176,97 @@ func plus1(hi, lo uint64) (uint64, uint64, bool) {
 		}
 	}
 	return hi, lo, true
+}
+
+// contentDigest fingerprints a list's content: the first 16 bytes of
+// SHA-256 over its elements in order. spfd keeps it beside the sets, so a
+// restart can prove the kernel holds what it wrote without reading it.
+func contentDigest(c nftContent) [16]byte {
+	h := sha256.New()
+	var b [32]byte
+	binary.BigEndian.PutUint64(b[0:], uint64(len(c.ranges4)))
+	binary.BigEndian.PutUint64(b[8:], uint64(len(c.ranges6)))
+	binary.BigEndian.PutUint64(b[16:], uint64(len(c.hosts4)))
+	binary.BigEndian.PutUint64(b[24:], uint64(len(c.hosts6)))
+	h.Write(b[:])
+	buf := make([]byte, 0, 32<<10)
+	flush := func() {
+		h.Write(buf)
+		buf = buf[:0]
+	}
+	for _, r := range c.ranges4 {
+		buf = binary.BigEndian.AppendUint32(buf, r.Lo)
+		buf = binary.BigEndian.AppendUint32(buf, r.Hi)
+		if len(buf) >= 32<<10-64 {
+			flush()
+		}
+	}
+	for _, rs := range [][]prefixset.Range6{c.ranges6, c.hosts6} {
+		for _, r := range rs {
+			buf = binary.BigEndian.AppendUint64(buf, r.LoHi)
+			buf = binary.BigEndian.AppendUint64(buf, r.LoLo)
+			buf = binary.BigEndian.AppendUint64(buf, r.HiHi)
+			buf = binary.BigEndian.AppendUint64(buf, r.HiLo)
+			if len(buf) >= 32<<10-64 {
+				flush()
+			}
+		}
+	}
+	for _, x := range c.hosts4 {
+		buf = binary.BigEndian.AppendUint32(buf, x)
+		if len(buf) >= 32<<10-64 {
+			flush()
+		}
+	}
+	flush()
+	var d [16]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// mergeRead returns what the kernel holds after a read of its sets that
+// ran while spfd kept changing them: the read's elements, except those
+// spfd added or deleted meanwhile (touched), which the kernel holds if
+// and only if cur, spfd's view after its changes, does. cur is sorted.
+func mergeRead(read, cur, touched nftContent) nftContent {
+	return nftContent{
+		ranges4: mergeSorted(read.ranges4, cur.ranges4, touched.ranges4, cmpRange4),
+		ranges6: mergeSorted(read.ranges6, cur.ranges6, touched.ranges6, cmpRange6),
+		hosts4:  mergeSorted(read.hosts4, cur.hosts4, touched.hosts4, cmp.Compare[uint32]),
+		hosts6:  mergeSorted(read.hosts6, cur.hosts6, touched.hosts6, cmpRange6),
+	}
+}
+
+func mergeSorted[T any](read, cur, touched []T, cmp func(a, b T) int) []T {
+	if len(touched) == 0 {
+		return read
+	}
+	t := slices.Clone(touched)
+	slices.SortFunc(t, cmp)
+	t = slices.CompactFunc(t, func(a, b T) bool { return cmp(a, b) == 0 })
+	in := func(s []T, x T) bool {
+		_, found := slices.BinarySearchFunc(s, x, cmp)
+		return found
+	}
+	out := make([]T, 0, len(read)+len(t))
+	for _, x := range read {
+		if !in(t, x) {
+			out = append(out, x)
+		}
+	}
+	for _, x := range t {
+		if in(cur, x) {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, cmp)
+	return out
+}
+
+// appendContent appends b's elements to a's, unsorted.
+func appendContent(a *nftContent, b nftContent) {
+	a.ranges4 = append(a.ranges4, b.ranges4...)
+	a.ranges6 = append(a.ranges6, b.ranges6...)
+	a.hosts4 = append(a.hosts4, b.hosts4...)
+	a.hosts6 = append(a.hosts6, b.hosts6...)
 }

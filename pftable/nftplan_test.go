@@ -74,3 +74,62 @@ func TestContentOf(t *testing.T) {
 		t.Errorf("range %+v", r)
 	}
 }
+
+// A read of the sets runs while spfd goes on changing them: elements spfd
+// touched meanwhile are judged by its own view, all others by the read,
+// so drift behind spfd's back still shows and its own changes never look
+// like drift.
+func TestMergeRead(t *testing.T) {
+	hosts := func(xs ...uint32) nftContent { return nftContent{hosts4: xs} }
+	tests := []struct {
+		name               string
+		read, cur, touched nftContent
+		want               []uint32
+	}{
+		{"nothing touched: the read", hosts(1, 2, 3), hosts(1, 2, 3), hosts(), []uint32{1, 2, 3}},
+		{"added after the read passed it", hosts(1, 3), hosts(1, 2, 3), hosts(2), []uint32{1, 2, 3}},
+		{"added before the read passed it", hosts(1, 2, 3), hosts(1, 2, 3), hosts(2), []uint32{1, 2, 3}},
+		{"deleted after the read passed it", hosts(1, 2, 3), hosts(1, 3), hosts(2), []uint32{1, 3}},
+		{"added then deleted", hosts(1, 2, 3), hosts(1, 3), hosts(2, 2), []uint32{1, 3}},
+		{"deleted behind spfd's back", hosts(1, 3), hosts(1, 2, 3), hosts(), []uint32{1, 3}},
+		{"a stray added behind spfd's back", hosts(1, 2, 3, 9), hosts(1, 2, 3), hosts(4), []uint32{1, 2, 3, 9}},
+	}
+	for _, tt := range tests {
+		got := mergeRead(tt.read, tt.cur, tt.touched)
+		if !slices.Equal(got.hosts4, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got.hosts4, tt.want)
+		}
+	}
+	// Ranges follow the same rule: a range spfd replaced by a wider one
+	// during the read is judged by spfd's view, whichever the read saw.
+	r := func(lo, hi uint32) prefixset.Range4 { return prefixset.Range4{Lo: lo, Hi: hi} }
+	got := mergeRead(nftContent{ranges4: []prefixset.Range4{r(10, 20)}}, nftContent{ranges4: []prefixset.Range4{r(10, 30)}},
+		nftContent{ranges4: []prefixset.Range4{r(10, 20), r(10, 30)}})
+	if !slices.Equal(got.ranges4, []prefixset.Range4{r(10, 30)}) {
+		t.Errorf("replaced range: %v", got.ranges4)
+	}
+}
+
+// The digest tells apart any two contents, also one that moves an
+// address from a range set to a host set.
+func TestContentDigest(t *testing.T) {
+	a := contentOf(setOf("10.0.0.0/24", "192.0.2.1/32", "2001:db8::/64", "2001:db8:1::1/128"))
+	if contentDigest(a) != contentDigest(contentOf(setOf("10.0.0.0/24", "192.0.2.1/32", "2001:db8::/64", "2001:db8:1::1/128"))) {
+		t.Fatal("equal contents, different digests")
+	}
+	for _, other := range [][]string{
+		{"10.0.0.0/24", "192.0.2.1/32", "2001:db8::/64"},
+		{"10.0.0.0/24", "192.0.2.2/32", "2001:db8::/64", "2001:db8:1::1/128"},
+		{"10.0.0.0/25", "192.0.2.1/32", "2001:db8::/64", "2001:db8:1::1/128"},
+		{},
+	} {
+		if contentDigest(a) == contentDigest(contentOf(setOf(other...))) {
+			t.Errorf("%v: same digest as a different content", other)
+		}
+	}
+	moved := nftContent{hosts4: []uint32{1}}
+	asRange := nftContent{ranges4: []prefixset.Range4{{Lo: 1, Hi: 1}}}
+	if contentDigest(moved) == contentDigest(asRange) {
+		t.Error("a host and a one-address range have one digest")
+	}
+}

@@ -31,6 +31,13 @@ type RepairCounter interface {
 	Repairs(table string) int
 }
 
+// DriftNotifier is a Backend that may find a table changed behind its
+// back outside a sync (a background read), and can say so, so that the
+// caller syncs soon to repair it.
+type DriftNotifier interface {
+	NotifyDrift(f func())
+}
+
 // Stats describes one table.
 type Stats struct {
 	Entries  int
