@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
 	"slices"
 	"testing"
 	"time"
@@ -87,17 +89,22 @@ func TestDumpSetElementsAgreesWithLibrary(t *testing.T) {
 	}
 }
 
-// BenchmarkReadBack reads 200 000 single addresses back from the kernel
-// with the library and with spfd's own reader: the ratio is what a
-// re-read of the sets gains. As root: go test -run - -bench ReadBack ./pftable
+// BenchmarkReadBack reads SPFD_BENCH_N (default 200 000) single
+// addresses back from the kernel with the library and with spfd's own
+// reader: the ratio is what a re-read of the sets gains. As root:
+// go test -run - -bench ReadBack ./pftable
 func BenchmarkReadBack(b *testing.B) {
 	needNetns(b)
+	size := 200_000
+	if v, err := strconv.Atoi(os.Getenv("SPFD_BENCH_N")); err == nil && v > 0 {
+		size = v
+	}
 	n, err := NewNFTables("spfdreadback")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer n.Close()
-	if err := n.Sync(context.Background(), "black", hostSet(200_000)); err != nil {
+	if err := n.Sync(context.Background(), "black", hostSet(size)); err != nil {
 		b.Fatal(err)
 	}
 	s := n.lists["black"].sets[2]
@@ -114,7 +121,7 @@ func BenchmarkReadBack(b *testing.B) {
 			b.Fatal(err)
 		}
 		lib, own = lib+t1.Sub(t0), own+time.Since(t1)
-		if len(e1) != len(e2) || len(e2) != 200_000 {
+		if len(e1) != len(e2) || len(e2) != size {
 			b.Fatalf("read %d and %d elements", len(e1), len(e2))
 		}
 	}
