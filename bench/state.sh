@@ -32,6 +32,22 @@ for round in 1 2; do
 	echo "  spfctl show blacklist: $((t1 - t0)) ms, $(wc -l < "$out/show.txt") lines", peak RSS so far $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)
 	t0=$(ms); "$out/spfctl" -s "$out/spfd.sock" show blacklist -v > "$out/show-v.txt"; t1=$(ms)
 	echo "  spfctl show blacklist -v: $((t1 - t0)) ms, $(wc -l < "$out/show-v.txt") lines"
+	if [ "$round" = 1 ]; then
+		# 64 readers of show blacklist -v that stop reading: they share
+		# one copy of the list (daemon/dumps.go), not one each.
+		rss0=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+		readers=()
+		for i in $(seq 64); do
+			("$out/spfctl" -s "$out/spfd.sock" show blacklist -v | (sleep 30; cat > /dev/null)) &
+			readers+=($!)
+		done
+		sleep 10
+		rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+		t0=$(ms); "$out/spfctl" -s "$out/spfd.sock" add black 198.18.0.1; t1=$(ms)
+		echo "  64 slow readers of show blacklist -v: RSS $rss0 -> $rss1 KiB; spfctl add meanwhile $((t1 - t0)) ms"
+		pkill -f "$out/spfctl -s $out/spfd.sock show blacklist -v" || true
+		wait "${readers[@]}" 2> /dev/null || true
+	fi
 	"$out/spfctl" -s "$out/spfd.sock" show status | grep -E 'blacklist|heap'
 	echo "  peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 	t0=$(ms); kill -TERM $pid; wait $pid || true; t1=$(ms)

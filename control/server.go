@@ -193,6 +193,15 @@ func (s *Server) peerOf(conn *net.UnixConn) peer {
 	return peer{uid: uid, privileged: s.Privileged != nil && s.Privileged(uid)}
 }
 
+type privilegedKey struct{}
+
+// Privileged reports whether the request a Handler answers comes from a
+// peer that may change state (root or spfd's user).
+func Privileged(ctx context.Context) bool {
+	v, _ := ctx.Value(privilegedKey{}).(bool)
+	return v
+}
+
 // serveConn answers one request from p; the caller closes conn.
 func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn, p peer) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -216,7 +225,7 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn, p peer) {
 		}
 	}
 	bw := &headedWriter{w: bufio.NewWriterSize(w, 32<<10)}
-	if err := s.Handler(ctx, req, cmd, bw); err != nil {
+	if err := s.Handler(context.WithValue(ctx, privilegedKey{}, p.privileged), req, cmd, bw); err != nil {
 		if !bw.started {
 			writeJSONLine(w, Response{Version: Version, Error: err.Error()})
 			return

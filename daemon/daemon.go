@@ -64,6 +64,7 @@ type Options struct {
 // Daemon is a running spfd.
 type Daemon struct {
 	opts    Options
+	dumps   dumpShare // copies of the lists for show -v
 	clock   clock.Clock
 	now     func() time.Time
 	logger  log.Logger

@@ -18,6 +18,7 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/internal/syntax"
+	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/spf"
 )
 
@@ -26,9 +27,9 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Co
 	d.debug("msg", "control", "cmd", strings.Join(cmd.Words(), " "))
 	switch cmd.Name {
 	case "show whitelist":
-		return d.showList(w, state.White, req)
+		return d.showList(ctx, w, state.White, req)
 	case "show blacklist":
-		return d.showList(w, state.Black, req)
+		return d.showList(ctx, w, state.Black, req)
 	case "show domains":
 		return d.showDomains(w, req)
 	case "show status":
@@ -79,7 +80,7 @@ type holdView struct {
 
 // showList prints the table as pushed, one prefix a line, or with -v every
 // entry held, its sources and expiries, and whether it is pushed.
-func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) error {
+func (d *Daemon) showList(ctx context.Context, w io.Writer, list state.List, req control.Request) error {
 	pushed := d.covers()
 	if !req.Verbose {
 		if req.JSON {
@@ -105,7 +106,9 @@ func (d *Daemon) showList(w io.Writer, list state.List, req control.Request) err
 		}
 		return bw.Flush()
 	}
-	dump, ignore := d.state.Dump(list)
+	sd, release := d.dumps.acquire(list, d.state.Version(), control.Privileged(ctx), func() (*state.Dump, *prefixset.Set) { return d.state.Dump(list) })
+	defer release()
+	dump, ignore := sd.dump, sd.ignore
 	white := pushed[state.White]
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"sort"
 	"strings"
 	"time"
@@ -527,11 +528,16 @@ type dump6 struct {
 // Dump is a compact copy of one list: cheap to take under the daemon's
 // lock (16 bytes an IPv4 entry), sorted and printed after it is released.
 type Dump struct {
-	v4    []dump4
-	v6    []dump6
-	extra map[netip.Prefix][]hold
-	names []string
+	v4      []dump4
+	v6      []dump6
+	extra   map[netip.Prefix][]hold
+	names   []string
+	version uint64
+	sorted  sync.Once // sorted on first use, outside the state's lock
 }
+
+// Version is the lists' version the dump was taken at.
+func (d *Dump) Version() uint64 { return d.version }
 
 // Dump copies list.
 func (l *Lists) Dump(list List) *Dump {
@@ -540,7 +546,8 @@ func (l *Lists) Dump(list List) *Dump {
 		v4:    make([]dump4, 0, len(t.v4)),
 		v6:    make([]dump6, 0, len(t.v6)),
 		extra: make(map[netip.Prefix][]hold, len(t.extra)),
-		names: slices.Clone(l.names),
+		names:   slices.Clone(l.names),
+		version: l.Version(),
 	}
 	for k, h := range t.v4 {
 		d.v4 = append(d.v4, dump4{k, h})
@@ -555,17 +562,20 @@ func (l *Lists) Dump(list List) *Dump {
 }
 
 // Each calls f with every entry in prefix order until f returns false.
-// The Entry's Holds slice is reused between calls.
+// The Entry's Holds slice is reused between calls. Several goroutines
+// may walk one dump at once.
 func (d *Dump) Each(f func(Entry) bool) {
-	slices.SortFunc(d.v4, func(a, b dump4) int { return cmp.Compare(a.key, b.key) })
-	slices.SortFunc(d.v6, func(a, b dump6) int {
-		if c := cmp.Compare(a.key.hi, b.key.hi); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.key.lo, b.key.lo); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.key.bits, b.key.bits)
+	d.sorted.Do(func() {
+		slices.SortFunc(d.v4, func(a, b dump4) int { return cmp.Compare(a.key, b.key) })
+		slices.SortFunc(d.v6, func(a, b dump6) int {
+			if c := cmp.Compare(a.key.hi, b.key.hi); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.key.lo, b.key.lo); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.key.bits, b.key.bits)
+		})
 	})
 	var e Entry
 	emit := func(p netip.Prefix, h hold) bool {

@@ -168,3 +168,36 @@ func TestParseList(t *testing.T) {
 		t.Error("ParseList(grey) gave no error")
 	}
 }
+
+// One dump may be walked by several readers at once (show -v shares
+// copies): run with -race.
+func TestDumpEachConcurrent(t *testing.T) {
+	l := NewLists(time.Now)
+	var ps []netip.Prefix
+	for i := range 1000 {
+		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32))
+	}
+	l.SetSource(Black, "manual", ps, time.Time{})
+	d := l.Dump(Black)
+	counts := make(chan int, 8)
+	for range 8 {
+		go func() {
+			n := 0
+			var last netip.Prefix
+			d.Each(func(e Entry) bool {
+				if n > 0 && e.Prefix.Addr().Less(last.Addr()) {
+					n = -1 << 30 // out of order
+				}
+				last = e.Prefix
+				n++
+				return true
+			})
+			counts <- n
+		}()
+	}
+	for range 8 {
+		if n := <-counts; n != 1000 {
+			t.Fatalf("a reader saw %d entries in order, want 1000", n)
+		}
+	}
+}
