@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spfd/spfd/prefixset"
@@ -543,9 +543,9 @@ func (d *Dump) Version() uint64 { return d.version }
 func (l *Lists) Dump(list List) *Dump {
 	t := l.tables[list]
 	d := &Dump{
-		v4:    make([]dump4, 0, len(t.v4)),
-		v6:    make([]dump6, 0, len(t.v6)),
-		extra: make(map[netip.Prefix][]hold, len(t.extra)),
+		v4:      make([]dump4, 0, len(t.v4)),
+		v6:      make([]dump6, 0, len(t.v6)),
+		extra:   make(map[netip.Prefix][]hold, len(t.extra)),
 		names:   slices.Clone(l.names),
 		version: l.Version(),
 	}
