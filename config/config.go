@@ -90,6 +90,8 @@ type Config struct {
 	Ignore                 []netip.Prefix
 	// BlacklistTTL is the default TTL of log-mined entries.
 	BlacklistTTL time.Duration
+	// RepeatOffenders holds addresses that logs list again longer.
+	RepeatOffenders RepeatOffenders
 	// Logs are the log sources to follow.
 	Logs []LogSource
 	// Feeds are list files and URLs fetched on a schedule.
@@ -101,6 +103,30 @@ type Config struct {
 	ExportWhite, ExportBlack string
 	// Warnings are problems that do not stop spfd: missing files.
 	Warnings []string
+}
+
+// RepeatOffenders says how an address that logs list again, within
+// Within of its last listing, is held longer: Factor times the hold of
+// its last listing, up to MaxTTL. Remember bounds the offenders kept.
+type RepeatOffenders struct {
+	Factor   float64 // 1: no growth
+	MaxTTL   time.Duration
+	Within   time.Duration
+	Remember int
+}
+
+// TTL returns the hold for an address listed for the count-th time
+// (count from 1) under a rule whose own TTL is base.
+func (r RepeatOffenders) TTL(base time.Duration, count int) time.Duration {
+	ttl := base
+	for i := 1; i < count && r.Factor > 1; i++ {
+		next := time.Duration(float64(ttl) * r.Factor)
+		if next >= r.MaxTTL || next < ttl { // capped, or overflowed
+			return max(base, r.MaxTTL)
+		}
+		ttl = next
+	}
+	return ttl
 }
 
 // Defaults.
@@ -136,6 +162,8 @@ func Default() *Config {
 			MaxCover6Len:  20,
 		},
 		BlacklistTTL: DefaultBlacklistTTL,
+		// Doubling, as sshguard and fail2ban's bantime.increment do.
+		RepeatOffenders: RepeatOffenders{Factor: 2, MaxTTL: 30 * 24 * time.Hour, Within: 30 * 24 * time.Hour, Remember: 1_000_000},
 	}
 }
 
@@ -535,6 +563,9 @@ func (c *Config) validate() error {
 		if c.Logs[i].TTL == 0 {
 			c.Logs[i].TTL = c.BlacklistTTL // the blacklist-ttl default
 		}
+	}
+	if r := c.RepeatOffenders; r.MaxTTL < time.Minute || r.Within < time.Minute {
+		return fmt.Errorf("%srepeat-offenders max-ttl and within must be at least 1m", c.at("repeat-offenders"))
 	}
 	w := c.Walk
 	if w.MinInterval > w.MaxInterval {

@@ -229,6 +229,11 @@ func TestParseErrors(t *testing.T) {
 		{"include \"missing.conf\"\n", "/etc/spfd.conf:1: include: open /etc/missing.conf"},
 		{"include \"loop.conf\"\n", "nested more than 8 deep"},
 		{"blacklist-ttl 10s\n", "at least 1m"},
+		{"repeat-offenders factor 0.5\n", "factor must be a number from 1 to 16"},
+		{"repeat-offenders factor x\n", "factor must be a number from 1 to 16"},
+		{"repeat-offenders remember 10\n", "remember must be a number from 1000"},
+		{"repeat-offenders max-ttl 10s\n", "/etc/spfd.conf:1: repeat-offenders max-ttl and within must be at least 1m"},
+		{"repeat-offenders often\n", "unknown repeat-offenders option"},
 		{"domain \"a\x01\"\n", "control character"},
 	}
 	files := map[string]string{"/etc/loop.conf": "include \"loop.conf\"\n"}
@@ -281,6 +286,7 @@ func FuzzParse(f *testing.F) {
 		"table white file \"/x\" command { \"/bin/true\" }\ntable black file \"/y\"\n",
 		"walk floor inet 12 inet6 24\nsocket \"/s\" group g mode 0660\n",
 		"include \"x\"\n",
+		"repeat-offenders factor 1.5 max-ttl 30d within 2d remember 1000000\n",
 	} {
 		f.Add(seed)
 	}
@@ -430,5 +436,41 @@ func TestFormatDuration(t *testing.T) {
 				t.Errorf("%q does not read back as %v: %v %v", FormatDuration(tt.d), tt.d, back, err)
 			}
 		}
+	}
+}
+
+// Repeat offenders are held longer by default, doubling from the rule's
+// TTL up to 30 days; the statement changes or disables it.
+func TestRepeatOffenders(t *testing.T) {
+	def := Default().RepeatOffenders
+	day := 24 * time.Hour
+	for count, want := range []time.Duration{1: day, 2: 2 * day, 3: 4 * day, 4: 8 * day, 5: 16 * day, 6: 30 * day, 7: 30 * day, 60: 30 * day} {
+		if want == 0 {
+			continue
+		}
+		if got := def.TTL(day, count); got != want {
+			t.Errorf("offence %d: hold %v, want %v", count, got, want)
+		}
+	}
+	if got := def.TTL(45*day, 3); got != 45*day {
+		t.Errorf("a rule TTL above the cap: %v", got)
+	}
+	cfg, err := parseString(t, "repeat-offenders factor 1.5 max-ttl 7d within 2d remember 5000\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.RepeatOffenders
+	if r != (RepeatOffenders{Factor: 1.5, MaxTTL: 7 * day, Within: 2 * day, Remember: 5000}) {
+		t.Fatalf("%+v", r)
+	}
+	if got := r.TTL(day, 3); got != 2*day+6*time.Hour {
+		t.Errorf("factor 1.5, third offence: %v", got)
+	}
+	cfg, err = parseString(t, "repeat-offenders no\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.RepeatOffenders.TTL(day, 9); got != day {
+		t.Errorf("repeat-offenders no: hold %v", got)
 	}
 }

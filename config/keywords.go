@@ -118,6 +118,7 @@ func init() {
 		"blacklist-file":    func(s *stmt) error { return s.listFiles(&s.p.cfg.BlackFiles) },
 		"ignore":            func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
 		"blacklist-ttl":     (*stmt).blacklistTTL,
+		"repeat-offenders":  (*stmt).repeatOffenders,
 		"log":               (*stmt).log,
 		"nftables-table":    (*stmt).nftablesTable,
 		"nftables-rules":    (*stmt).nftablesRules,
@@ -431,6 +432,47 @@ func (s *stmt) blacklistTTL() error {
 	s.p.cfg.BlacklistTTL = d
 	return s.end()
 }
+
+// repeat-offenders no | [factor F] [max-ttl D] [within D] [remember N]
+func (s *stmt) repeatOffenders() error {
+	r := &s.p.cfg.RepeatOffenders
+	for s.more() {
+		opt, err := s.value("an option")
+		if err != nil {
+			return err
+		}
+		switch opt {
+		case "no":
+			r.Factor = 1
+		case "factor":
+			v, err := s.value("a factor")
+			if err != nil {
+				return err
+			}
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 1 || f > 16 {
+				return fmt.Errorf("factor must be a number from 1 to 16, got %q", v)
+			}
+			r.Factor = f
+		case "max-ttl":
+			if r.MaxTTL, err = s.duration(); err != nil {
+				return err
+			}
+		case "within":
+			if r.Within, err = s.duration(); err != nil {
+				return err
+			}
+		case "remember":
+			if r.Remember, err = s.number("remember", 1000, 100_000_000); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown repeat-offenders option %q (want no, factor, max-ttl, within or remember)", opt)
+		}
+	}
+	return s.end()
+}
+
 func fileMode(m uint64) os.FileMode { return os.FileMode(m) }
 
 // log FAMILY file PATH|{ PATH ... } | journal UNIT [options]

@@ -278,6 +278,7 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	d.dns, d.resolvers = client, servers
 	st := d.state
 	st.SetIgnore(append(slices.Clone(cfg.Ignore), hostAddresses()...))
+	st.SetMaxOffenders(cfg.RepeatOffenders.Remember)
 	st.SetSource(state.White, state.SourceStatic, staticWhite, time.Time{})
 	st.SetSource(state.Black, state.SourceStatic, staticBlack, time.Time{})
 	st.SetOrigin(OriginConfig, cfg.Domains)

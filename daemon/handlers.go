@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,9 +69,10 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Co
 
 // entryView is one entry as spfctl show -v -j prints it.
 type entryView struct {
-	Prefix netip.Prefix `json:"prefix"`
-	Holds  []holdView   `json:"sources"`
-	Pushed string       `json:"pushed"`
+	Prefix   netip.Prefix `json:"prefix"`
+	Holds    []holdView   `json:"sources"`
+	Pushed   string       `json:"pushed"`
+	Offences int          `json:"offences,omitempty"`
 }
 
 type holdView struct {
@@ -120,7 +122,7 @@ func (d *Daemon) showList(ctx context.Context, w io.Writer, list state.List, req
 			pushState = state.PushState(e.Prefix, white, ignore)
 		}
 		if req.JSON {
-			v := entryView{Prefix: e.Prefix, Pushed: pushState}
+			v := entryView{Prefix: e.Prefix, Pushed: pushState, Offences: e.Offences}
 			for _, h := range e.Holds {
 				v.Holds = append(v.Holds, holdView(h))
 			}
@@ -141,6 +143,10 @@ func (d *Daemon) showList(ctx context.Context, w io.Writer, list state.List, req
 		}
 		line = append(line, '\t')
 		line = append(line, pushState...)
+		if e.Offences > 0 {
+			line = append(line, "\toffence "...)
+			line = strconv.AppendInt(line, int64(e.Offences), 10)
+		}
 		line = append(line, '\n')
 		_, werr = bw.Write(line)
 		return werr == nil

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/logwatch"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -84,6 +88,8 @@ func TestJSONContract(t *testing.T) {
 		return out.Bytes()
 	}
 	ctl("add", "black", "203.0.113.7", "ttl", "1h")
+	// And one from a log, which has an offence count.
+	h.d.applyOutcomes(config.LogSource{}, []logwatch.Outcome{{Action: logwatch.Ban, Addr: netip.MustParseAddr("203.0.113.9"), Rule: "sshd", TTL: time.Hour}}, logwatch.Position{Path: "/var/log/authlog"})
 	var got strings.Builder
 	for _, args := range [][]string{
 		{"show", "whitelist"}, {"show", "blacklist", "-v"}, {"show", "domains"}, {"show", "status"}, {"show", "stats"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,14 +174,26 @@ func (d *Daemon) exempt(a netip.Addr) bool {
 // crash, spfd resumes there and never counts those lines again.
 func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome, pos logwatch.Position) {
 	var ops []state.Op
-	var bans, captured []logwatch.Outcome
+	var captured []logwatch.Outcome
+	type ban struct {
+		o        logwatch.Outcome
+		offence  int
+		duration time.Duration
+	}
+	var bans []ban
 	now := d.now()
+	d.mu.Lock()
+	ignore, repeat := d.cfg.CaptureIgnore, d.cfg.RepeatOffenders
+	d.mu.Unlock()
 	for _, o := range outcomes {
 		switch o.Action {
 		case logwatch.Ban:
 			p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
-			ops = append(ops, state.Op{Op: "add", List: "black", Prefix: p, Source: state.PrefixLog + o.Rule, Expires: now.Add(o.TTL).Truncate(time.Second)})
-			bans = append(bans, o)
+			offence := d.offence(p, now, repeat)
+			ttl := repeat.TTL(o.TTL, offence)
+			ops = append(ops, state.Op{Op: "add", List: "black", Prefix: p, Source: state.PrefixLog + o.Rule,
+				Expires: now.Add(ttl).Truncate(time.Second), Offence: offence, At: now.Truncate(time.Second)})
+			bans = append(bans, ban{o, offence, ttl})
 		case logwatch.Capture:
 			captured = append(captured, o)
 		}
@@ -188,9 +201,6 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	if len(ops) == 0 && len(captured) == 0 {
 		return
 	}
-	d.mu.Lock()
-	ignore := d.cfg.CaptureIgnore
-	d.mu.Unlock()
 	var names []string
 	for _, o := range captured {
 		name := o.Domain
@@ -215,14 +225,39 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 		return
 	}
 	// Said once it is so: on disk and in the lists.
-	for _, o := range bans {
-		d.info("msg", "blacklisted", "addr", o.Addr, "rule", o.Rule, "reason", o.Reason, "count", o.Count, "ttl", config.FormatDuration(o.TTL))
+	for _, b := range bans {
+		d.info("msg", "blacklisted", "addr", b.o.Addr, "rule", b.o.Rule, "reason", b.o.Reason, "count", b.o.Count,
+			"offence", b.offence, "ttl", config.FormatDuration(b.duration))
 	}
 	for _, name := range d.state.SeenMail(names, now) {
 		ds, _ := d.state.Domain(name)
 		d.info("msg", "domain captured from outbound mail", "domain", name, "from", ds.CapturedFrom)
 		d.signal(d.wake)
 	}
+}
+
+// maxOffence caps the offence count kept: the hold stops growing long
+// before.
+const maxOffence = 1000
+
+// offence returns which listing of p a ban from a log is. While a log
+// still holds p, it is the same offence (held anew at its level); listed
+// again within repeat-offenders within of its last listing, it is the
+// next one; otherwise the first.
+func (d *Daemon) offence(p netip.Prefix, now time.Time, r config.RepeatOffenders) int {
+	prev, known := d.state.Offence(p.Addr())
+	if !known {
+		return 1
+	}
+	for _, h := range d.state.Holds(state.Black, p) {
+		if strings.HasPrefix(h.Source, state.PrefixLog) && (h.Expires.IsZero() || h.Expires.After(now)) {
+			return prev.Count
+		}
+	}
+	if now.Sub(prev.Last) <= r.Within {
+		return min(prev.Count+1, maxOffence)
+	}
+	return 1
 }
 
 // expireCaptured drops captured domains no mail went to for the capture

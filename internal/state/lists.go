@@ -431,6 +431,15 @@ func (l *Lists) Contains(list List, p netip.Prefix) bool {
 	return ok
 }
 
+// Holds returns the holds on exactly p in list.
+func (l *Lists) Holds(list List, p netip.Prefix) []Hold {
+	var out []Hold
+	for _, h := range l.tables[list].holds(p.Masked()) {
+		out = append(out, l.publicHold(h))
+	}
+	return out
+}
+
 // Hold describes one source's claim, for display and persistence.
 type Hold struct {
 	Source  string
@@ -441,6 +450,9 @@ type Hold struct {
 type Entry struct {
 	Prefix netip.Prefix
 	Holds  []Hold
+	// Offences is how many times logs listed the address (Dump of the
+	// blacklist only; 0: never).
+	Offences int
 }
 
 // Entries returns list's entries sorted by prefix.
@@ -534,6 +546,8 @@ type Dump struct {
 	names   []string
 	version uint64
 	sorted  sync.Once // sorted on first use, outside the state's lock
+	// offences: how often each listed address was listed from logs
+	offences map[netip.Addr]int
 }
 
 // Version is the lists' version the dump was taken at.
@@ -580,6 +594,10 @@ func (d *Dump) Each(f func(Entry) bool) {
 	var e Entry
 	emit := func(p netip.Prefix, h hold) bool {
 		e.Prefix = p
+		e.Offences = 0
+		if p.IsSingleIP() {
+			e.Offences = d.offences[p.Addr()]
+		}
 		e.Holds = append(e.Holds[:0], Hold{Source: d.names[h.src], Expires: fromExpires(h.expires)})
 		for _, x := range d.extra[p] {
 			e.Holds = append(e.Holds, Hold{Source: d.names[x.src], Expires: fromExpires(x.expires)})

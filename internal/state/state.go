@@ -35,6 +35,7 @@ type State struct {
 
 	mu             sync.Mutex
 	lists          *Lists
+	offenders      *Offenders
 	domains        map[string]*DomainState
 	noCapture      map[string]bool // captured domains an admin deleted
 	positions      []json.RawMessage
@@ -51,7 +52,7 @@ func Open(dir string, now func() time.Time, opts Options) (*State, []string, err
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &State{now: now, store: store, lists: snap.Lists,
+	s := &State{now: now, store: store, lists: snap.Lists, offenders: snap.Offenders,
 		domains: make(map[string]*DomainState), noCapture: make(map[string]bool), positions: snap.Positions}
 	for i := range snap.Domains {
 		ds := snap.Domains[i]
@@ -116,10 +117,17 @@ func (s *State) apply(op Op) error {
 		switch op.Op {
 		case "add":
 			s.lists.Add(list, op.Prefix, op.Source, op.Expires)
+			if op.Offence > 0 && op.Prefix.IsSingleIP() {
+				s.offenders.Record(op.Prefix.Addr(), op.Offence, op.At)
+			}
 		case "remove":
 			s.lists.Remove(list, op.Prefix, op.Source)
 		default:
 			s.lists.Delete(list, op.Prefix)
+			if list == Black && op.Prefix.IsSingleIP() {
+				// An admin took it off: a mistake, or forgiven.
+				s.offenders.Forget(op.Prefix.Addr())
+			}
 		}
 	case "domain-add":
 		if err := syntax.ValidateDomain(op.Domain); err != nil {
@@ -407,11 +415,48 @@ func (s *State) SetIgnore(nets []netip.Prefix) {
 	s.lists.SetIgnore(nets)
 }
 
+// Offence returns what is remembered of a as a repeat offender.
+func (s *State) Offence(a netip.Addr) (Offence, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offenders.Get(a)
+}
+
+// Offenders reports how many offenders are remembered.
+func (s *State) Offenders() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offenders.Len()
+}
+
+// SetMaxOffenders bounds the offenders remembered.
+func (s *State) SetMaxOffenders(max int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offenders.SetMax(max)
+}
+
+// Holds returns the holds on exactly p in list.
+func (s *State) Holds(list List, p netip.Prefix) []Hold {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists.Holds(list, p)
+}
+
 // Dump returns a list's entries for showing, and the ignore networks.
 func (s *State) Dump(list List) (*Dump, *prefixset.Set) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lists.Dump(list), s.lists.Ignore()
+	d := s.lists.Dump(list)
+	if list == Black {
+		d.offences = make(map[netip.Addr]int)
+		s.offenders.counts(func(a netip.Addr, n int) {
+			if s.lists.Contains(Black, netip.PrefixFrom(a, a.BitLen())) {
+				d.offences[a] = n
+			}
+		})
+	}
+	return d, s.lists.Ignore()
 }
 
 // SetSource makes src hold exactly prefixes in list, until expires.
@@ -513,7 +558,7 @@ func (s *State) Snapshot() error {
 	}
 	var buf bytes.Buffer
 	s.mu.Lock()
-	snap := &Snapshot{Generation: gen, Lists: s.lists, Positions: s.positions}
+	snap := &Snapshot{Generation: gen, Lists: s.lists, Offenders: s.offenders, Positions: s.positions}
 	for _, name := range slices.Sorted(maps.Keys(s.domains)) {
 		ds := *s.domains[name]
 		ds.NoCapture = s.noCapture[name]

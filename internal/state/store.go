@@ -34,6 +34,9 @@ type Op struct {
 	// Position is a log read position (op "position"), journalled with
 	// the bans its lines caused so a replay never counts them again.
 	Position json.RawMessage `json:"position,omitempty"`
+	// Offence, on an add from a log, is how many times the address has
+	// now been listed (at At): the repeat-offender memory.
+	Offence int `json:"offence,omitempty"`
 }
 
 // Store keeps the state directory: the snapshot "state", the one before it
@@ -131,7 +134,7 @@ func OpenStore(dir string, now func() time.Time, opts ...Options) (*Store, *Snap
 		}
 	}
 	if snap == nil {
-		snap = &Snapshot{Lists: NewLists(now)}
+		snap = &Snapshot{Lists: NewLists(now), Offenders: NewOffenders(0)}
 		if len(warnings) > 0 {
 			warnings = append(warnings, "no readable state: starting empty")
 		}
