@@ -92,6 +92,10 @@ type Config struct {
 	BlacklistTTL time.Duration
 	// RepeatOffenders holds addresses that logs list again longer.
 	RepeatOffenders RepeatOffenders
+	// MetricsListen is the address Prometheus metrics are served on
+	// ("" for none); a non-loopback one needs MetricsPublic.
+	MetricsListen string
+	MetricsPublic bool
 	// Logs are the log sources to follow.
 	Logs []LogSource
 	// Feeds are list files and URLs fetched on a schedule.

@@ -234,6 +234,12 @@ func TestParseErrors(t *testing.T) {
 		{"repeat-offenders remember 10\n", "remember must be a number from 1000"},
 		{"repeat-offenders max-ttl 10s\n", "/etc/spfd.conf:1: repeat-offenders max-ttl and within must be at least 1m"},
 		{"repeat-offenders often\n", "unknown repeat-offenders option"},
+		{"metrics listen 0.0.0.0:9154\n", "not a loopback address"},
+		{"metrics listen 192.0.2.1:9154\n", "add \"public\" if they may"},
+		{"metrics listen 127.0.0.1\n", "want an address and a port"},
+		{"metrics listen localhost:9154\n", "want an address and a port"},
+		{"metrics listen 127.0.0.1:9154 open\n", "expected public"},
+		{"metrics 127.0.0.1:9154\n", "expected listen"},
 		{"domain \"a\x01\"\n", "control character"},
 	}
 	files := map[string]string{"/etc/loop.conf": "include \"loop.conf\"\n"}
@@ -472,5 +478,27 @@ func TestRepeatOffenders(t *testing.T) {
 	}
 	if got := cfg.RepeatOffenders.TTL(day, 9); got != day {
 		t.Errorf("repeat-offenders no: hold %v", got)
+	}
+}
+
+// Metrics are off by default, on loopback when asked, and on another
+// address only with "public".
+func TestMetricsListen(t *testing.T) {
+	if Default().MetricsListen != "" {
+		t.Fatal("metrics on by default")
+	}
+	for src, want := range map[string]string{
+		"metrics listen 127.0.0.1:9154\n":      "127.0.0.1:9154",
+		"metrics listen [::1]:9154\n":          "[::1]:9154",
+		"metrics listen 0.0.0.0:9154 public\n": "0.0.0.0:9154",
+		"metrics listen [::]:9154 public\n":    "[::]:9154",
+	} {
+		cfg, err := parseString(t, src, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if cfg.MetricsListen != want || cfg.MetricsPublic != strings.Contains(src, "public") {
+			t.Errorf("%q: %q public %v", src, cfg.MetricsListen, cfg.MetricsPublic)
+		}
 	}
 }

@@ -119,6 +119,7 @@ func init() {
 		"ignore":            func(s *stmt) error { return s.static(&s.p.cfg.Ignore) },
 		"blacklist-ttl":     (*stmt).blacklistTTL,
 		"repeat-offenders":  (*stmt).repeatOffenders,
+		"metrics":           (*stmt).metrics,
 		"log":               (*stmt).log,
 		"nftables-table":    (*stmt).nftablesTable,
 		"nftables-rules":    (*stmt).nftablesRules,
@@ -469,6 +470,33 @@ func (s *stmt) repeatOffenders() error {
 		default:
 			return fmt.Errorf("unknown repeat-offenders option %q (want no, factor, max-ttl, within or remember)", opt)
 		}
+	}
+	return s.end()
+}
+
+// metrics listen ADDRESS:PORT [public]
+func (s *stmt) metrics() error {
+	if err := s.keyword("listen"); err != nil {
+		return err
+	}
+	v, err := s.value("an address:port")
+	if err != nil {
+		return err
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return fmt.Errorf("metrics listen: want an address and a port (127.0.0.1:9154, [::1]:9154), got %q", v)
+	}
+	c := s.p.cfg
+	c.MetricsListen, c.MetricsPublic = ap.String(), false
+	if s.more() {
+		if err := s.keyword("public"); err != nil {
+			return err
+		}
+		c.MetricsPublic = true
+	}
+	if !ap.Addr().IsLoopback() && !c.MetricsPublic {
+		return fmt.Errorf("metrics listen %s is not a loopback address: anyone who reaches it reads spfd's lists' sizes and sources; add \"public\" if they may", v)
 	}
 	return s.end()
 }

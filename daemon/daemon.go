@@ -65,6 +65,7 @@ type Options struct {
 type Daemon struct {
 	opts    Options
 	dumps   dumpShare // copies of the lists for show -v
+	metrics *metrics
 	clock   clock.Clock
 	now     func() time.Time
 	logger  log.Logger
@@ -151,6 +152,7 @@ func New(opts Options) (*Daemon, error) {
 		wake:       make(chan struct{}, 1),
 	}
 	d.verbose.Store(opts.Verbose)
+	d.metrics = newMetrics(d)
 	for _, w := range cfg.Warnings {
 		d.warn("config", w)
 	}
@@ -211,6 +213,9 @@ func (d *Daemon) configure(cfg *config.Config) error {
 	// Kernel handles (/dev/pf, the netlink socket) are opened once and
 	// kept: under unveil /dev/pf cannot be opened again. Only a change to
 	// the backend's own settings builds a new one.
+	if oldBackend != nil && (old.MetricsListen != cfg.MetricsListen || old.MetricsPublic != cfg.MetricsPublic) {
+		return fmt.Errorf("metrics listen changes from %q to %q: that needs a restart", old.MetricsListen, cfg.MetricsListen)
+	}
 	backend := oldBackend
 	if backend == nil || backendKey(old) != backendKey(cfg) {
 		switch {
@@ -601,6 +606,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		var err error
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer metricsLn.Close() // for the returns before it is served
+		d.info("msg", "serving metrics", "address", metricsLn.Addr().String())
+	}
 	// /dev/pf and the socket are open: from here on only what the plan
 	// allows. At securelevel 2 pf still takes DIOCRSETADDRS and
 	// DIOCRGETTSTATS; only creating a table (DIOCRADDTABLES) is refused.
@@ -638,6 +652,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("expiry", d.expiryLoop)
 	run("save", d.saveLoop)
 	run("files", d.filesLoop)
+	if metricsLn != nil {
+		run("metrics", func(ctx context.Context) error { return d.serveMetrics(ctx, metricsLn) })
+	}
 	if sp, err := d.startBGP(ctx, cfg); err != nil {
 		cancel()
 		wg.Wait()
@@ -758,6 +775,11 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	}
 	d.announce(ctx, ws, bs)
 	err := errors.Join(errs...)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	d.metrics.syncs.WithLabelValues(backend.Kind(), result).Inc()
 	d.mu.Lock()
 	d.pushed = [2]*prefixset.Set{ws, bs}
 	d.pushedCount = [2]int{ws.Count(), bs.Count()}

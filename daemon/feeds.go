@@ -37,10 +37,13 @@ func (d *Daemon) runFeed(ctx context.Context, f config.Feed, fetcher *feed.Fetch
 		case ctx.Err() != nil:
 			return
 		case err != nil:
+			d.metrics.feedFetches.WithLabelValues(f.Name, "error").Inc()
 			d.recordError("feed "+f.Name, fmt.Errorf("%w (keeping the last good copy)", err))
 		case res.NotModified:
+			d.metrics.feedFetches.WithLabelValues(f.Name, "not-modified").Inc()
 			d.refreshFeed(list, source, f.TTL)
 		default:
+			d.metrics.feedFetches.WithLabelValues(f.Name, "loaded").Inc()
 			if res.BadLines > 0 {
 				d.warn("feed", fmt.Sprintf("%s: %d bad lines skipped, first: %v", f.Name, res.BadLines, res.FirstBad))
 			}

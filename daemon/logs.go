@@ -226,8 +226,12 @@ func (d *Daemon) applyOutcomes(src config.LogSource, outcomes []logwatch.Outcome
 	}
 	// Said once it is so: on disk and in the lists.
 	for _, b := range bans {
+		d.metrics.logEvents.WithLabelValues(b.o.Rule, "blacklist").Inc()
 		d.info("msg", "blacklisted", "addr", b.o.Addr, "rule", b.o.Rule, "reason", b.o.Reason, "count", b.o.Count,
 			"offence", b.offence, "ttl", config.FormatDuration(b.duration))
+	}
+	for _, o := range captured {
+		d.metrics.logEvents.WithLabelValues(o.Rule, "capture").Inc()
 	}
 	for _, name := range d.state.SeenMail(names, now) {
 		ds, _ := d.state.Domain(name)

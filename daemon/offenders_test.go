@@ -25,7 +25,12 @@ func TestRepeatOffendersHeldLonger(t *testing.T) {
 	conf := fmt.Sprintf("log sshd file %q threshold 1 within 1h ttl 1d\nrepeat-offenders max-ttl 3d\n", authlog)
 	h := newHarness(t, exampleZone, conf)
 	ctx := h.run(t)
-	waitUntil(t, func() bool { return openCount(t, authlog) == 1 })
+	// The follower is running once it has read a line: append harmless
+	// ones until it has.
+	waitUntil(t, func() bool {
+		appendFile(t, authlog, "Nov 27 19:00:00 host sshd[1]: Connection closed by 192.0.2.1 port 1 [preauth]\n")
+		return h.d.position(authlog) != nil
+	})
 	lines := 0
 	attack := func() {
 		t.Helper()

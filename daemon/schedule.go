@@ -91,6 +91,9 @@ func (d *Daemon) walkDomains(ctx context.Context, names []string) []spf.Result {
 	d.lastPass = pass
 	d.mu.Unlock()
 	d.logWalkPass(pass)
+	for result, n := range map[string]int{"complete": pass.Complete, "temporary-failure": pass.TempFail, "permanent-failure": pass.PermFail, "refused": pass.Refused} {
+		d.metrics.walks.WithLabelValues(result).Add(float64(n))
+	}
 	d.signal(d.dirty)
 	d.signal(d.save)
 	return results

@@ -689,6 +689,25 @@ func (n *NFTables) Repairs(list string) int {
 	return n.repairs[list]
 }
 
+// Hits implements HitCounter with the counters of the rules that use the
+// list's sets; Counters is false when no such rule counts.
+func (n *NFTables) Hits(_ context.Context, list string) (Stats, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := Stats{LastSync: n.synced[list], Repairs: n.repairs[list]}
+	if l := n.lists[list]; l != nil {
+		st.Entries = l.cur.len()
+	} else {
+		return st, nil
+	}
+	p, b, ok, err := n.ruleCounters(list)
+	if err != nil {
+		return st, fmt.Errorf("nftables %s: %w", list, err)
+	}
+	st.Packets, st.Bytes, st.Counters = p, b, ok
+	return st, nil
+}
+
 func (n *NFTables) Stats(ctx context.Context, list string) (Stats, error) {
 	n.mu.Lock()
 	l := n.lists[list]

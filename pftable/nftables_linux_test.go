@@ -381,6 +381,11 @@ func TestNFTablesExampleRules(t *testing.T) {
 		if err != nil || !st.Counters || (st.Packets > 0) != want || st.Entries == 0 {
 			t.Errorf("%s stats %+v %v", list, st, err)
 		}
+		// What a metrics scrape reads: the rules' counters, the same sums.
+		hits, err := n.Hits(ctx, list)
+		if err != nil || !hits.Counters || hits.Packets != st.Packets || hits.Bytes != st.Bytes {
+			t.Errorf("%s hits %+v %v, stats %+v", list, hits, err, st)
+		}
 	}
 	if out := nft(t, "list", "set", "inet", "spfd", "black4h"); strings.Contains(out, "counter") {
 		t.Errorf("element counters without nftables-counters elements:\n%s", out)

@@ -216,6 +216,9 @@ func (p *PF) Repairs(table string) int {
 }
 
 // Stats implements Backend with DIOCRGETTSTATS, allowed under pledge.
+// Hits implements HitCounter: pf keeps per-table statistics.
+func (p *PF) Hits(ctx context.Context, table string) (Stats, error) { return p.Stats(ctx, table) }
+
 func (p *PF) Stats(_ context.Context, table string) (Stats, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -31,6 +31,14 @@ type RepairCounter interface {
 	Repairs(table string) int
 }
 
+// HitCounter is a Backend whose kernel sums what a table matched, so the
+// totals cost one call whatever the table's size (pf's table statistics,
+// the counters of nftables rules): what a metrics scrape may ask every
+// few seconds. Stats may read every element instead.
+type HitCounter interface {
+	Hits(ctx context.Context, table string) (Stats, error)
+}
+
 // DriftNotifier is a Backend that may find a table changed behind its
 // back outside a sync (a background read), and can say so, so that the
 // caller syncs soon to repair it.

@@ -92,10 +92,19 @@ type table struct {
 	v4    map[uint64]hold
 	v6    map[key6]hold
 	extra map[netip.Prefix][]hold
+	// held counts each source's holds, kept as they change, so metrics
+	// need not walk a million entries.
+	held map[sourceID]int
 }
 
 func newTable() *table {
-	return &table{v4: make(map[uint64]hold), v6: make(map[key6]hold), extra: make(map[netip.Prefix][]hold)}
+	return &table{v4: make(map[uint64]hold), v6: make(map[key6]hold), extra: make(map[netip.Prefix][]hold), held: make(map[sourceID]int)}
+}
+
+func (t *table) unheld(src sourceID) {
+	if t.held[src]--; t.held[src] <= 0 {
+		delete(t.held, src)
+	}
 }
 
 func pack4(p netip.Prefix) uint64 {
@@ -172,6 +181,7 @@ func (t *table) set(p netip.Prefix, h hold) bool {
 	first, ok := t.get(p)
 	if !ok {
 		t.put(p, h)
+		t.held[h.src]++
 		return true
 	}
 	if first.src == h.src {
@@ -186,6 +196,7 @@ func (t *table) set(p netip.Prefix, h hold) bool {
 		}
 	}
 	t.extra[p] = append(ex, h)
+	t.held[h.src]++
 	return false
 }
 
@@ -197,6 +208,7 @@ func (t *table) remove(p netip.Prefix, src sourceID) (gone bool) {
 	}
 	ex := t.extra[p]
 	if first.src == src {
+		t.unheld(src)
 		if len(ex) == 0 {
 			t.del(p)
 			return true
@@ -208,6 +220,7 @@ func (t *table) remove(p netip.Prefix, src sourceID) (gone bool) {
 		if i < 0 {
 			return false
 		}
+		t.unheld(src)
 		ex = slices.Delete(slices.Clone(ex), i, i+1)
 	}
 	if len(ex) == 0 {
@@ -219,7 +232,13 @@ func (t *table) remove(p netip.Prefix, src sourceID) (gone bool) {
 }
 
 func (t *table) drop(p netip.Prefix) bool {
-	_, ok := t.get(p)
+	first, ok := t.get(p)
+	if ok {
+		t.unheld(first.src)
+		for _, x := range t.extra[p] {
+			t.unheld(x.src)
+		}
+	}
 	t.del(p)
 	delete(t.extra, p)
 	return ok
@@ -429,6 +448,15 @@ func (l *Lists) Len(list List) int { return l.tables[list].len() }
 func (l *Lists) Contains(list List, p netip.Prefix) bool {
 	_, ok := l.tables[list].get(p.Masked())
 	return ok
+}
+
+// SourceCounts returns how many entries of list each source holds.
+func (l *Lists) SourceCounts(list List) map[string]int {
+	out := make(map[string]int, len(l.tables[list].held))
+	for id, n := range l.tables[list].held {
+		out[l.names[id]] = n
+	}
+	return out
 }
 
 // Holds returns the holds on exactly p in list.

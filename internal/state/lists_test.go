@@ -1,6 +1,8 @@
 package state
 
 import (
+	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -198,6 +200,48 @@ func TestDumpEachConcurrent(t *testing.T) {
 	for range 8 {
 		if n := <-counts; n != 1000 {
 			t.Fatalf("a reader saw %d entries in order, want 1000", n)
+		}
+	}
+}
+
+// The per-source counts kept as holds change agree with a count over
+// the entries, after any mix of adds, removals, deletions, set sources
+// and expiry.
+func TestSourceCountsKeptInStep(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l := NewLists(func() time.Time { return now })
+	r := rand.New(rand.NewPCG(1, 2))
+	sources := []string{"manual", "log:sshd", "log:httpd", "feed:x", "spf:example.com"}
+	prefix := func() netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(40))}), 32)
+	}
+	for step := range 5000 {
+		src := sources[r.IntN(len(sources))]
+		switch r.IntN(6) {
+		case 0, 1:
+			l.Add(Black, prefix(), src, now.Add(time.Duration(r.IntN(100))*time.Second))
+		case 2:
+			l.Remove(Black, prefix(), src)
+		case 3:
+			l.Delete(Black, prefix())
+		case 4:
+			var ps []netip.Prefix
+			for range r.IntN(5) {
+				ps = append(ps, prefix())
+			}
+			l.SetSource(Black, "feed:y", ps, time.Time{})
+		case 5:
+			now = now.Add(time.Duration(r.IntN(30)) * time.Second)
+			l.Expire()
+		}
+		want := make(map[string]int)
+		for _, e := range l.Entries(Black) {
+			for _, h := range e.Holds {
+				want[h.Source]++
+			}
+		}
+		if got := l.SourceCounts(Black); !maps.Equal(got, want) {
+			t.Fatalf("step %d: counts %v, entries say %v", step, got, want)
 		}
 	}
 }

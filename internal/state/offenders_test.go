@@ -1,8 +1,10 @@
 package state
 
 import (
-	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,19 +98,78 @@ func TestOffendersPersist(t *testing.T) {
 	}
 }
 
-// Offender records in a snapshot are checked like every other record.
-func TestSnapshotOffenderRecords(t *testing.T) {
-	for _, bad := range []string{"O 203.0.113.7 0 1800000000", "O 203.0.113.7 x 1", "O fe80::1%eth0 1 1", "O nothing", "O 203.0.113.7 1 1 extra"} {
-		s := &Snapshot{Lists: NewLists(time.Now), Offenders: NewOffenders(0)}
-		if err := s.readRecord(bad, map[uint64]sourceID{}); err == nil {
-			t.Errorf("%q read without an error", bad)
-		}
-	}
-	s := &Snapshot{Lists: NewLists(time.Now), Offenders: NewOffenders(0)}
-	if err := s.readRecord(fmt.Sprintf("O 2001:db8::7 4 %d", 1_800_000_000), nil); err != nil {
+// The offenders file is checked whole: a bad line, a wrong END or a
+// missing one is an error (the memory is then forgotten, nothing else).
+func TestReadOffenders(t *testing.T) {
+	o := NewOffenders(0)
+	t0 := time.Unix(1_800_000_000, 0)
+	o.Record(netip.MustParseAddr("203.0.113.7"), 3, t0)
+	o.Record(netip.MustParseAddr("2001:db8::7"), 1, t0.Add(time.Hour))
+	good := string(o.marshal())
+	back := NewOffenders(0)
+	if err := readOffenders(strings.NewReader(good), back); err != nil {
 		t.Fatal(err)
 	}
-	if off, ok := s.Offenders.Get(netip.MustParseAddr("2001:db8::7")); !ok || off.Count != 4 {
-		t.Fatalf("%+v %v", off, ok)
+	if off, ok := back.Get(netip.MustParseAddr("203.0.113.7")); !ok || off.Count != 3 || !off.Last.Equal(t0) {
+		t.Fatalf("read back %+v %v", off, ok)
+	}
+	if back.Len() != 2 {
+		t.Fatalf("%d read back", back.Len())
+	}
+	for name, bad := range map[string]string{
+		"truncated":  strings.Join(strings.SplitAfter(good, "\n")[:2], ""),
+		"count 0":    strings.Replace(good, " 3 ", " 0 ", 1),
+		"changed":    strings.Replace(good, "203.0.113.7", "203.0.113.8", 1),
+		"not ours":   "spfd-state 1 4\nEND 0 00000000\n",
+		"zone":       strings.Replace(good, "2001:db8::7", "fe80::1%eth0", 1),
+		"extra word": strings.Replace(good, " 3 ", " 3 x ", 1),
+	} {
+		if err := readOffenders(strings.NewReader(bad), NewOffenders(0)); err == nil {
+			t.Errorf("%s: read without an error", name)
+		}
+	}
+}
+
+// The snapshot holds no offender records, so that an spfd from before
+// them reads it after a rollback; they are in a file of their own.
+func TestSnapshotReadableWithoutOffenders(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	st, _, err := Open(dir, func() time.Time { return now }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(Op{Op: "add", List: "black", Prefix: netip.MustParsePrefix("203.0.113.7/32"), Source: PrefixLog + "sshd",
+		Expires: now.Add(time.Hour), Offence: 2, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	snap, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(snap), "\n") {
+		if line != "" && !strings.ContainsAny(line[:1], "SWBDPEs") {
+			t.Fatalf("a record an older spfd does not know: %q", line)
+		}
+	}
+	off, err := os.ReadFile(filepath.Join(dir, offendersFile))
+	if err != nil || !strings.Contains(string(off), "203.0.113.7 2 ") {
+		t.Fatalf("offenders file: %q %v", off, err)
+	}
+	// A damaged offenders file is a warning, and the lists are intact.
+	if err := os.WriteFile(filepath.Join(dir, offendersFile), []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, warnings, err := Open(dir, func() time.Time { return now }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "repeat offenders forgotten") || st.Len(Black) != 1 {
+		t.Fatalf("warnings %q, %d black entries", warnings, st.Len(Black))
 	}
 }

@@ -23,7 +23,6 @@ import (
 //	W|B <prefix> <source id>[@<expires unix>] ...
 //	D <domain state as JSON>
 //	P <log position as JSON>
-//	O <address> <times listed> <last listed, unix>
 //	END <records> <crc32 of everything before this line>
 //
 // The END line proves the file is whole.
@@ -36,7 +35,6 @@ const maxSnapshotLine = 1 << 20
 type Snapshot struct {
 	Generation uint64 // the journal generation that follows this snapshot
 	Lists      *Lists
-	Offenders  *Offenders // repeat offenders, least recently listed first
 	Domains    []DomainState
 	Positions  []json.RawMessage // log read positions, owned by logwatch
 }
@@ -126,19 +124,6 @@ func WriteSnapshot(w io.Writer, s *Snapshot) error {
 		bw.WriteByte('\n')
 		records++
 	}
-	if s.Offenders != nil {
-		s.Offenders.each(func(a netip.Addr, off Offence) {
-			line = append(line[:0], 'O', ' ')
-			line = a.AppendTo(line)
-			line = append(line, ' ')
-			line = strconv.AppendInt(line, int64(off.Count), 10)
-			line = append(line, ' ')
-			line = strconv.AppendInt(line, off.Last.Unix(), 10)
-			line = append(line, '\n')
-			bw.Write(line)
-			records++
-		})
-	}
 	if err := bw.Flush(); err != nil {
 		return err
 	}
@@ -160,7 +145,7 @@ func appendHold(b []byte, h hold) []byte {
 // bad line, a missing or wrong END) is an error: the caller falls back to
 // the previous snapshot.
 func ReadSnapshot(r io.Reader, now func() time.Time) (*Snapshot, error) {
-	s := &Snapshot{Lists: NewLists(now), Offenders: NewOffenders(0)}
+	s := &Snapshot{Lists: NewLists(now)}
 	l := s.Lists
 	crc := crc32.NewIEEE()
 	br := bufio.NewReaderSize(r, maxSnapshotLine)
@@ -294,18 +279,6 @@ func (s *Snapshot) readRecord(text string, ids map[uint64]sourceID) error {
 			return errors.New("bad log position")
 		}
 		s.Positions = append(s.Positions, json.RawMessage(rest))
-	case 'O':
-		f := strings.Fields(rest)
-		if len(f) != 3 {
-			return errors.New("malformed offender")
-		}
-		a, err := netip.ParseAddr(f[0])
-		count, err2 := strconv.Atoi(f[1])
-		last, err3 := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || err2 != nil || err3 != nil || count < 1 || a.Zone() != "" {
-			return fmt.Errorf("bad offender %q", rest)
-		}
-		s.Offenders.Record(a, count, time.Unix(last, 0))
 	default:
 		return fmt.Errorf("unknown record type %q", text[0])
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -52,7 +54,15 @@ func Open(dir string, now func() time.Time, opts Options) (*State, []string, err
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &State{now: now, store: store, lists: snap.Lists, offenders: snap.Offenders,
+	offenders := NewOffenders(0)
+	if f, err := os.Open(filepath.Join(dir, offendersFile)); err == nil {
+		if err := readOffenders(f, offenders); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s: %v; repeat offenders forgotten", f.Name(), err))
+			offenders = NewOffenders(0)
+		}
+		f.Close()
+	}
+	s := &State{now: now, store: store, lists: snap.Lists, offenders: offenders,
 		domains: make(map[string]*DomainState), noCapture: make(map[string]bool), positions: snap.Positions}
 	for i := range snap.Domains {
 		ds := snap.Domains[i]
@@ -436,6 +446,13 @@ func (s *State) SetMaxOffenders(max int) {
 	s.offenders.SetMax(max)
 }
 
+// SourceCounts returns how many entries of list each source holds.
+func (s *State) SourceCounts(list List) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists.SourceCounts(list)
+}
+
 // Holds returns the holds on exactly p in list.
 func (s *State) Holds(list List, p netip.Prefix) []Hold {
 	s.mu.Lock()
@@ -558,7 +575,10 @@ func (s *State) Snapshot() error {
 	}
 	var buf bytes.Buffer
 	s.mu.Lock()
-	snap := &Snapshot{Generation: gen, Lists: s.lists, Offenders: s.offenders, Positions: s.positions}
+	// The offenders first: the journal after either snapshot repeats
+	// what they say (see offendersFile).
+	offenders := s.offenders.marshal()
+	snap := &Snapshot{Generation: gen, Lists: s.lists, Positions: s.positions}
 	for _, name := range slices.Sorted(maps.Keys(s.domains)) {
 		ds := *s.domains[name]
 		ds.NoCapture = s.noCapture[name]
@@ -574,6 +594,9 @@ func (s *State) Snapshot() error {
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if err := s.store.WriteFile(offendersFile, offenders); err != nil {
+		return fmt.Errorf("offenders: %w", err)
 	}
 	return s.store.CommitSnapshot(buf.Bytes(), gen)
 }

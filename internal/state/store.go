@@ -134,7 +134,7 @@ func OpenStore(dir string, now func() time.Time, opts ...Options) (*Store, *Snap
 		}
 	}
 	if snap == nil {
-		snap = &Snapshot{Lists: NewLists(now), Offenders: NewOffenders(0)}
+		snap = &Snapshot{Lists: NewLists(now)}
 		if len(warnings) > 0 {
 			warnings = append(warnings, "no readable state: starting empty")
 		}
@@ -390,6 +390,21 @@ func (s *Store) Rotate() (uint64, error) {
 	}
 	return s.gen, nil
 }
+
+// WriteFile replaces the state directory's file name with data, synced.
+func (s *Store) WriteFile(name string, data []byte) error {
+	path := filepath.Join(s.dir, name)
+	if err := writeSynced(path+".new", data); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		return err
+	}
+	return pftable.SyncDir(s.dir)
+}
+
+// Dir is the state directory.
+func (s *Store) Dir() string { return s.dir }
 
 // CommitSnapshot writes a serialised snapshot of generation gen: the current
 // state becomes state.prev, and journals older than state.prev's are
