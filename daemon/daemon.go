@@ -66,6 +66,7 @@ type Daemon struct {
 	opts    Options
 	dumps   dumpShare // copies of the lists for show -v
 	metrics *metrics
+	traffic traffic
 	clock   clock.Clock
 	now     func() time.Time
 	logger  log.Logger
@@ -652,6 +653,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("expiry", d.expiryLoop)
 	run("save", d.saveLoop)
 	run("files", d.filesLoop)
+	run("samples", d.sampleLoop)
 	if metricsLn != nil {
 		run("metrics", func(ctx context.Context) error { return d.serveMetrics(ctx, metricsLn) })
 	}

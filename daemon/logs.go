@@ -139,6 +139,7 @@ func (d *Daemon) runFollower(ctx context.Context, f *logwatch.Follower, src conf
 					}
 				}
 			}
+			d.noteMailTraffic(proc.TakeMailTraffic())
 			pmu.Unlock()
 			d.applyOutcomes(src, outcomes, b.Pos)
 			d.setPosition(b.Pos)
@@ -341,6 +342,7 @@ func (d *Daemon) runJournal(ctx context.Context, src config.LogSource, proc *log
 					}
 				}
 			}
+			d.noteMailTraffic(proc.TakeMailTraffic())
 			if n := len(entries); n > 0 {
 				pos := logwatch.Position{Path: key, Cursor: entries[n-1].Cursor}
 				d.applyOutcomes(src, outcomes, pos)

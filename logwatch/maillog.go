@@ -19,6 +19,23 @@ type MailParser struct {
 	// authed: OpenSMTPD sessions that authenticated.
 	origins *boundedMap
 	authed  *boundedMap
+	// traffic counts what the MTA did since the last TakeTraffic.
+	traffic MailTraffic
+}
+
+// MailTraffic is what a mail log says the MTA did: SMTP connections it
+// accepted from clients, and messages it delivered (locally or on to
+// another server). spfd compares them with what its lists stopped.
+type MailTraffic struct {
+	Connections int
+	Deliveries  int
+}
+
+// TakeTraffic returns the traffic counted since the last call.
+func (m *MailParser) TakeTraffic() MailTraffic {
+	t := m.traffic
+	m.traffic = MailTraffic{}
+	return t
 }
 
 // maxJoins bounds each join table.
@@ -134,6 +151,12 @@ func (m *MailParser) parseSMTPD(msg string) (Event, bool) {
 	case strings.HasPrefix(rest, "mta delivery "):
 		// 6.4+: mta delivery evpid=... from=<s> to=<r> ... result="Ok"
 		return m.smtpdDelivery(rest[len("mta delivery "):], false)
+	case strings.HasPrefix(rest, "mda delivery "):
+		// A local delivery: counted, nothing to capture.
+		if f, ok := kv(rest[len("mda delivery "):]); ok && f["result"] == "Ok" {
+			m.traffic.Deliveries++
+		}
+		return Event{}, false
 	case strings.HasPrefix(rest, "event=delivery "):
 		return m.smtpdDelivery(rest[len("event=delivery "):], false)
 	case strings.HasPrefix(rest, "smtp connected "):
@@ -143,6 +166,7 @@ func (m *MailParser) parseSMTPD(msg string) (Event, bool) {
 		}
 		if a, ok := parseAddr(f["address"]); ok {
 			m.sessions.put(sid, a.String())
+			m.traffic.Connections++
 		} else if f["address"] == "local" {
 			m.sessions.put(sid, "local") // the enqueuer's socket: sendmail(8)
 		}
@@ -242,6 +266,7 @@ func (m *MailParser) smtpdDelivery(pairs string, old bool) (Event, bool) {
 	} else if f["result"] != "Ok" {
 		return Event{}, false
 	}
+	m.traffic.Deliveries++
 	from, to, relay := f["from"], f["to"], f["relay"]
 	if relay == "" || isLoopbackRelay(relay) || !validMailbox(from) || !validMailbox(to) {
 		return Event{}, false
@@ -273,6 +298,12 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 		_, hasFrom := f["from"]
 		return Event{Kind: MailRecipient, Addr: a, Sender: f["from"], Recipient: strings.ToLower(f["to"]),
 			Bounce: hasFrom && f["from"] == ""}, true
+	}
+	if rest, ok := strings.CutPrefix(msg, "connect from "); ok && (daemon == "smtpd" || strings.HasSuffix(daemon, "/smtpd")) {
+		if _, _, ok := bracketAddr(rest); ok {
+			m.traffic.Connections++
+		}
+		return Event{}, false
 	}
 	qid, rest, ok := strings.Cut(msg, ": ")
 	if !ok || !isQueueID(qid) {
@@ -315,6 +346,9 @@ func (m *MailParser) parsePostfix(daemon, msg string) (Event, bool) {
 			return Event{}, false
 		}
 		status, _, _ := strings.Cut(f["status"], " ")
+		if status == "sent" {
+			m.traffic.Deliveries++
+		}
 		if daemon == "smtp" {
 			from, known := m.senders.get(qid)
 			relay := f["relay"]

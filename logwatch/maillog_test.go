@@ -188,3 +188,50 @@ func FuzzMailNeverBansTheVictim(f *testing.F) {
 		}
 	})
 }
+
+// The traffic a mail log shows: client connections the MTA accepted and
+// messages it delivered, locally or on, in OpenSMTPD's and Postfix's
+// words; a failed delivery, the local enqueuer and a line that is not
+// the MTA's own count nothing.
+func TestMailTraffic(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines string
+		want  MailTraffic
+	}{
+		{"OpenSMTPD", `
+Nov 27 20:00:00 mx smtpd[123]: 0a0b0c0d0e0f1011 smtp connected address=198.51.100.7 host=mail.example.net
+Nov 27 20:00:00 mx smtpd[123]: 0a0b0c0d0e0f1012 smtp connected address=2001:db8::7 host=<unknown>
+Nov 27 20:00:00 mx smtpd[123]: 0a0b0c0d0e0f1013 smtp connected address=local host=mx
+Nov 27 20:00:01 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7980 from=<alice@example.org> to=<bob@gmail.com> rcpt=<-> source="192.0.2.1" relay="gmail-smtp-in.l.google.com [142.250.1.26]" delay=1s result="Ok" stat="250 2.0.0 OK"
+Nov 27 20:00:02 mx smtpd[123]: 6d1b2c3d4e5f6a7b mta delivery evpid=1f2e3d4c5b6a7981 from=<alice@example.org> to=<carol@outlook.com> rcpt=<-> source="192.0.2.1" relay="x.outlook.com [52.101.1.1]" delay=1s result="TempFail" stat="451 try later"
+Nov 27 20:00:05 mx smtpd[123]: 6d1b2c3d4e5f6a7e mda delivery evpid=1f2e3d4c5b6a7984 from=<x@icloud.com> to=<alice@example.org> rcpt=<alice@example.org> user=alice delay=0s result=Ok stat=Delivered
+Nov 27 20:00:06 mx smtpd[123]: 6d1b2c3d4e5f6a7f mda delivery evpid=1f2e3d4c5b6a7985 from=<x@icloud.com> to=<bob@example.org> rcpt=<bob@example.org> user=bob delay=0s result=PermFail stat=Error`,
+			MailTraffic{Connections: 2, Deliveries: 2}},
+		{"Postfix", `
+Nov 27 20:00:00 mx postfix/smtpd[300]: connect from mail.example.net[198.51.100.7]
+Nov 27 20:00:00 mx postfix/submission/smtpd[301]: connect from unknown[2001:db8::7]
+Nov 27 20:00:00 mx postfix/smtpd[300]: connect from evil]x[198.51.100.8]
+Nov 27 20:00:00 mx postfix/postscreen[299]: CONNECT from [198.51.100.9]:4242 to [192.0.2.1]:25
+Nov 27 20:00:01 mx postfix/qmgr[200]: 4ABCDEF123: from=<alice@example.org>, size=1234, nrcpt=2 (queue active)
+Nov 27 20:00:02 mx postfix/smtp[201]: 4ABCDEF123: to=<bob@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.26]:25, delay=1.1, delays=0.1/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK)
+Nov 27 20:00:02 mx postfix/smtp[201]: 4ABCDEF123: to=<carol@yahoo.com>, relay=mx.yahoo.com[98.136.1.1]:25, delay=1.1, delays=0.1/0/0.5/0.5, dsn=4.7.0, status=deferred (421 try later)
+Nov 27 20:00:03 mx postfix/local[202]: 5BCDEF1234: to=<alice@example.org>, relay=local, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered to mailbox)
+Nov 27 20:00:03 mx sshd[1]: connect from x[198.51.100.10]`,
+			MailTraffic{Connections: 2, Deliveries: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMailParser()
+			for _, l := range strings.Split(strings.TrimSpace(tt.lines), "\n") {
+				m.Parse(strings.TrimSpace(l), testNow)
+			}
+			if got := m.TakeTraffic(); got != tt.want {
+				t.Errorf("traffic %+v, want %+v", got, tt.want)
+			}
+			if got := m.TakeTraffic(); got != (MailTraffic{}) {
+				t.Errorf("taken twice: %+v", got)
+			}
+		})
+	}
+}

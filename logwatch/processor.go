@@ -111,6 +111,15 @@ func (p *Processor) ParseInto(line string, now time.Time, e *Event) bool {
 	return p.parser != nil && p.parser.Line(line, now, e)
 }
 
+// TakeMailTraffic returns what a mail log said the MTA did since the last
+// call (nothing for other families).
+func (p *Processor) TakeMailTraffic() MailTraffic {
+	if mp, ok := p.parser.(mailParser); ok {
+		return mp.m.TakeTraffic()
+	}
+	return MailTraffic{}
+}
+
 // Line processes one line at time now.
 func (p *Processor) Line(line string, now time.Time) []Outcome {
 	var e Event

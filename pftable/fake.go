@@ -18,11 +18,12 @@ type Fake struct {
 	syncs  map[string]int
 	// Fail, when set, is returned by Sync for the named table.
 	Fail map[string]error
+	hits map[string]Stats
 }
 
 // NewFake returns an empty fake backend.
 func NewFake() *Fake {
-	return &Fake{tables: make(map[string][]netip.Prefix), syncs: make(map[string]int), Fail: make(map[string]error)}
+	return &Fake{tables: make(map[string][]netip.Prefix), syncs: make(map[string]int), Fail: make(map[string]error), hits: make(map[string]Stats)}
 }
 
 // Kind implements Backend.
@@ -41,6 +42,20 @@ func (f *Fake) Sync(_ context.Context, table string, set *prefixset.Set) error {
 	f.tables[table] = set.Prefixes()
 	f.syncs[table]++
 	return nil
+}
+
+// SetHits sets what the table's counters say, as a kernel's would.
+func (f *Fake) SetHits(table string, packets, connections uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hits[table] = Stats{Packets: packets, Connections: connections, Counters: true}
+}
+
+// Hits implements HitCounter: what SetHits said.
+func (f *Fake) Hits(_ context.Context, table string) (Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[table], nil
 }
 
 // Stats implements Backend.

@@ -700,11 +700,11 @@ func (n *NFTables) Hits(_ context.Context, list string) (Stats, error) {
 	} else {
 		return st, nil
 	}
-	p, b, ok, err := n.ruleCounters(list)
+	rc, ok, err := n.ruleCounters(list)
 	if err != nil {
 		return st, fmt.Errorf("nftables %s: %w", list, err)
 	}
-	st.Packets, st.Bytes, st.Counters = p, b, ok
+	st.Packets, st.Bytes, st.Connections, st.Counters = rc.Packets, rc.Bytes, rc.Connections, ok
 	return st, nil
 }
 
@@ -717,14 +717,15 @@ func (n *NFTables) Stats(ctx context.Context, list string) (Stats, error) {
 		return st, nil
 	}
 	st.Entries = l.cur.len()
-	p, b, ok, err := n.ruleCounters(list)
+	rc, ok, err := n.ruleCounters(list)
 	sets := l.sets // an array: a copy
 	n.mu.Unlock()
 	if err != nil {
 		return st, fmt.Errorf("nftables %s: %w", list, err)
 	}
+	st.Connections = rc.Connections
 	if ok {
-		st.Packets, st.Bytes, st.Counters = p, b, true
+		st.Packets, st.Bytes, st.Counters = rc.Packets, rc.Bytes, true
 		return st, nil
 	}
 	// The library does not report whether a set read back from the

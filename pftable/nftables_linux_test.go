@@ -319,7 +319,8 @@ func TestNFTablesManagedRules(t *testing.T) {
 	sync()
 	out := nft(t, "list", "chain", "inet", "spfdrules", "input")
 	for _, want := range []string{"hook input priority filter - 10", "tcp dport 25 ip saddr @white4 counter packets 0 bytes 0 accept",
-		"tcp dport 587 ip6 saddr @black6h counter packets 0 bytes 0 drop"} {
+		"tcp dport 587 ip6 saddr @black6h counter packets 0 bytes 0 drop",
+		"tcp dport 25 tcp flags syn / syn,ack ip saddr @black4h counter packets 0 bytes 0\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("chain lacks %q:\n%s", want, out)
 		}
@@ -327,16 +328,42 @@ func TestNFTablesManagedRules(t *testing.T) {
 	if strings.Index(out, "accept") > strings.Index(out, "drop") {
 		t.Errorf("whitelist rules are not first:\n%s", out)
 	}
-	if c := strings.Count(out, "counter"); c != 16 {
-		t.Errorf("%d rules, want 16 (2 lists x 2 ports x 4 sets)", c)
+	if c := strings.Count(out, "counter"); c != 32 {
+		t.Errorf("%d rules, want 32 (2 lists x 2 ports x 4 sets, and a SYN count before each)", c)
 	}
 	st, err := n.Stats(ctx, "black")
 	if err != nil || !st.Counters || st.Packets != 0 {
 		t.Errorf("stats %+v %v", st, err)
 	}
+
+	// A blacklisted client that connects, and a whitelisted one whose
+	// connection is refused by the closed port: one new connection each,
+	// which the SYN counts tell from the packets.
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	if err := n.Sync(ctx, "white", setOf("127.0.0.3/32")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32")); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		if c, err := d.Dial("tcp", "127.0.0.1:25"); err == nil {
+			c.Close()
+		}
+	}
+	for _, list := range []string{"white", "black"} {
+		hits, err := n.Hits(ctx, list)
+		if err != nil || !hits.Counters || hits.Connections != 1 || hits.Packets < 1 {
+			t.Errorf("%s: hits %+v %v, want one connection", list, hits, err)
+		}
+	}
+
 	nft(t, "flush", "ruleset")
 	sync()
-	if out := nft(t, "list", "chain", "inet", "spfdrules", "input"); strings.Count(out, "counter") != 16 {
+	if out := nft(t, "list", "chain", "inet", "spfdrules", "input"); strings.Count(out, "counter") != 32 {
 		t.Errorf("chain not restored after flush ruleset:\n%s", out)
 	}
 }

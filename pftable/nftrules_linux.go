@@ -13,14 +13,18 @@ import (
 // The managed chain: when spfd is told to manage rules, it keeps a base
 // chain "input" in its own table, hooked before the usual filter
 // (priority -10), which accepts mail from the whitelist and drops the
-// blacklist on the configured ports. Each rule counts what it matches.
+// blacklist on the configured ports. Each rule counts what it matches,
+// and before each a rule without a verdict counts the SYNs among them:
+// new connections, as against the retries and segments of one.
 
-// ruleSpec is one managed rule: list, set index (0-3), port, verdict.
+// ruleSpec is one managed rule: list, set index (0-3), port, verdict, or
+// a count of SYNs only.
 type ruleSpec struct {
 	list   string
 	set    int
 	port   uint16
 	accept bool
+	syn    bool
 }
 
 func (n *NFTables) ruleSpecs() []ruleSpec {
@@ -31,16 +35,26 @@ func (n *NFTables) ruleSpecs() []ruleSpec {
 		}
 		for _, port := range n.Ports {
 			for set := range 4 {
-				out = append(out, ruleSpec{list: list, set: set, port: port, accept: list == n.WhiteList})
+				out = append(out,
+					ruleSpec{list: list, set: set, port: port, syn: true},
+					ruleSpec{list: list, set: set, port: port, accept: list == n.WhiteList})
 			}
 		}
 	}
 	return out
 }
 
+// synFlags is the offset of the TCP flags byte, and SYN and ACK in it.
+const (
+	tcpFlagsOffset = 13
+	tcpSYN         = 0x02
+	tcpACK         = 0x10
+)
+
 // ruleExprs builds: meta nfproto ipv4|ipv6, meta l4proto tcp, th dport
-// PORT, ip[6] saddr @SET, counter, accept|drop.
-func ruleExprs(set *nftables.Set, v6 bool, port uint16, accept bool) []expr.Any {
+// PORT, ip[6] saddr @SET, counter, accept|drop; for a SYN count, tcp
+// flags & (syn|ack) == syn before the lookup and no verdict.
+func ruleExprs(set *nftables.Set, v6 bool, port uint16, accept, syn bool) []expr.Any {
 	proto, off, length := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
 	if v6 {
 		proto, off, length = byte(unix.NFPROTO_IPV6), 8, 16
@@ -51,18 +65,28 @@ func ruleExprs(set *nftables.Set, v6 bool, port uint16, accept bool) []expr.Any 
 	if accept {
 		verdict = expr.VerdictAccept
 	}
-	return []expr.Any{
+	exprs := []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: portBytes},
+	}
+	if syn {
+		exprs = append(exprs,
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: tcpFlagsOffset, Len: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{tcpSYN | tcpACK}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{tcpSYN}})
+	}
+	exprs = append(exprs,
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: length},
 		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
-		&expr.Counter{},
-		&expr.Verdict{Kind: verdict},
+		&expr.Counter{})
+	if !syn {
+		exprs = append(exprs, &expr.Verdict{Kind: verdict})
 	}
+	return exprs
 }
 
 func (n *NFTables) chain() *nftables.Chain {
@@ -101,7 +125,7 @@ func (n *NFTables) ensureRules() error {
 	}
 	for _, s := range specs {
 		set := n.lists[s.list].sets[s.set]
-		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: ch, Exprs: ruleExprs(set, s.set%2 == 1, s.port, s.accept)})
+		n.conn.AddRule(&nftables.Rule{Table: n.table, Chain: ch, Exprs: ruleExprs(set, s.set%2 == 1, s.port, s.accept, s.syn)})
 	}
 	if err := n.conn.Flush(); err != nil {
 		return fmt.Errorf("adding the managed chain: %w", err)
@@ -111,12 +135,14 @@ func (n *NFTables) ensureRules() error {
 
 // ruleCounters sums the counters of every rule in spfd's table that
 // looks an address up in one of list's sets: the managed chain's, or the
-// admin's own rules in the table (with a counter statement). ok is false
-// when no such rule counts.
-func (n *NFTables) ruleCounters(list string) (packets, bytes uint64, ok bool, err error) {
+// admin's own rules in the table (with a counter statement). A rule
+// without a verdict that matches TCP flags counts connections (the
+// managed SYN counts), the others packets and bytes. ok is false when no
+// rule counts packets.
+func (n *NFTables) ruleCounters(list string) (st Stats, ok bool, err error) {
 	chains, err := n.conn.ListChainsOfTableFamily(n.table.Family)
 	if err != nil {
-		return 0, 0, false, err
+		return st, false, err
 	}
 	names := setNames(list)
 	for _, ch := range chains {
@@ -125,26 +151,35 @@ func (n *NFTables) ruleCounters(list string) (packets, bytes uint64, ok bool, er
 		}
 		rules, err := n.conn.GetRules(n.table, ch)
 		if err != nil {
-			return 0, 0, false, err
+			return st, false, err
 		}
 		for _, r := range rules {
 			var lookup *expr.Lookup
 			var counter *expr.Counter
+			verdict, flags := false, false
 			for _, e := range r.Exprs {
 				switch e := e.(type) {
 				case *expr.Lookup:
 					lookup = e
 				case *expr.Counter:
 					counter = e
+				case *expr.Verdict:
+					verdict = true
+				case *expr.Payload:
+					flags = flags || (e.Base == expr.PayloadBaseTransportHeader && e.Offset == tcpFlagsOffset)
 				}
 			}
 			if lookup == nil || counter == nil || !slices.Contains(names[:], lookup.SetName) {
 				continue
 			}
-			packets += counter.Packets
-			bytes += counter.Bytes
+			if !verdict && flags {
+				st.Connections += counter.Packets
+				continue
+			}
+			st.Packets += counter.Packets
+			st.Bytes += counter.Bytes
 			ok = true
 		}
 	}
-	return packets, bytes, ok, nil
+	return st, ok, nil
 }

@@ -48,10 +48,13 @@ type DriftNotifier interface {
 
 // Stats describes one table.
 type Stats struct {
-	Entries  int
-	Packets  uint64 // matched, where the backend counts
-	Bytes    uint64
-	Counters bool // Packets and Bytes are meaningful
-	LastSync time.Time
-	Repairs  int // drift repairs since start
+	Entries int
+	Packets uint64 // matched, where the backend counts
+	Bytes   uint64
+	// Connections are the new TCP connections (SYN) among Packets, where
+	// the backend tells them apart: spfd's own nftables rules do.
+	Connections uint64
+	Counters    bool // Packets and Bytes are meaningful
+	LastSync    time.Time
+	Repairs     int // drift repairs since start
 }

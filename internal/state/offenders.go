@@ -1,12 +1,10 @@
 package state
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net/netip"
 	"slices"
@@ -158,66 +156,33 @@ const (
 )
 
 func (o *Offenders) marshal() []byte {
-	var b bytes.Buffer
-	crc := crc32.NewIEEE()
-	w := io.MultiWriter(&b, crc)
-	io.WriteString(w, offendersMagic+"\n")
-	n := 0
-	var line []byte
-	o.each(func(a netip.Addr, off Offence) {
-		line = a.AppendTo(line[:0])
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, int64(off.Count), 10)
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, off.Last.Unix(), 10)
-		line = append(line, '\n')
-		w.Write(line)
-		n++
+	return writeRecords(offendersMagic, func(emit func([]byte)) {
+		var line []byte
+		o.each(func(a netip.Addr, off Offence) {
+			line = a.AppendTo(line[:0])
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, int64(off.Count), 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, off.Last.Unix(), 10)
+			emit(line)
+		})
 	})
-	fmt.Fprintf(&b, "END %d %08x\n", n, crc.Sum32())
-	return b.Bytes()
 }
 
 // readOffenders reads an offenders file into o.
 func readOffenders(r io.Reader, o *Offenders) error {
-	crc := crc32.NewIEEE()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 4096)
-	n, lineNo := 0, 0
-	for sc.Scan() {
-		lineNo++
-		text := sc.Text()
-		if lineNo == 1 {
-			if text != offendersMagic {
-				return errors.New("not an spfd offenders file")
-			}
-			crc.Write([]byte(text + "\n"))
-			continue
-		}
-		if rest, ok := strings.CutPrefix(text, "END "); ok {
-			var records int
-			var sum uint32
-			if _, err := fmt.Sscanf(rest, "%d %08x", &records, &sum); err != nil || records != n || sum != crc.Sum32() {
-				return fmt.Errorf("line %d: damaged (END %q, read %d records)", lineNo, rest, n)
-			}
-			return nil
-		}
-		crc.Write([]byte(text + "\n"))
+	return readRecords(r, offendersMagic, func(text string) error {
 		f := strings.Fields(text)
 		if len(f) != 3 {
-			return fmt.Errorf("line %d: malformed", lineNo)
+			return errors.New("malformed offender")
 		}
 		a, err := netip.ParseAddr(f[0])
 		count, err2 := strconv.Atoi(f[1])
 		last, err3 := strconv.ParseInt(f[2], 10, 64)
 		if err != nil || err2 != nil || err3 != nil || count < 1 || a.Zone() != "" {
-			return fmt.Errorf("line %d: bad offender %q", lineNo, text)
+			return fmt.Errorf("bad offender %q", text)
 		}
 		o.Record(a, count, time.Unix(last, 0))
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return errors.New("truncated: no END line")
+		return nil
+	})
 }

@@ -38,6 +38,7 @@ type State struct {
 	mu             sync.Mutex
 	lists          *Lists
 	offenders      *Offenders
+	series         *Series
 	domains        map[string]*DomainState
 	noCapture      map[string]bool // captured domains an admin deleted
 	positions      []json.RawMessage
@@ -62,7 +63,15 @@ func Open(dir string, now func() time.Time, opts Options) (*State, []string, err
 		}
 		f.Close()
 	}
-	s := &State{now: now, store: store, lists: snap.Lists, offenders: offenders,
+	series := NewSeries()
+	if f, err := os.Open(filepath.Join(dir, seriesFile)); err == nil {
+		if err := readSeries(f, series); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s: %v; the traffic history starts afresh", f.Name(), err))
+			series = NewSeries()
+		}
+		f.Close()
+	}
+	s := &State{now: now, store: store, lists: snap.Lists, offenders: offenders, series: series,
 		domains: make(map[string]*DomainState), noCapture: make(map[string]bool), positions: snap.Positions}
 	for i := range snap.Domains {
 		ds := snap.Domains[i]
@@ -425,6 +434,41 @@ func (s *State) SetIgnore(nets []netip.Prefix) {
 	s.lists.SetIgnore(nets)
 }
 
+// AddSample records what spfd saw in the interval ending at t.
+func (s *State) AddSample(t time.Time, sample Sample) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.series.Add(t, sample)
+}
+
+// SeriesPoints returns the series from from to to at step (time.Minute,
+// for the last 48 hours, or time.Hour, for the last 90 days).
+func (s *State) SeriesPoints(from, to time.Time, step time.Duration) []Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.series.Points(from, to, step)
+}
+
+// SeriesSum adds up the series from from to to.
+func (s *State) SeriesSum(from, to time.Time) Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.series.Sum(from, to)
+}
+
+// SaveSeries writes the series beside the snapshot; the daemon also
+// calls it every few minutes, as the series changes without journalled
+// ops.
+func (s *State) SaveSeries() error {
+	s.mu.Lock()
+	data := s.series.marshal()
+	s.mu.Unlock()
+	if err := s.store.WriteFile(seriesFile, data); err != nil {
+		return fmt.Errorf("series: %w", err)
+	}
+	return nil
+}
+
 // Offence returns what is remembered of a as a repeat offender.
 func (s *State) Offence(a netip.Addr) (Offence, bool) {
 	s.mu.Lock()
@@ -597,6 +641,9 @@ func (s *State) Snapshot() error {
 	}
 	if err := s.store.WriteFile(offendersFile, offenders); err != nil {
 		return fmt.Errorf("offenders: %w", err)
+	}
+	if err := s.SaveSeries(); err != nil {
+		return err
 	}
 	return s.store.CommitSnapshot(buf.Bytes(), gen)
 }
