@@ -51,7 +51,7 @@ var specs = []spec{
 	{words: []string{"show", "blacklist"}, help: "show blacklist [-v]"},
 	{words: []string{"show", "domains"}, help: "show domains [-v]"},
 	{words: []string{"show", "status"}, help: "show status"},
-	{words: []string{"show", "stats"}, help: "show stats"},
+	{words: []string{"show", "stats"}, help: "show stats [-v]"},
 	{words: []string{"show", "neighbors"}, help: "show neighbors"},
 	{words: []string{"show", "rib"}, help: "show rib"},
 	{words: []string{"add"}, args: []argKind{argList, argPrefix, argOptTTL, argOptForce}, mutates: true, help: "add white|black PREFIX [ttl DURATION] [force]"},

@@ -364,7 +364,10 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 		views = append(views, v)
 	}
 	if req.JSON {
-		return jsonLines(w, views)
+		if err := jsonLines(w, views); err != nil {
+			return err
+		}
+		return d.showTraffic(ctx, w, req)
 	}
 	for _, v := range views {
 		counters := "packets - bytes - (not counted by the " + backend.Kind() + " backend)"
@@ -375,7 +378,7 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 			v.List, v.Table, v.Held, syntax.Count(v.Pushed, "prefix", "prefixes"), syntax.Count(v.Elements, "table element", "table elements"),
 			counters, stamp(v.LastSync), v.Repairs)
 	}
-	return nil
+	return d.showTraffic(ctx, w, req)
 }
 
 func (d *Daemon) cmdAdd(w io.Writer, cmd control.Command) error {

@@ -19,6 +19,8 @@ type Fake struct {
 	// Fail, when set, is returned by Sync for the named table.
 	Fail map[string]error
 	hits map[string]Stats
+	// ElementHits, when set, is what HitAddresses answers for a table.
+	ElementHits map[string]*prefixset.Set
 }
 
 // NewFake returns an empty fake backend.
@@ -56,6 +58,16 @@ func (f *Fake) Hits(_ context.Context, table string) (Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.hits[table], nil
+}
+
+// HitAddresses implements ElementHitter: what ElementHits says.
+func (f *Fake) HitAddresses(_ context.Context, table string) (*prefixset.Set, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.ElementHits[table]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("fake: table %s has no element counters", table)
 }
 
 // Stats implements Backend.

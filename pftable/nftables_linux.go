@@ -517,6 +517,12 @@ func readContent(ctx context.Context, sets [4]*nftables.Set) (nftContent, error)
 // rangesOf pairs interval start and end elements (the end key is one
 // past the range; a range up to the top of the space has none).
 func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
+	return rangesWhere(elems, v6, c, nil)
+}
+
+// rangesWhere is rangesOf for the ranges whose start element keep
+// accepts (all when keep is nil).
+func rangesWhere(elems []nftables.SetElement, v6 bool, c *nftContent, keep func(nftables.SetElement) bool) error {
 	keyLen := 4
 	if v6 {
 		keyLen = 16
@@ -539,6 +545,9 @@ func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
 		if i+1 < len(elems) && elems[i+1].IntervalEnd {
 			end = minus1(elems[i+1].Key)
 			i++
+		}
+		if keep != nil && !keep(e) {
+			continue
 		}
 		if v6 {
 			c.ranges6 = append(c.ranges6, prefixset.Range6{
@@ -687,6 +696,61 @@ func (n *NFTables) Repairs(list string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.repairs[list]
+}
+
+// HitAddresses implements ElementHitter from the element counters, read
+// outside the lock syncs take; without element counters it says so.
+func (n *NFTables) HitAddresses(ctx context.Context, list string) (*prefixset.Set, error) {
+	n.mu.Lock()
+	l := n.lists[list]
+	var sets [4]*nftables.Set
+	if l != nil {
+		sets = l.sets
+	}
+	counters := n.ElementCounters
+	n.mu.Unlock()
+	if l == nil || !counters {
+		return nil, fmt.Errorf("nftables %s: the sets have no element counters", list)
+	}
+	hit := func(e nftables.SetElement) bool { return e.Counter != nil && e.Counter.Packets > 0 }
+	var c nftContent
+	for i, s := range sets {
+		elems, err := dumpSetElements(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("nftables %s: %w", list, err)
+		}
+		switch i {
+		case 0, 1:
+			// An interval's counter is on its start element.
+			if err := rangesWhere(elems, i == 1, &c, hit); err != nil {
+				return nil, fmt.Errorf("set %s: %w", s.Name, err)
+			}
+		default:
+			for _, e := range elems {
+				if !hit(e) {
+					continue
+				}
+				switch len(e.Key) {
+				case 4:
+					c.hosts4 = append(c.hosts4, binary.BigEndian.Uint32(e.Key))
+				case 16:
+					hi, lo := binary.BigEndian.Uint64(e.Key[:8]), binary.BigEndian.Uint64(e.Key[8:])
+					c.hosts6 = append(c.hosts6, prefixset.Range6{LoHi: hi, LoLo: lo, HiHi: hi, HiLo: lo})
+				}
+			}
+		}
+	}
+	var b prefixset.Builder
+	for _, r := range c.ranges4 {
+		b.AddRange4(r)
+	}
+	for _, h := range c.hosts4 {
+		b.AddRange4(prefixset.Range4{Lo: h, Hi: h})
+	}
+	for _, r := range append(c.ranges6, c.hosts6...) {
+		b.AddRange6(r)
+	}
+	return b.Set(), nil
 }
 
 // Hits implements HitCounter with the counters of the rules that use the

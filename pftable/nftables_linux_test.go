@@ -611,3 +611,40 @@ func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
 		t.Fatal("Close did not stop the read")
 	}
 }
+
+// With element counters, HitAddresses names the elements that matched:
+// a single address and a range that real packets met, not the one that
+// stayed quiet.
+func TestNFTablesHitAddresses(t *testing.T) {
+	needNetns(t)
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v\n%s", err, out)
+	}
+	n, err := NewNFTables("spfdhits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	n.ElementCounters = true
+	n.Ports, n.WhiteList, n.BlackList = []uint16{25}, "white", "black"
+	ctx := context.Background()
+	if err := n.Sync(ctx, "white", setOf("192.0.2.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(ctx, "black", setOf("127.0.0.2/32", "127.0.0.5/32", "127.0.0.16/29", "2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{"127.0.0.2", "127.0.0.17"} {
+		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		if c, err := d.Dial("tcp", "127.0.0.1:25"); err == nil {
+			c.Close()
+		}
+	}
+	hits, err := n.HitAddresses(ctx, "black")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hits.Prefixes(), []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("127.0.0.16/29")}; !slices.Equal(got, want) {
+		t.Fatalf("hit %v, want %v", got, want)
+	}
+}

@@ -39,6 +39,15 @@ type HitCounter interface {
 	Hits(ctx context.Context, table string) (Stats, error)
 }
 
+// ElementHitter is a Backend with a counter on every element (nftables'
+// element counters): HitAddresses returns the addresses of the table's
+// elements that matched anything. It reads the whole table, so it is for
+// reports, not for every scrape. pf keeps per-address statistics too, but
+// pledge "pf" does not allow DIOCRGETASTATS (kern_pledge.c).
+type ElementHitter interface {
+	HitAddresses(ctx context.Context, table string) (*prefixset.Set, error)
+}
+
 // DriftNotifier is a Backend that may find a table changed behind its
 // back outside a sync (a background read), and can say so, so that the
 // caller syncs soon to repair it.

@@ -77,6 +77,21 @@ func (b *Builder) Add(p netip.Prefix) {
 	}
 }
 
+// AddRange4 adds the inclusive range r of IPv4 addresses.
+func (b *Builder) AddRange4(r Range4) {
+	if r.Lo <= r.Hi {
+		b.v4 = append(b.v4, r4{r.Lo, r.Hi})
+	}
+}
+
+// AddRange6 adds the inclusive range r of IPv6 addresses.
+func (b *Builder) AddRange6(r Range6) {
+	lo, hi := u128{r.LoHi, r.LoLo}, u128{r.HiHi, r.HiLo}
+	if lo.cmp(hi) <= 0 {
+		b.v6 = append(b.v6, r6{lo, hi})
+	}
+}
+
 // AddSet adds every address of s: its ranges as they are, without
 // going back through prefixes.
 func (b *Builder) AddSet(s *Set) {

@@ -149,3 +149,19 @@ func TestEachRange(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+// Ranges added as ranges make the set their prefixes make.
+func TestAddRange(t *testing.T) {
+	var a, b Builder
+	a.AddRange4(Range4{Lo: 0x0a000001, Hi: 0x0a0000fe}) // 10.0.0.1-10.0.0.254
+	a.AddRange6(Range6{LoHi: 0x20010db800000000, LoLo: 0, HiHi: 0x20010db800000000, HiLo: 0xffff})
+	a.AddRange4(Range4{Lo: 5, Hi: 4}) // empty
+	for _, p := range []string{"10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/30", "10.0.0.8/29", "10.0.0.16/28", "10.0.0.32/27",
+		"10.0.0.64/26", "10.0.0.128/26", "10.0.0.192/27", "10.0.0.224/28", "10.0.0.240/29", "10.0.0.248/30", "10.0.0.252/31", "10.0.0.254/32",
+		"2001:db8::/112"} {
+		b.Add(netip.MustParsePrefix(p))
+	}
+	if got, want := a.Set().Prefixes(), b.Set().Prefixes(); !slices.Equal(got, want) {
+		t.Fatalf("ranges give %v, prefixes %v", got, want)
+	}
+}

@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spfd/spfd/control"
+	"github.com/spfd/spfd/internal/state"
+	"github.com/spfd/spfd/pftable"
+	"github.com/spfd/spfd/prefixset"
+)
+
+// periodView is what the series says of one period up to now.
+type periodView struct {
+	Period           string `json:"period"` // hour, day, week
+	WhitePackets     uint64 `json:"white_packets"`
+	WhiteConnections uint64 `json:"white_connections"`
+	BlackPackets     uint64 `json:"black_packets"`
+	BlackConnections uint64 `json:"black_connections"`
+	MailConnections  uint64 `json:"mail_connections"`
+	MailDeliveries   uint64 `json:"mail_deliveries"`
+}
+
+// sourceView is one source's share of a list, and, where the kernel
+// counts each element, how many of its entries were seen since: met by
+// a packet on the ports the rules watch.
+type sourceView struct {
+	List    string `json:"list"`
+	Source  string `json:"source"`
+	Entries int    `json:"entries"`
+	Seen    *int   `json:"seen,omitempty"`
+}
+
+var periods = []struct {
+	name string
+	span time.Duration
+}{{"hour", time.Hour}, {"day", 24 * time.Hour}, {"week", 7 * 24 * time.Hour}}
+
+func (d *Daemon) periodViews(now time.Time) []periodView {
+	var out []periodView
+	for _, p := range periods {
+		step := time.Minute
+		if p.span > state.MinuteSpan {
+			step = time.Hour
+		}
+		s := d.state.SeriesSum(state.Window(now, p.span, step))
+		out = append(out, periodView{Period: p.name, WhitePackets: s.WhitePackets, WhiteConnections: s.WhiteConnections,
+			BlackPackets: s.BlackPackets, BlackConnections: s.BlackConnections, MailConnections: s.MailConnections, MailDeliveries: s.MailDeliveries})
+	}
+	return out
+}
+
+// sourceViews counts each list's entries by source; with seen, it also
+// reads the blacklist's element counters (the whole table: for -v and
+// reports) and counts, per source, the entries a packet met.
+func (d *Daemon) sourceViews(ctx context.Context, seen bool) ([]sourceView, error) {
+	var hits *prefixset.Set
+	if seen {
+		d.mu.Lock()
+		backend, cfg := d.backend, d.cfg
+		d.mu.Unlock()
+		eh, ok := backend.(pftable.ElementHitter)
+		if !ok {
+			return nil, fmt.Errorf("the %s backend does not count each element", backend.Kind())
+		}
+		var err error
+		if hits, err = eh.HitAddresses(ctx, tableName(cfg.Black)); err != nil {
+			return nil, err
+		}
+	}
+	var out []sourceView
+	for _, l := range []state.List{state.White, state.Black} {
+		counts := make(map[string]int)
+		for src, n := range d.state.SourceCounts(l) {
+			counts[sourceLabel(src)] += n
+		}
+		met := make(map[string]int)
+		if hits != nil && l == state.Black {
+			sd, release := d.dumps.acquire(l, d.state.Version(), true, func() (*state.Dump, *prefixset.Set) { return d.state.Dump(l) })
+			sd.dump.Each(func(e state.Entry) bool {
+				if hits.Overlaps(e.Prefix) {
+					for _, h := range e.Holds {
+						met[sourceLabel(h.Source)]++
+					}
+				}
+				return true
+			})
+			release()
+		}
+		for _, src := range slices.Sorted(maps.Keys(counts)) {
+			v := sourceView{List: l.String(), Source: src, Entries: counts[src]}
+			if hits != nil && l == state.Black {
+				n := met[src]
+				v.Seen = &n
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// writeTraffic prints the periods and the sources under show stats.
+func writeTraffic(w io.Writer, ps []periodView, ss []sourceView) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nlast\twhite packets\twhite connections\tblack packets\tblack connections\tmail connections\tmail delivered")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Period, p.WhitePackets, p.WhiteConnections, p.BlackPackets, p.BlackConnections, p.MailConnections, p.MailDeliveries)
+	}
+	fmt.Fprintln(tw, "\nlist\tsource\tentries\tseen since listed")
+	for _, s := range ss {
+		seen := "-"
+		if s.Seen != nil {
+			seen = fmt.Sprintf("%d (%s)", *s.Seen, percent(*s.Seen, s.Entries))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.List, s.Source, s.Entries, seen)
+	}
+	tw.Flush()
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
+}
+
+// showTraffic is the part of show stats that the series and the sources
+// answer; verbose reads the element counters for the seen column.
+func (d *Daemon) showTraffic(ctx context.Context, w io.Writer, req control.Request) error {
+	ps := d.periodViews(d.now())
+	ss, err := d.sourceViews(ctx, req.Verbose)
+	if err != nil {
+		return fmt.Errorf("sources seen: %w", err)
+	}
+	if req.JSON {
+		if err := jsonLines(w, ps); err != nil {
+			return err
+		}
+		return jsonLines(w, ss)
+	}
+	writeTraffic(w, ps, ss)
+	return nil
+}
