@@ -57,23 +57,22 @@ func (d *Daemon) periodViews(now time.Time) []periodView {
 
 // sourceViews counts each list's entries by source; with seen, it also
 // reads the blacklist's element counters (the whole table: for -v and
-// reports) and counts, per source, the entries a packet met.
-func (d *Daemon) sourceViews(ctx context.Context, seen bool) ([]sourceView, error) {
+// reports) and counts, per source, the entries a packet met. Where the
+// backend cannot tell, unseen says why and Seen is left out.
+func (d *Daemon) sourceViews(ctx context.Context, seen bool) (out []sourceView, unseen string) {
 	var hits *prefixset.Set
 	if seen {
 		d.mu.Lock()
 		backend, cfg := d.backend, d.cfg
 		d.mu.Unlock()
-		eh, ok := backend.(pftable.ElementHitter)
-		if !ok {
-			return nil, fmt.Errorf("the %s backend does not count each element", backend.Kind())
-		}
-		var err error
-		if hits, err = eh.HitAddresses(ctx, tableName(cfg.Black)); err != nil {
-			return nil, err
+		if eh, ok := backend.(pftable.ElementHitter); !ok {
+			unseen = "the " + backend.Kind() + " backend does not count each element"
+		} else if h, err := eh.HitAddresses(ctx, tableName(cfg.Black)); err != nil {
+			unseen = err.Error()
+		} else {
+			hits = h
 		}
 	}
-	var out []sourceView
 	for _, l := range []state.List{state.White, state.Black} {
 		counts := make(map[string]int)
 		for src, n := range d.state.SourceCounts(l) {
@@ -101,11 +100,11 @@ func (d *Daemon) sourceViews(ctx context.Context, seen bool) ([]sourceView, erro
 			out = append(out, v)
 		}
 	}
-	return out, nil
+	return out, unseen
 }
 
 // writeTraffic prints the periods and the sources under show stats.
-func writeTraffic(w io.Writer, ps []periodView, ss []sourceView) {
+func writeTraffic(w io.Writer, ps []periodView, ss []sourceView, unseen string) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nlast\twhite packets\twhite connections\tblack packets\tblack connections\tmail connections\tmail delivered")
 	for _, p := range ps {
@@ -120,6 +119,9 @@ func writeTraffic(w io.Writer, ps []periodView, ss []sourceView) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.List, s.Source, s.Entries, seen)
 	}
 	tw.Flush()
+	if unseen != "" {
+		fmt.Fprintf(w, "(seen since listed: not counted: %s)\n", unseen)
+	}
 }
 
 func percent(n, of int) string {
@@ -133,9 +135,9 @@ func percent(n, of int) string {
 // answer; verbose reads the element counters for the seen column.
 func (d *Daemon) showTraffic(ctx context.Context, w io.Writer, req control.Request) error {
 	ps := d.periodViews(d.now())
-	ss, err := d.sourceViews(ctx, req.Verbose)
-	if err != nil {
-		return fmt.Errorf("sources seen: %w", err)
+	ss, unseen := d.sourceViews(ctx, req.Verbose)
+	if unseen != "" {
+		d.debug("msg", "sources seen not counted", "why", unseen)
 	}
 	if req.JSON {
 		if err := jsonLines(w, ps); err != nil {
@@ -143,6 +145,6 @@ func (d *Daemon) showTraffic(ctx context.Context, w io.Writer, req control.Reque
 		}
 		return jsonLines(w, ss)
 	}
-	writeTraffic(w, ps, ss)
+	writeTraffic(w, ps, ss, unseen)
 	return nil
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +23,10 @@ func TestShowStatsTrafficAndSources(t *testing.T) {
 	h := newHarness(t, exampleZone, "domain example.com")
 	h.walk(t, "example.com")
 	ctx := h.run(t)
+	waitUntil(t, func() bool {
+		_, err := os.Stat(h.d.opts.SocketPath)
+		return err == nil
+	})
 	h.d.applyOutcomes(config.LogSource{}, []logwatch.Outcome{
 		{Action: logwatch.Ban, Addr: netip.MustParseAddr("203.0.113.9"), Rule: "sshd", TTL: time.Hour},
 		{Action: logwatch.Ban, Addr: netip.MustParseAddr("203.0.113.10"), Rule: "sshd", TTL: time.Hour},
@@ -36,7 +41,8 @@ func TestShowStatsTrafficAndSources(t *testing.T) {
 	h.d.state.AddSample(now.Add(-3*24*time.Hour), state.Sample{WhitePackets: 500, WhiteConnections: 50})
 	var b prefixset.Builder
 	b.Add(netip.MustParsePrefix("203.0.113.8/31")) // 203.0.113.9 met, .10 not
-	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): b.Set()}
+	met := b.Set()
+	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): met}
 
 	show := func(verbose bool) string {
 		t.Helper()
@@ -59,6 +65,11 @@ func TestShowStatsTrafficAndSources(t *testing.T) {
 			t.Errorf("show stats lacks %s:\n%s", want, text)
 		}
 	}
+	h.fake.ElementHits = nil // as the pf and file backends: no per-element counts
+	if text := show(true); !strings.Contains(text, "(seen since listed: not counted: ") || !regexp.MustCompile(`(?m)^black +manual +1 +-$`).MatchString(text) {
+		t.Errorf("show stats -v without element counters:\n%s", text)
+	}
+	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): met}
 	text = show(true)
 	for _, want := range []string{`(?m)^black +log:sshd +2 +1 \(50\.0%\)$`, `(?m)^black +manual +1 +0 \(0\.0%\)$`} {
 		if !regexp.MustCompile(want).MatchString(text) {
