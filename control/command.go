@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,9 @@ type Command struct {
 	TTL    time.Duration
 	Domain string
 	// Force lets add take a prefix broader than the walk floor.
-	Force   bool
+	Force bool
+	// Days is how far back show report looks (0: the default, one day).
+	Days    int
 	Mutates bool // needs root or the daemon's own user
 }
 
@@ -35,7 +38,11 @@ const (
 	argOptPrefix                // [PREFIX]
 	argDomain                   // a domain name
 	argOptDomain                // [DOMAIN]
+	argOptDays                  // [days N]
 )
+
+// MaxReportDays is as far back as the series keeps hours.
+const MaxReportDays = 90
 
 type spec struct {
 	words   []string
@@ -52,6 +59,7 @@ var specs = []spec{
 	{words: []string{"show", "domains"}, help: "show domains [-v]"},
 	{words: []string{"show", "status"}, help: "show status"},
 	{words: []string{"show", "stats"}, help: "show stats [-v]"},
+	{words: []string{"show", "report"}, args: []argKind{argOptDays}, help: "show report [days N]"},
 	{words: []string{"show", "neighbors"}, help: "show neighbors"},
 	{words: []string{"show", "rib"}, help: "show rib"},
 	{words: []string{"add"}, args: []argKind{argList, argPrefix, argOptTTL, argOptForce}, mutates: true, help: "add white|black PREFIX [ttl DURATION] [force]"},
@@ -188,6 +196,19 @@ func (s *spec) parseArgs(args []string) (Command, error) {
 			}
 			c.TTL = d
 			args = args[2:]
+		case argOptDays:
+			if len(args) == 0 {
+				continue
+			}
+			if args[0] != "days" || len(args) < 2 {
+				return c, fmt.Errorf("%s: want days N, got %q", c.Name, strings.Join(args, " "))
+			}
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 1 || n > MaxReportDays {
+				return c, fmt.Errorf("%s: days must be from 1 to %d, got %q", c.Name, MaxReportDays, args[1])
+			}
+			c.Days = n
+			args = args[2:]
 		case argOptForce:
 			if len(args) > 0 && args[0] == "force" {
 				c.Force = true
@@ -231,6 +252,9 @@ func (c Command) Words() []string {
 	}
 	if c.Domain != "" {
 		out = append(out, c.Domain)
+	}
+	if c.Days > 0 {
+		out = append(out, "days", strconv.Itoa(c.Days))
 	}
 	return out
 }

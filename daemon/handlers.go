@@ -37,6 +37,8 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, cmd control.Co
 		return d.showStatus(ctx, w, req)
 	case "show stats":
 		return d.showStats(ctx, w, req)
+	case "show report":
+		return d.showReport(ctx, w, req, cmd)
 	case "show neighbors":
 		return d.showNeighbors(ctx, w, req)
 	case "show rib":

@@ -17,7 +17,7 @@ import (
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/logwatch"
-	"github.com/spfd/spfd/prefixset"
+	"github.com/spfd/spfd/pftable"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -91,14 +91,10 @@ func TestJSONContract(t *testing.T) {
 	ctl("add", "black", "203.0.113.7", "ttl", "1h")
 	// And one from a log, which has an offence count.
 	h.d.applyOutcomes(config.LogSource{}, []logwatch.Outcome{{Action: logwatch.Ban, Addr: netip.MustParseAddr("203.0.113.9"), Rule: "sshd", TTL: time.Hour}}, logwatch.Position{Path: "/var/log/authlog"})
-	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): func() *prefixset.Set {
-		var b prefixset.Builder
-		b.Add(netip.MustParsePrefix("203.0.113.9/32"))
-		return b.Set()
-	}()}
+	h.fake.ElementHits = map[string][]pftable.ElementCount{tableName(h.d.cfg.Black): {{First: netip.MustParseAddr("203.0.113.9"), Last: netip.MustParseAddr("203.0.113.9"), Packets: 1}}}
 	var got strings.Builder
 	for _, args := range [][]string{
-		{"show", "whitelist"}, {"show", "blacklist", "-v"}, {"show", "domains"}, {"show", "status"}, {"show", "stats"}, {"show", "stats", "-v"},
+		{"show", "whitelist"}, {"show", "blacklist", "-v"}, {"show", "domains"}, {"show", "status"}, {"show", "stats"}, {"show", "stats", "-v"}, {"show", "report"},
 	} {
 		out := ctl(args...)
 		fmt.Fprintf(&got, "# spfctl -j %s\n", strings.Join(args, " "))

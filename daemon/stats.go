@@ -55,44 +55,49 @@ func (d *Daemon) periodViews(now time.Time) []periodView {
 	return out
 }
 
-// sourceViews counts each list's entries by source; with seen, it also
-// reads the blacklist's element counters (the whole table: for -v and
-// reports) and counts, per source, the entries a packet met. Where the
-// backend cannot tell, unseen says why and Seen is left out.
-func (d *Daemon) sourceViews(ctx context.Context, seen bool) (out []sourceView, unseen string) {
+// blackCounts reads the blacklist's element counters (the whole table:
+// for -v and reports); where the backend cannot tell, unseen says why.
+func (d *Daemon) blackCounts(ctx context.Context) (counts []pftable.ElementCount, unseen string) {
+	d.mu.Lock()
+	backend, cfg := d.backend, d.cfg
+	d.mu.Unlock()
+	eh, ok := backend.(pftable.ElementHitter)
+	if !ok {
+		return nil, "the " + backend.Kind() + " backend does not count each element"
+	}
+	counts, err := eh.ElementCounts(ctx, tableName(cfg.Black))
+	if err != nil {
+		return nil, err.Error()
+	}
+	return counts, ""
+}
+
+// sourceViews counts each list's entries by source; given the
+// blacklist's element counts, it also counts, per source, the entries a
+// packet met.
+func (d *Daemon) sourceViews(counts []pftable.ElementCount, seen bool) []sourceView {
 	var hits *prefixset.Set
 	if seen {
-		d.mu.Lock()
-		backend, cfg := d.backend, d.cfg
-		d.mu.Unlock()
-		if eh, ok := backend.(pftable.ElementHitter); !ok {
-			unseen = "the " + backend.Kind() + " backend does not count each element"
-		} else if h, err := eh.HitAddresses(ctx, tableName(cfg.Black)); err != nil {
-			unseen = err.Error()
-		} else {
-			hits = h
-		}
+		hits = pftable.HitSet(counts)
 	}
+	var out []sourceView
 	for _, l := range []state.List{state.White, state.Black} {
-		counts := make(map[string]int)
+		entries := make(map[string]int)
 		for src, n := range d.state.SourceCounts(l) {
-			counts[sourceLabel(src)] += n
+			entries[sourceLabel(src)] += n
 		}
 		met := make(map[string]int)
 		if hits != nil && l == state.Black {
-			sd, release := d.dumps.acquire(l, d.state.Version(), true, func() (*state.Dump, *prefixset.Set) { return d.state.Dump(l) })
-			sd.dump.Each(func(e state.Entry) bool {
+			d.eachEntry(l, func(e state.Entry) {
 				if hits.Overlaps(e.Prefix) {
 					for _, h := range e.Holds {
 						met[sourceLabel(h.Source)]++
 					}
 				}
-				return true
 			})
-			release()
 		}
-		for _, src := range slices.Sorted(maps.Keys(counts)) {
-			v := sourceView{List: l.String(), Source: src, Entries: counts[src]}
+		for _, src := range slices.Sorted(maps.Keys(entries)) {
+			v := sourceView{List: l.String(), Source: src, Entries: entries[src]}
 			if hits != nil && l == state.Black {
 				n := met[src]
 				v.Seen = &n
@@ -100,7 +105,17 @@ func (d *Daemon) sourceViews(ctx context.Context, seen bool) (out []sourceView, 
 			out = append(out, v)
 		}
 	}
-	return out, unseen
+	return out
+}
+
+// eachEntry walks a shared copy of list.
+func (d *Daemon) eachEntry(l state.List, f func(state.Entry)) {
+	sd, release := d.dumps.acquire(l, d.state.Version(), true, func() (*state.Dump, *prefixset.Set) { return d.state.Dump(l) })
+	defer release()
+	sd.dump.Each(func(e state.Entry) bool {
+		f(e)
+		return true
+	})
 }
 
 // writeTraffic prints the periods and the sources under show stats.
@@ -135,10 +150,12 @@ func percent(n, of int) string {
 // answer; verbose reads the element counters for the seen column.
 func (d *Daemon) showTraffic(ctx context.Context, w io.Writer, req control.Request) error {
 	ps := d.periodViews(d.now())
-	ss, unseen := d.sourceViews(ctx, req.Verbose)
-	if unseen != "" {
-		d.debug("msg", "sources seen not counted", "why", unseen)
+	var counts []pftable.ElementCount
+	unseen := ""
+	if req.Verbose {
+		counts, unseen = d.blackCounts(ctx)
 	}
+	ss := d.sourceViews(counts, req.Verbose && unseen == "")
 	if req.JSON {
 		if err := jsonLines(w, ps); err != nil {
 			return err

@@ -13,7 +13,7 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/logwatch"
-	"github.com/spfd/spfd/prefixset"
+	"github.com/spfd/spfd/pftable"
 )
 
 // show stats adds the traffic of the last hour, day and week from the
@@ -39,10 +39,9 @@ func TestShowStatsTrafficAndSources(t *testing.T) {
 	h.d.state.AddSample(now.Add(-30*time.Minute), state.Sample{BlackPackets: 40, BlackConnections: 8, MailConnections: 100, MailDeliveries: 90})
 	h.d.state.AddSample(now.Add(-5*time.Hour), state.Sample{BlackPackets: 60, BlackConnections: 12, MailConnections: 10, MailDeliveries: 9})
 	h.d.state.AddSample(now.Add(-3*24*time.Hour), state.Sample{WhitePackets: 500, WhiteConnections: 50})
-	var b prefixset.Builder
-	b.Add(netip.MustParsePrefix("203.0.113.8/31")) // 203.0.113.9 met, .10 not
-	met := b.Set()
-	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): met}
+	// 203.0.113.9 met, .10 not
+	met := []pftable.ElementCount{{First: netip.MustParseAddr("203.0.113.9"), Last: netip.MustParseAddr("203.0.113.9"), Packets: 3}}
+	h.fake.ElementHits = map[string][]pftable.ElementCount{tableName(h.d.cfg.Black): met}
 
 	show := func(verbose bool) string {
 		t.Helper()
@@ -69,7 +68,7 @@ func TestShowStatsTrafficAndSources(t *testing.T) {
 	if text := show(true); !strings.Contains(text, "(seen since listed: not counted: ") || !regexp.MustCompile(`(?m)^black +manual +1 +-$`).MatchString(text) {
 		t.Errorf("show stats -v without element counters:\n%s", text)
 	}
-	h.fake.ElementHits = map[string]*prefixset.Set{tableName(h.d.cfg.Black): met}
+	h.fake.ElementHits = map[string][]pftable.ElementCount{tableName(h.d.cfg.Black): met}
 	text = show(true)
 	for _, want := range []string{`(?m)^black +log:sshd +2 +1 \(50\.0%\)$`, `(?m)^black +manual +1 +0 \(0\.0%\)$`} {
 		if !regexp.MustCompile(want).MatchString(text) {

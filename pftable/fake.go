@@ -19,8 +19,8 @@ type Fake struct {
 	// Fail, when set, is returned by Sync for the named table.
 	Fail map[string]error
 	hits map[string]Stats
-	// ElementHits, when set, is what HitAddresses answers for a table.
-	ElementHits map[string]*prefixset.Set
+	// ElementHits, when set, is what ElementCounts answers for a table.
+	ElementHits map[string][]ElementCount
 }
 
 // NewFake returns an empty fake backend.
@@ -60,8 +60,8 @@ func (f *Fake) Hits(_ context.Context, table string) (Stats, error) {
 	return f.hits[table], nil
 }
 
-// HitAddresses implements ElementHitter: what ElementHits says.
-func (f *Fake) HitAddresses(_ context.Context, table string) (*prefixset.Set, error) {
+// ElementCounts implements ElementHitter: what ElementHits says.
+func (f *Fake) ElementCounts(_ context.Context, table string) ([]ElementCount, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s, ok := f.ElementHits[table]; ok {

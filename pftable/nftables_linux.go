@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -517,12 +518,6 @@ func readContent(ctx context.Context, sets [4]*nftables.Set) (nftContent, error)
 // rangesOf pairs interval start and end elements (the end key is one
 // past the range; a range up to the top of the space has none).
 func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
-	return rangesWhere(elems, v6, c, nil)
-}
-
-// rangesWhere is rangesOf for the ranges whose start element keep
-// accepts (all when keep is nil).
-func rangesWhere(elems []nftables.SetElement, v6 bool, c *nftContent, keep func(nftables.SetElement) bool) error {
 	keyLen := 4
 	if v6 {
 		keyLen = 16
@@ -545,9 +540,6 @@ func rangesWhere(elems []nftables.SetElement, v6 bool, c *nftContent, keep func(
 		if i+1 < len(elems) && elems[i+1].IntervalEnd {
 			end = minus1(elems[i+1].Key)
 			i++
-		}
-		if keep != nil && !keep(e) {
-			continue
 		}
 		if v6 {
 			c.ranges6 = append(c.ranges6, prefixset.Range6{
@@ -698,9 +690,9 @@ func (n *NFTables) Repairs(list string) int {
 	return n.repairs[list]
 }
 
-// HitAddresses implements ElementHitter from the element counters, read
+// ElementCounts implements ElementHitter from the element counters, read
 // outside the lock syncs take; without element counters it says so.
-func (n *NFTables) HitAddresses(ctx context.Context, list string) (*prefixset.Set, error) {
+func (n *NFTables) ElementCounts(ctx context.Context, list string) ([]ElementCount, error) {
 	n.mu.Lock()
 	l := n.lists[list]
 	var sets [4]*nftables.Set
@@ -710,47 +702,57 @@ func (n *NFTables) HitAddresses(ctx context.Context, list string) (*prefixset.Se
 	counters := n.ElementCounters
 	n.mu.Unlock()
 	if l == nil || !counters {
-		return nil, fmt.Errorf("nftables %s: the sets have no element counters", list)
+		return nil, fmt.Errorf("nftables %s: the sets have no element counters (nftables-counters rules)", list)
 	}
-	hit := func(e nftables.SetElement) bool { return e.Counter != nil && e.Counter.Packets > 0 }
-	var c nftContent
+	var out []ElementCount
 	for i, s := range sets {
 		elems, err := dumpSetElements(ctx, s)
 		if err != nil {
 			return nil, fmt.Errorf("nftables %s: %w", list, err)
 		}
-		switch i {
-		case 0, 1:
-			// An interval's counter is on its start element.
-			if err := rangesWhere(elems, i == 1, &c, hit); err != nil {
-				return nil, fmt.Errorf("set %s: %w", s.Name, err)
+		keyLen := 4
+		if i%2 == 1 {
+			keyLen = 16
+		}
+		addr := func(k []byte) netip.Addr {
+			if keyLen == 4 {
+				return netip.AddrFrom4([4]byte(k))
 			}
-		default:
+			return netip.AddrFrom16([16]byte(k))
+		}
+		if i >= 2 {
 			for _, e := range elems {
-				if !hit(e) {
-					continue
+				if e.Counter != nil && e.Counter.Packets > 0 && len(e.Key) == keyLen {
+					a := addr(e.Key)
+					out = append(out, ElementCount{First: a, Last: a, Packets: e.Counter.Packets, Bytes: e.Counter.Bytes})
 				}
-				switch len(e.Key) {
-				case 4:
-					c.hosts4 = append(c.hosts4, binary.BigEndian.Uint32(e.Key))
-				case 16:
-					hi, lo := binary.BigEndian.Uint64(e.Key[:8]), binary.BigEndian.Uint64(e.Key[8:])
-					c.hosts6 = append(c.hosts6, prefixset.Range6{LoHi: hi, LoLo: lo, HiHi: hi, HiLo: lo})
-				}
+			}
+			continue
+		}
+		// An interval's counter is on its start element; pair it with its
+		// end as rangesOf does.
+		sort.Slice(elems, func(i, j int) bool {
+			if c := bytes.Compare(elems[i].Key, elems[j].Key); c != 0 {
+				return c < 0
+			}
+			return elems[i].IntervalEnd && !elems[j].IntervalEnd
+		})
+		for k := 0; k < len(elems); k++ {
+			e := elems[k]
+			if e.IntervalEnd || len(e.Key) != keyLen {
+				continue
+			}
+			end := bytes.Repeat([]byte{0xff}, keyLen)
+			if k+1 < len(elems) && elems[k+1].IntervalEnd {
+				end = minus1(elems[k+1].Key)
+				k++
+			}
+			if e.Counter != nil && e.Counter.Packets > 0 {
+				out = append(out, ElementCount{First: addr(e.Key), Last: addr(end), Packets: e.Counter.Packets, Bytes: e.Counter.Bytes})
 			}
 		}
 	}
-	var b prefixset.Builder
-	for _, r := range c.ranges4 {
-		b.AddRange4(r)
-	}
-	for _, h := range c.hosts4 {
-		b.AddRange4(prefixset.Range4{Lo: h, Hi: h})
-	}
-	for _, r := range append(c.ranges6, c.hosts6...) {
-		b.AddRange6(r)
-	}
-	return b.Set(), nil
+	return out, nil
 }
 
 // Hits implements HitCounter with the counters of the rules that use the

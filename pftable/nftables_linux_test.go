@@ -320,7 +320,7 @@ func TestNFTablesManagedRules(t *testing.T) {
 	out := nft(t, "list", "chain", "inet", "spfdrules", "input")
 	for _, want := range []string{"hook input priority filter - 10", "tcp dport 25 ip saddr @white4 counter packets 0 bytes 0 accept",
 		"tcp dport 587 ip6 saddr @black6h counter packets 0 bytes 0 drop",
-		"tcp dport 25 tcp flags syn / syn,ack ip saddr @black4h counter packets 0 bytes 0\n"} {
+		"tcp dport 25 tcp flags syn / syn,ack ip saddr @black4h counter packets 0 bytes 0 drop\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("chain lacks %q:\n%s", want, out)
 		}
@@ -329,7 +329,7 @@ func TestNFTablesManagedRules(t *testing.T) {
 		t.Errorf("whitelist rules are not first:\n%s", out)
 	}
 	if c := strings.Count(out, "counter"); c != 32 {
-		t.Errorf("%d rules, want 32 (2 lists x 2 ports x 4 sets, and a SYN count before each)", c)
+		t.Errorf("%d rules, want 32 (2 lists x 2 ports x 4 sets, SYNs and the rest)", c)
 	}
 	st, err := n.Stats(ctx, "black")
 	if err != nil || !st.Counters || st.Packets != 0 {
@@ -612,7 +612,7 @@ func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
 	}
 }
 
-// With element counters, HitAddresses names the elements that matched:
+// With element counters, ElementCounts names the elements that matched:
 // a single address and a range that real packets met, not the one that
 // stayed quiet.
 func TestNFTablesHitAddresses(t *testing.T) {
@@ -640,11 +640,17 @@ func TestNFTablesHitAddresses(t *testing.T) {
 			c.Close()
 		}
 	}
-	hits, err := n.HitAddresses(ctx, "black")
+	counts, err := n.ElementCounts(ctx, "black")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := hits.Prefixes(), []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("127.0.0.16/29")}; !slices.Equal(got, want) {
+	if got, want := HitSet(counts).Prefixes(), []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32"), netip.MustParsePrefix("127.0.0.16/29")}; !slices.Equal(got, want) {
 		t.Fatalf("hit %v, want %v", got, want)
+	}
+	// One lookup per packet: the SYN rule tests the flags first.
+	for _, c := range counts {
+		if c.Packets != 1 {
+			t.Errorf("%v-%v: %d packets, want the one SYN", c.First, c.Last, c.Packets)
+		}
 	}
 }

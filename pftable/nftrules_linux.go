@@ -13,12 +13,14 @@ import (
 // The managed chain: when spfd is told to manage rules, it keeps a base
 // chain "input" in its own table, hooked before the usual filter
 // (priority -10), which accepts mail from the whitelist and drops the
-// blacklist on the configured ports. Each rule counts what it matches,
-// and before each a rule without a verdict counts the SYNs among them:
-// new connections, as against the retries and segments of one.
+// blacklist on the configured ports. Each list, port and set has two
+// rules with a counter and the same verdict: the first takes the SYNs
+// (new connections, as against the segments of one), the second the
+// rest. The SYN rule matches the flags before it looks the address up,
+// so every packet makes one lookup and element counters count packets.
 
-// ruleSpec is one managed rule: list, set index (0-3), port, verdict, or
-// a count of SYNs only.
+// ruleSpec is one managed rule: list, set index (0-3), port, verdict,
+// and whether it takes the SYNs.
 type ruleSpec struct {
 	list   string
 	set    int
@@ -35,9 +37,10 @@ func (n *NFTables) ruleSpecs() []ruleSpec {
 		}
 		for _, port := range n.Ports {
 			for set := range 4 {
+				accept := list == n.WhiteList
 				out = append(out,
-					ruleSpec{list: list, set: set, port: port, syn: true},
-					ruleSpec{list: list, set: set, port: port, accept: list == n.WhiteList})
+					ruleSpec{list: list, set: set, port: port, accept: accept, syn: true},
+					ruleSpec{list: list, set: set, port: port, accept: accept})
 			}
 		}
 	}
@@ -52,8 +55,8 @@ const (
 )
 
 // ruleExprs builds: meta nfproto ipv4|ipv6, meta l4proto tcp, th dport
-// PORT, ip[6] saddr @SET, counter, accept|drop; for a SYN count, tcp
-// flags & (syn|ack) == syn before the lookup and no verdict.
+// PORT, [tcp flags & (syn|ack) == syn,] ip[6] saddr @SET, counter,
+// accept|drop.
 func ruleExprs(set *nftables.Set, v6 bool, port uint16, accept, syn bool) []expr.Any {
 	proto, off, length := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4)
 	if v6 {
@@ -79,14 +82,11 @@ func ruleExprs(set *nftables.Set, v6 bool, port uint16, accept, syn bool) []expr
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{tcpSYN | tcpACK}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{tcpSYN}})
 	}
-	exprs = append(exprs,
+	return append(exprs,
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: length},
 		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
-		&expr.Counter{})
-	if !syn {
-		exprs = append(exprs, &expr.Verdict{Kind: verdict})
-	}
-	return exprs
+		&expr.Counter{},
+		&expr.Verdict{Kind: verdict})
 }
 
 func (n *NFTables) chain() *nftables.Chain {
@@ -135,10 +135,9 @@ func (n *NFTables) ensureRules() error {
 
 // ruleCounters sums the counters of every rule in spfd's table that
 // looks an address up in one of list's sets: the managed chain's, or the
-// admin's own rules in the table (with a counter statement). A rule
-// without a verdict that matches TCP flags counts connections (the
-// managed SYN counts), the others packets and bytes. ok is false when no
-// rule counts packets.
+// admin's own rules in the table (with a counter statement). What a rule
+// that matches TCP flags counted (the managed SYN rules) are also
+// connections. ok is false when no rule counts.
 func (n *NFTables) ruleCounters(list string) (st Stats, ok bool, err error) {
 	chains, err := n.conn.ListChainsOfTableFamily(n.table.Family)
 	if err != nil {
@@ -156,15 +155,13 @@ func (n *NFTables) ruleCounters(list string) (st Stats, ok bool, err error) {
 		for _, r := range rules {
 			var lookup *expr.Lookup
 			var counter *expr.Counter
-			verdict, flags := false, false
+			flags := false
 			for _, e := range r.Exprs {
 				switch e := e.(type) {
 				case *expr.Lookup:
 					lookup = e
 				case *expr.Counter:
 					counter = e
-				case *expr.Verdict:
-					verdict = true
 				case *expr.Payload:
 					flags = flags || (e.Base == expr.PayloadBaseTransportHeader && e.Offset == tcpFlagsOffset)
 				}
@@ -172,9 +169,8 @@ func (n *NFTables) ruleCounters(list string) (st Stats, ok bool, err error) {
 			if lookup == nil || counter == nil || !slices.Contains(names[:], lookup.SetName) {
 				continue
 			}
-			if !verdict && flags {
+			if flags {
 				st.Connections += counter.Packets
-				continue
 			}
 			st.Packets += counter.Packets
 			st.Bytes += counter.Bytes

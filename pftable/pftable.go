@@ -5,9 +5,11 @@ package pftable
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/spfd/spfd/prefixset"
+	"go4.org/netipx"
 )
 
 // Backend makes kernel (or file) tables match spfd's state.
@@ -40,12 +42,31 @@ type HitCounter interface {
 }
 
 // ElementHitter is a Backend with a counter on every element (nftables'
-// element counters): HitAddresses returns the addresses of the table's
-// elements that matched anything. It reads the whole table, so it is for
-// reports, not for every scrape. pf keeps per-address statistics too, but
-// pledge "pf" does not allow DIOCRGETASTATS (kern_pledge.c).
+// element counters): ElementCounts returns the table's elements that
+// matched anything, with their counts. It reads the whole table, so it is
+// for reports, not for every scrape. pf keeps per-address statistics
+// too, but pledge "pf" does not allow DIOCRGETASTATS (kern_pledge.c).
 type ElementHitter interface {
-	HitAddresses(ctx context.Context, table string) (*prefixset.Set, error)
+	ElementCounts(ctx context.Context, table string) ([]ElementCount, error)
+}
+
+// ElementCount is one table element (a range of addresses, first to
+// last) and what its counter says.
+type ElementCount struct {
+	First, Last netip.Addr
+	Packets     uint64
+	Bytes       uint64
+}
+
+// HitSet is the addresses of the elements that matched.
+func HitSet(counts []ElementCount) *prefixset.Set {
+	var b prefixset.Builder
+	for _, c := range counts {
+		for _, p := range netipx.IPRangeFrom(c.First, c.Last).Prefixes() {
+			b.Add(p)
+		}
+	}
+	return b.Set()
 }
 
 // DriftNotifier is a Backend that may find a table changed behind its

@@ -76,7 +76,7 @@ func TestDocExamples(t *testing.T) {
 		cmd = strings.ReplaceAll(cmd, "doas ", "")
 		cmd = spfctlWord.ReplaceAllString(cmd, "${1}spfctl -s "+in.sock+" ")
 		cmd = strings.NewReplacer("/etc/spfd.conf", in.conf, "/var/log/auth.log", authlog, "/var/log/authlog", authlog,
-			"127.0.0.1:5353", dns).Replace(cmd)
+			"127.0.0.1:5353", dns, "/var/www/htdocs/", in.dir+"/").Replace(cmd)
 		if otherTool.MatchString(cmd) {
 			continue // pfctl and nft are tested where the kernel is
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -601,6 +602,38 @@ whitelist { 192.0.2.0/24 2001:db8::/32 }
 	if pushed == 0 || pushed != statsPushed || elements >= pushed {
 		t.Errorf("status says %d prefixes pushed, stats %d prefixes as %d elements (want equal prefixes, fewer elements):\n%s\n%s",
 			pushed, statsPushed, elements, status, stats)
+	}
+
+	// A blacklisted client knocks on port 25 in spfd's namespace: the
+	// report names it as the top blocked, and its source's hit rate.
+	// (Loopback is never blacklisted: the client and server get
+	// addresses of their own on lo.)
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "198.18.0.66/32", "dev", "lo"}, {"addr", "add", "198.18.0.1/32", "dev", "lo"}} {
+		if out, err := exec.Command("nsenter", append([]string{"-t", pid, "-n", "ip"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	in.mustCtl("add", "black", "198.18.0.66")
+	waitFor(t, 2*time.Second, "198.18.0.66 in the kernel", func() bool {
+		return strings.Contains(nftIn("list", "set", "inet", "spfd", "black4h"), "198.18.0.66")
+	})
+	if err := dialIn(pid, "198.18.0.66", "198.18.0.1:25"); err != nil {
+		t.Fatal(err)
+	}
+	text := in.mustCtl("report")
+	for _, want := range []string{"spfd report for ", `(?m)^black +manual +7 +1 +14\.3%$`, `(?m)^198\.18\.0\.66/32 +[1-9][0-9]* +manual$`} {
+		if !strings.HasPrefix(want, "(?m)") && !strings.Contains(text, want) || strings.HasPrefix(want, "(?m)") && !regexp.MustCompile(want).MatchString(text) {
+			t.Errorf("spfctl report lacks %s:\n%s", want, text)
+		}
+	}
+	svg, page := filepath.Join(in.dir, "report.svg"), filepath.Join(in.dir, "report.html")
+	in.mustCtl("report", "-d", "7", "-o", svg)
+	in.mustCtl("report", "-o", page)
+	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte(`<svg xmlns="http://www.w3.org/2000/svg"`)) || bytes.Count(b, []byte("<rect ")) != 2*7*24 {
+		t.Errorf("report.svg (%v):\n%.500s", err, b)
+	}
+	if b, err := os.ReadFile(page); err != nil || !bytes.Contains(b, []byte("<td>198.18.0.66/32</td>")) {
+		t.Errorf("report.html (%v):\n%.2000s", err, b)
 	}
 }
 

@@ -34,13 +34,16 @@ type Env struct {
 type local struct {
 	name  string
 	usage string
-	run   func(env Env, args []string) int
+	// run gets the daemon's socket, for the commands that ask the
+	// daemon for data and do the rest themselves.
+	run func(env Env, socket string, args []string) int
 }
 
 func locals() []local {
 	return []local{
-		{"walk", "walk [-46lv] [-c concurrency] [-s server[:port]] [-t timeout] [domain ...]", runWalk},
-		{"scan", "scan [-t sshd|httpd|maillog|auto] [-c spfd.conf] [-f file | file ...]", runScan},
+		{"walk", "walk [-46lv] [-c concurrency] [-s server[:port]] [-t timeout] [domain ...]", func(env Env, _ string, args []string) int { return runWalk(env, args) }},
+		{"scan", "scan [-t sshd|httpd|maillog|auto] [-c spfd.conf] [-f file | file ...]", func(env Env, _ string, args []string) int { return runScan(env, args) }},
+		{"report", "report [-d days] [-o file.svg|file.html]", runReport},
 	}
 }
 
@@ -88,7 +91,11 @@ func Main(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "spfctl: -j: only the show commands print JSON; %s prints text\n", c.name)
 			return ExitUsage
 		}
-		return c.run(env, args[1:])
+		path := *socket
+		if !socketSet(fs) {
+			path = defaultSocket()
+		}
+		return c.run(env, path, args[1:])
 	}
 	if !knownCommand(args[0]) {
 		fmt.Fprintf(env.Stderr, "spfctl: unknown command %q (want %s)\n", args[0], strings.Join(commandNames(), ", "))

@@ -19,7 +19,7 @@ func TestFindLocal(t *testing.T) {
 		{"sh", "", ""},
 		{"sc", "scan", ""},
 		{"s", "", "ambiguous command \"s\": scan, show"},
-		{"re", "", "ambiguous command \"re\": reload, rewalk"},
+		{"re", "", "ambiguous command \"re\": reload, report, rewalk"},
 		{"nosuch", "", ""},
 	}
 	for _, tt := range tests {
@@ -48,7 +48,7 @@ func TestMainUsage(t *testing.T) {
 	}{
 		{nil, ExitUsage, "usage: spfctl", ""},
 		{[]string{"show"}, ExitUsage, `incomplete command "show"`, "see spfctl help show"},
-		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" (want add, delete, domain, expire, log, reload, rewalk, scan, show, walk)`, ""},
+		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" (want add, delete, domain, expire, log, reload, report, rewalk, scan, show, walk)`, ""},
 		{[]string{"add", "white"}, ExitUsage, "want an address or prefix", "see spfctl help add"},
 		{[]string{"s", "st"}, ExitUsage, `ambiguous command "s": scan, show`, ""},
 		{[]string{"-x"}, ExitUsage, "see spfctl help", ""},
