@@ -7,10 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The addresses of the real-sshd test: the server, two attackers, and the
@@ -18,7 +22,7 @@ import (
 const (
 	sshdServer = "198.51.100.1"
 	attacker   = "198.51.100.7"
-	attacker2  = "198.51.100.8"
+	attacker2  = "198.51.100.20" // not next to attacker: one nftables element each
 	victim     = "203.0.113.50"
 )
 
@@ -102,11 +106,16 @@ sleep 0.5
 kill $(cat $D/sshd.pid)
 `
 
-// TestRealSSHD has Debian's sshd write the log lines spfd follows: real
-// messages, with sshd's own escaping and its cut at 500 bytes, through
-// syslog(3). An attacker who puts the victim's address in the user name
-// is banned; the victim never is.
-func TestRealSSHD(t *testing.T) {
+// sshdLab is the real-sshd setup: the attackers' network namespace at
+// the end of a veth pair, sshd's configuration, and a syslog socket that
+// writes the auth log spfd follows.
+type sshdLab struct {
+	dir, ns, authlog string
+	spfd, spfctl     string
+}
+
+func newSSHDLab(t *testing.T) *sshdLab {
+	t.Helper()
 	if os.Getenv("SPFD_E2E_NS") != "1" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("needs root and unshare; CI must run this test")
@@ -118,28 +127,28 @@ func TestRealSSHD(t *testing.T) {
 			t.Fatalf("%s not installed (apt-get install openssh-server)", tool)
 		}
 	}
-	spfd, spfctl := buildBinaries(t)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
+	l := &sshdLab{dir: t.TempDir()}
+	l.spfd, l.spfctl = buildBinaries(t)
+	os.Chmod(l.dir, 0o755)
 	// The attackers are another host: their own network namespace at the
 	// end of a veth pair. spfd never bans this host's own addresses.
-	ns := fmt.Sprintf("spfd-attacker-%d", os.Getpid())
-	run(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	run(t, "ip", "link", "add", "spfd-srv", "type", "veth", "peer", "name", "spfd-att", "netns", ns)
+	l.ns = fmt.Sprintf("spfd-attacker-%d", os.Getpid())
+	run(t, "ip", "netns", "add", l.ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.ns).Run() })
+	run(t, "ip", "link", "add", "spfd-srv", "type", "veth", "peer", "name", "spfd-att", "netns", l.ns)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "spfd-srv").Run() })
 	run(t, "ip", "addr", "add", sshdServer+"/24", "dev", "spfd-srv")
 	run(t, "ip", "link", "set", "spfd-srv", "up")
 	for _, a := range []string{attacker, attacker2} {
-		run(t, "ip", "-n", ns, "addr", "add", a+"/24", "dev", "spfd-att")
+		run(t, "ip", "-n", l.ns, "addr", "add", a+"/24", "dev", "spfd-att")
 	}
-	run(t, "ip", "-n", ns, "link", "set", "spfd-att", "up")
-	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "hostkey"))
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(`Port 2222
+	run(t, "ip", "-n", l.ns, "link", "set", "spfd-att", "up")
+	run(t, "ip", "-n", l.ns, "link", "set", "lo", "up")
+	run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(l.dir, "hostkey"))
+	os.WriteFile(filepath.Join(l.dir, "sshd_config"), []byte(`Port 2222
 ListenAddress `+sshdServer+`
-HostKey `+filepath.Join(dir, "hostkey")+`
-PidFile `+filepath.Join(dir, "sshd.pid")+`
+HostKey `+filepath.Join(l.dir, "hostkey")+`
+PidFile `+filepath.Join(l.dir, "sshd.pid")+`
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
 PermitRootLogin yes
@@ -147,24 +156,37 @@ UsePAM no
 SyslogFacility AUTH
 LogLevel INFO
 `), 0o644)
-	os.WriteFile(filepath.Join(dir, "askpass"), []byte("#!/bin/sh\necho wrong-password\n"), 0o755)
-
-	authlog := filepath.Join(dir, "auth.log")
-	syslogToFile(t, filepath.Join(dir, "log.sock"), authlog)
-	ctl, _ := startSpfd(t, spfd, spfctl, dir, `log sshd file "`+authlog+`" threshold 1 within 1h
-`)
-	waitFor(t, "spfd", 10*time.Second, func() bool { return strings.Contains(ctl("show", "status"), "uptime") })
-
+	os.WriteFile(filepath.Join(l.dir, "askpass"), []byte("#!/bin/sh\necho wrong-password\n"), 0o755)
+	l.authlog = filepath.Join(l.dir, "auth.log")
+	syslogToFile(t, filepath.Join(l.dir, "log.sock"), l.authlog)
 	t.Cleanup(func() {
-		if data, _ := os.ReadFile(authlog); t.Failed() {
+		if data, _ := os.ReadFile(l.authlog); t.Failed() {
 			t.Logf("auth.log:\n%s", data)
 		}
 	})
-	if out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", sshdScript, "sh", dir, ns).CombinedOutput(); err != nil {
+	return l
+}
+
+// attack runs sshd and the attackers' failed logins.
+func (l *sshdLab) attack(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", sshdScript, "sh", l.dir, l.ns).CombinedOutput(); err != nil {
 		t.Fatalf("sshd script: %v\n%s", err, out)
 	}
+}
+
+// TestRealSSHD has Debian's sshd write the log lines spfd follows: real
+// messages, with sshd's own escaping and its cut at 500 bytes, through
+// syslog(3). An attacker who puts the victim's address in the user name
+// is banned; the victim never is.
+func TestRealSSHD(t *testing.T) {
+	l := newSSHDLab(t)
+	ctl, _ := startSpfd(t, l.spfd, l.spfctl, l.dir, `log sshd file "`+l.authlog+`" threshold 1 within 1h
+`)
+	waitFor(t, "spfd", 10*time.Second, func() bool { return strings.Contains(ctl("show", "status"), "uptime") })
+	l.attack(t)
 	black := func() string {
-		data, _ := os.ReadFile(filepath.Join(dir, "state", "black.txt"))
+		data, _ := os.ReadFile(filepath.Join(l.dir, "state", "black.txt"))
 		return string(data)
 	}
 	// The second attacker's try is the last line; once it is banned, spfd
@@ -173,7 +195,7 @@ LogLevel INFO
 		b := black()
 		return strings.Contains(b, attacker+"/32") && strings.Contains(b, attacker2+"/32")
 	})
-	data, _ := os.ReadFile(authlog)
+	data, _ := os.ReadFile(l.authlog)
 	log := string(data)
 	// The attack must have reached the log as intended, or the test
 	// proves nothing.
@@ -183,4 +205,76 @@ LogLevel INFO
 	if b := black(); strings.Contains(b, victim) {
 		t.Errorf("the victim was banned:\n%s\nfrom the log:\n%s", b, log)
 	}
+}
+
+// TestAttackersKnockOnMailPorts is the talk's theory on a real host: the
+// attackers that real sshd logged are banned in nftables, one of them
+// then tries the mail port from its own namespace across the veth, and
+// spfd counts it: the blacklist's rules count the connection, and
+// show stats -v and spfctl report give log:sshd's hit rate (one of its
+// two entries came knocking) and the manual entry's (none).
+func TestAttackersKnockOnMailPorts(t *testing.T) {
+	l := newSSHDLab(t)
+	ctl, _ := startSpfd(t, l.spfd, l.spfctl, l.dir, `log sshd file "`+l.authlog+`" threshold 1 within 1h
+table white nftables "white"
+table black nftables "black"
+nftables-rules ports { 25 }
+`)
+	waitFor(t, "spfd", 10*time.Second, func() bool { return strings.Contains(ctl("show", "status"), "uptime") })
+	ctl("add", "black", "198.51.100.200") // listed by hand, never comes
+	l.attack(t)
+	waitFor(t, "the attackers in the kernel's blacklist", 10*time.Second, func() bool {
+		out, _ := exec.Command("nft", "list", "table", "inet", "spfd").CombinedOutput()
+		return strings.Contains(string(out), attacker) && strings.Contains(string(out), attacker2)
+	})
+	// The first attacker tries to send mail.
+	if err := dialFromNetns(l.ns, attacker, sshdServer+":25"); err != nil {
+		t.Fatal(err)
+	}
+	stats := ctl("show", "stats", "-v")
+	for _, want := range []string{
+		`(?m)^black black: held 3, .* packets [1-9][0-9]* bytes `,
+		`(?m)^black +log:sshd +2 +1 \(50\.0%\)$`,
+		`(?m)^black +manual +1 +0 \(0\.0%\)$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(stats) {
+			t.Errorf("show stats -v lacks %s:\n%s", want, stats)
+		}
+	}
+	report := ctl("report")
+	for _, want := range []string{`(?m)^black +log:sshd +2 +1 +50\.0%$`, `(?m)^` + regexp.QuoteMeta(attacker) + `/32 +[1-9][0-9]* +log:sshd$`} {
+		if !regexp.MustCompile(want).MatchString(report) {
+			t.Errorf("spfctl report lacks %s:\n%s", want, report)
+		}
+	}
+	// The connection, told from the packets by the SYN rules.
+	if !strings.Contains(ctl("show", "stats", "-j"), `"list":"black"`) {
+		t.Errorf("show stats -j:\n%s", ctl("show", "stats", "-j"))
+	}
+}
+
+// dialFromNetns opens a TCP connection from local to remote inside the
+// named network namespace, from a thread of its own that is then thrown
+// away: a thread that entered another namespace must run nothing else.
+func dialFromNetns(ns, local, remote string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		if c, err := d.Dial("tcp", remote); err == nil {
+			c.Close()
+		}
+		errc <- nil
+	}()
+	return <-errc
 }
