@@ -8,13 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/spfd/spfd/internal/runtest"
 )
 
 // The addresses of the real-sshd test: the server, two attackers, and the
@@ -228,7 +227,7 @@ nftables-rules ports { 25 }
 		return strings.Contains(string(out), attacker) && strings.Contains(string(out), attacker2)
 	})
 	// The first attacker tries to send mail.
-	if err := dialFromNetns(l.ns, attacker, sshdServer+":25"); err != nil {
+	if err := runtest.DialFromNetns("/run/netns/"+l.ns, attacker, sshdServer+":25"); err != nil {
 		t.Fatal(err)
 	}
 	stats := ctl("show", "stats", "-v")
@@ -251,30 +250,4 @@ nftables-rules ports { 25 }
 	if !strings.Contains(ctl("show", "stats", "-j"), `"list":"black"`) {
 		t.Errorf("show stats -j:\n%s", ctl("show", "stats", "-j"))
 	}
-}
-
-// dialFromNetns opens a TCP connection from local to remote inside the
-// named network namespace, from a thread of its own that is then thrown
-// away: a thread that entered another namespace must run nothing else.
-func dialFromNetns(ns, local, remote string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
-		if c, err := d.Dial("tcp", remote); err == nil {
-			c.Close()
-		}
-		errc <- nil
-	}()
-	return <-errc
 }

@@ -617,7 +617,7 @@ whitelist { 192.0.2.0/24 2001:db8::/32 }
 	waitFor(t, 2*time.Second, "198.18.0.66 in the kernel", func() bool {
 		return strings.Contains(nftIn("list", "set", "inet", "spfd", "black4h"), "198.18.0.66")
 	})
-	if err := dialIn(pid, "198.18.0.66", "198.18.0.1:25"); err != nil {
+	if err := runtest.DialFromNetns("/proc/"+pid+"/ns/net", "198.18.0.66", "198.18.0.1:25"); err != nil {
 		t.Fatal(err)
 	}
 	text := in.mustCtl("report")
