@@ -117,3 +117,51 @@ func BenchmarkNFTablesRestart(b *testing.B) {
 	b.ReportMetric(per(read), "restart-read-ms")
 	b.ReportMetric(per(add), "add-during-read-ms")
 }
+
+// BenchmarkCounterReads measures, at 100 000 blacklisted addresses with
+// element counters and spfd's rules, what the counters cost: Hits (the
+// rules' counters, read every minute for the series and at every
+// metrics scrape) against a sync of one added address, and ElementCounts
+// (every element, for show stats -v and the report). As root:
+// go test -run - -bench CounterReads ./pftable
+func BenchmarkCounterReads(b *testing.B) {
+	needNetns(b)
+	n, err := NewNFTables("spfdcounters")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	n.ElementCounters = true
+	n.Ports, n.WhiteList, n.BlackList = []uint16{25}, "white", "black"
+	ctx := context.Background()
+	set := hostSet(100_000)
+	if err := n.Sync(ctx, "white", setOf("192.0.2.0/24")); err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Sync(ctx, "black", set); err != nil {
+		b.Fatal(err)
+	}
+	var hits, elements, syncs time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		if _, err := n.Hits(ctx, "black"); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := n.ElementCounts(ctx, "black"); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		var bld prefixset.Builder
+		bld.AddSet(set)
+		bld.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32))
+		if err := n.Sync(ctx, "black", bld.Set()); err != nil {
+			b.Fatal(err)
+		}
+		hits, elements, syncs = hits+t1.Sub(t0), elements+t2.Sub(t1), syncs+time.Since(t2)
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(per(hits), "hits-ms")
+	b.ReportMetric(per(elements), "element-counts-ms")
+	b.ReportMetric(per(syncs), "sync-ms")
+}

@@ -197,6 +197,11 @@ func TestPFSync(t *testing.T) {
 	if err != nil || st.Packets != 15 || st.Bytes != 900 || st.Entries != 1 || !st.Counters {
 		t.Fatalf("stats %+v %v", st, err)
 	}
+	// What the sampler and the metrics read: pf's table statistics,
+	// through the one call pledge allows for them.
+	if hits, err := p.Hits(context.Background(), "spfd-black"); err != nil || hits != st {
+		t.Fatalf("hits %+v %v, stats %+v", hits, err, st)
+	}
 	for _, c := range dev.calls {
 		if !slices.Contains(allowed, c) {
 			t.Errorf("ioctl %x is not allowed under pledge(\"pf\")", c)
