@@ -19,6 +19,7 @@ import (
 	"github.com/spfd/spfd/control"
 	"github.com/spfd/spfd/internal/state"
 	"github.com/spfd/spfd/internal/syntax"
+	"github.com/spfd/spfd/pftable"
 	"github.com/spfd/spfd/prefixset"
 	"github.com/spfd/spfd/spf"
 )
@@ -352,7 +353,15 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 	held := [2]int{d.state.Len(state.White), d.state.Len(state.Black)}
 	var views []statsView
 	for i, t := range []string{tableName(cfg.White), tableName(cfg.Black)} {
-		st, err := backend.Stats(ctx, t)
+		// Plain show stats answers at once at any size, from the counters
+		// the kernel sums (rules, pf's tables); -v may read every element.
+		var st pftable.Stats
+		var err error
+		if hc, ok := backend.(pftable.HitCounter); ok && !req.Verbose {
+			st, err = hc.Hits(ctx, t)
+		} else {
+			st, err = backend.Stats(ctx, t)
+		}
 		if err != nil {
 			return fmt.Errorf("stats of %s: %w", t, err)
 		}
@@ -373,6 +382,9 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 	}
 	for _, v := range views {
 		counters := "packets - bytes - (not counted by the " + backend.Kind() + " backend)"
+		if _, ok := backend.(pftable.HitCounter); ok && !req.Verbose {
+			counters = "packets - bytes - (no rule counts them; -v sums the element counters)"
+		}
 		if v.Packets != nil {
 			counters = fmt.Sprintf("packets %d bytes %d", *v.Packets, *v.Bytes)
 		}
