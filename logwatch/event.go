@@ -115,30 +115,39 @@ func parseAddr(s string) (netip.Addr, bool) {
 // in an attacked log are IPv4. Anything else is left to netip.
 func parseIPv4(s string) (netip.Addr, bool) {
 	var b [4]byte
-	field, digits, val := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 1 && val == 0 {
-				return netip.Addr{}, false // leading zero
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
-				return netip.Addr{}, false
-			}
-		case c == '.' && digits > 0 && field < 3:
-			b[field] = byte(val)
-			field, digits, val = field+1, 0, 0
-		default:
+	i := 0
+	for f := range 4 {
+		// One to three digits, no leading zero, at most 255.
+		if i >= len(s) || s[i]-'0' > 9 {
 			return netip.Addr{}, false
 		}
+		v := uint(s[i] - '0')
+		i++
+		if i < len(s) && s[i]-'0' <= 9 {
+			if v == 0 {
+				return netip.Addr{}, false // leading zero
+			}
+			v = v*10 + uint(s[i]-'0')
+			i++
+			if i < len(s) && s[i]-'0' <= 9 {
+				v = v*10 + uint(s[i]-'0')
+				i++
+				if v > 255 {
+					return netip.Addr{}, false
+				}
+			}
+		}
+		b[f] = byte(v)
+		if f < 3 {
+			if i >= len(s) || s[i] != '.' {
+				return netip.Addr{}, false
+			}
+			i++
+		}
 	}
-	if field != 3 || digits == 0 {
+	if i != len(s) {
 		return netip.Addr{}, false
 	}
-	b[3] = byte(val)
 	return netip.AddrFrom4(b), true
 }
 
