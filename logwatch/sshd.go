@@ -28,7 +28,7 @@ func parseSSHDLine(line string, now time.Time, e *Event) bool {
 	if !ok || !IsSSHDProgram(h.Program) {
 		return false
 	}
-	if *e, ok = ParseSSHD(h.Message); !ok {
+	if !parseSSHD(h.Message, e) {
 		return false
 	}
 	e.Time, e.PID = h.Time, h.PID
@@ -74,6 +74,13 @@ const sshNearCut = 200
 // taken at the end of the message, where sshd writes the real one; a
 // message that does not end exactly as sshd ends it yields nothing.
 func ParseSSHD(msg string) (Event, bool) {
+	var e Event
+	ok := parseSSHD(msg, &e)
+	return e, ok
+}
+
+// parseSSHD is ParseSSHD writing into e (all of it, on success).
+func parseSSHD(msg string, e *Event) bool {
 	// Solaris and illumos put a message id after the tag.
 	if rest, ok := strings.CutPrefix(msg, "[ID "); ok {
 		if _, after, found := strings.Cut(rest, "] "); found {
@@ -83,27 +90,29 @@ func ParseSSHD(msg string) (Event, bool) {
 	// Messages whose address stands before any text the client chose can
 	// be read at any length; the others not near the cut.
 	if msg != "" && (msg[0] == 'R' || msg[0] == 'r' || strings.HasPrefix(msg, "error: Received ")) {
-		return parseSSHDAddressFirst(msg)
+		return parseSSHDAddressFirst(msg, e)
 	}
 	if len(msg) >= sshNearCut {
-		return Event{}, false
+		return false
 	}
 	if msg != "" && (msg[0] == 'U' || strings.HasPrefix(msg, "error: PAM: ") || strings.HasPrefix(msg, "Disconnecting ")) {
-		return parseSSHDMore(msg)
+		return parseSSHDMore(msg, e)
 	}
 	if rest, ok := strings.CutPrefix(msg, "Invalid user "); ok {
 		// Invalid user U from IP port N (older: without the port)
 		user, addr, port, ok := cutFromAddrPort(rest, true)
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHInvalidUser, Addr: addr, Port: port, User: user, Invalid: true}, true
+		*e = Event{Kind: SSHInvalidUser, Addr: addr, Port: port, User: user, Invalid: true}
+
+		return true
 	}
 	if rest, ok := strings.CutPrefix(msg, "Failed "); ok {
 		// Failed <method> for [invalid user ]U from IP port N ssh2[: KEY FP]
 		method, rest, ok := strings.Cut(rest, " for ")
 		if !ok || !authMethod(method) {
-			return Event{}, false
+			return false
 		}
 		invalid := false
 		if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
@@ -113,9 +122,11 @@ func ParseSSHD(msg string) (Event, bool) {
 		}
 		user, addr, port, ok := cutFailed(rest)
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: invalid, Method: method}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: invalid, Method: method}
+
+		return true
 	}
 	rest := strings.TrimPrefix(msg, "error: ")
 	if rest, ok := strings.CutPrefix(rest, "maximum authentication attempts exceeded for "); ok {
@@ -125,13 +136,15 @@ func ParseSSHD(msg string) (Event, bool) {
 		}
 		base, ok := strings.CutSuffix(rest, " ssh2 [preauth]")
 		if !ok {
-			return Event{}, false
+			return false
 		}
 		user, addr, port, ok := cutFromAddrPort(base, false)
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHMaxAuth, Addr: addr, Port: port, User: user, Invalid: invalid}, true
+		*e = Event{Kind: SSHMaxAuth, Addr: addr, Port: port, User: user, Invalid: invalid}
+
+		return true
 	}
 	for _, prefix := range []string{"Connection closed by ", "Connection reset by ", "Disconnected from "} {
 		rest, ok := strings.CutPrefix(msg, prefix)
@@ -147,19 +160,21 @@ func ParseSSHD(msg string) (Event, bool) {
 		case strings.HasPrefix(rest, "authenticating user "):
 			rest = rest[len("authenticating user "):]
 		default:
-			return Event{}, false
+			return false
 		}
 		base, ok := strings.CutSuffix(rest, " [preauth]")
 		if !ok {
-			return Event{}, false
+			return false
 		}
 		user, addr, port, ok := cutAddrPort(base)
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHPreauth, Addr: addr, Port: port, User: user, Invalid: invalid}, true
+		*e = Event{Kind: SSHPreauth, Addr: addr, Port: port, User: user, Invalid: invalid}
+
+		return true
 	}
-	return Event{}, false
+	return false
 }
 
 // cutFailed splits what follows "Failed <method> for [invalid user ]":
@@ -218,7 +233,7 @@ var sshdDenyReasons = []string{
 
 // parseSSHDAddressFirst reads messages whose address stands before any
 // text the client chose, or that hold no such text.
-func parseSSHDAddressFirst(msg string) (Event, bool) {
+func parseSSHDAddressFirst(msg string, e *Event) bool {
 	// ROOT LOGIN REFUSED FROM A [port N] [[preauth]] (old OpenSSH)
 	if rest, ok := strings.CutPrefix(msg, "ROOT LOGIN REFUSED FROM "); ok {
 		rest = strings.TrimSuffix(rest, " [preauth]")
@@ -229,9 +244,11 @@ func parseSSHDAddressFirst(msg string) (Event, bool) {
 			port, ok = parsePortOK(portText, ok)
 		}
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, Port: port, User: "root", Method: "root-refused"}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, Port: port, User: "root", Method: "root-refused"}
+
+		return true
 	}
 	// [error: ]Received disconnect from A[ port N]:3: <client text>: Auth
 	// fail|Auth cancel [preauth]: the client's own words, after its
@@ -242,7 +259,7 @@ func parseSSHDAddressFirst(msg string) (Event, bool) {
 		// address holds colons of its own, so never cut it at the first.
 		a, after, found := strings.Cut(rest, " ")
 		if !found {
-			return Event{}, false
+			return false
 		}
 		var addr Addr
 		port, ok, reason := 0, false, ""
@@ -258,30 +275,34 @@ func parseSSHDAddressFirst(msg string) (Event, bool) {
 		code, text, _ := strings.Cut(reason, ":")
 		if !ok || strings.TrimSpace(code) != "3" ||
 			!(strings.HasSuffix(text, ": Auth fail") || strings.HasSuffix(text, ": Auth cancel")) {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, Port: port, Method: "client-reported"}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, Port: port, Method: "client-reported"}
+
+		return true
 	}
 	// refused connect from HOST (A) (tcp wrappers): HOST is a name from
 	// DNS, which holds no parentheses.
 	if rest, ok := strings.CutPrefix(msg, "refused connect from "); ok {
 		i := strings.LastIndex(rest, " (")
 		if i < 0 || !strings.HasSuffix(rest, ")") || strings.ContainsAny(rest[:i], "()") {
-			return Event{}, false
+			return false
 		}
 		addr, ok := parseAddr(rest[i+2 : len(rest)-1])
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, Method: "refused"}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, Method: "refused"}
+
+		return true
 	}
-	return Event{}, false
+	return false
 }
 
 // parseSSHDMore reads the messages added after the first version: users
 // not allowed, PAM failures, and a change of user name. Each has the
 // client's text before the address, so the address is read at the end.
-func parseSSHDMore(msg string) (Event, bool) {
+func parseSSHDMore(msg string, e *Event) bool {
 	if rest, ok := strings.CutPrefix(msg, "User "); ok {
 		for _, reason := range sshdDenyReasons {
 			head, found := strings.CutSuffix(rest, reason)
@@ -290,15 +311,17 @@ func parseSSHDMore(msg string) (Event, bool) {
 			}
 			i := strings.LastIndex(head, " from ")
 			if i < 0 {
-				return Event{}, false
+				return false
 			}
 			addr, ok := parseAddr(head[i+len(" from "):]) // a host name: nobody
 			if !ok {
-				return Event{}, false
+				return false
 			}
-			return Event{Kind: SSHFailed, Addr: addr, User: head[:i], Method: "not-allowed"}, true
+			*e = Event{Kind: SSHFailed, Addr: addr, User: head[:i], Method: "not-allowed"}
+
+			return true
 		}
-		return Event{}, false
+		return false
 	}
 	// error: PAM: Authentication failure|error for [illegal user ]U from
 	// A[ via B]; error: PAM: User not known to the underlying
@@ -313,7 +336,7 @@ func parseSSHDMore(msg string) (Event, bool) {
 			}
 		}
 		if !found {
-			return Event{}, false
+			return false
 		}
 		invalid := false
 		if r, ok := strings.CutPrefix(rest, "illegal user "); ok {
@@ -327,13 +350,15 @@ func parseSSHDMore(msg string) (Event, bool) {
 		}
 		i := strings.LastIndex(rest, " from ")
 		if i < 0 {
-			return Event{}, false
+			return false
 		}
 		addr, ok := parseAddr(rest[i+len(" from "):])
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, User: rest[:i], Invalid: invalid, Method: "pam"}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, User: rest[:i], Invalid: invalid, Method: "pam"}
+
+		return true
 	}
 	// Disconnecting invalid user U A port N: Change of username or service
 	// not allowed: (U,S) -> (V,T) [preauth]: both user names are the
@@ -341,16 +366,18 @@ func parseSSHDMore(msg string) (Event, bool) {
 	if rest, ok := strings.CutPrefix(msg, "Disconnecting invalid user "); ok {
 		const mark = ": Change of username or service not allowed"
 		if strings.Count(rest, mark) != 1 {
-			return Event{}, false
+			return false
 		}
 		head, _, _ := strings.Cut(rest, mark)
 		user, addr, port, ok := cutAddrPort(head)
 		if !ok {
-			return Event{}, false
+			return false
 		}
-		return Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: true, Method: "user-change"}, true
+		*e = Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: true, Method: "user-change"}
+
+		return true
 	}
-	return Event{}, false
+	return false
 }
 
 // parsePortOK parses a port when ok still holds.

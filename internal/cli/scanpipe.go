@@ -241,9 +241,17 @@ func (s *scanner) parseChunk(c *chunk) {
 			c.events[0] = append(c.events[0], int32(len(c.parsed)))
 			c.parsed = append(c.parsed, parsedLine{line: n, fam: fam, raw: strings.Clone(line)})
 		default:
-			// Parse into the next slot, which stays unless the line says nothing.
-			c.parsed = append(c.parsed, parsedLine{line: n, fam: fam})
+			// Parse into the next slot, which stays unless the line says
+			// nothing. A slot from the chunk's last use is taken as it is:
+			// the parser writes the whole event, so zeroing it first
+			// would be work done twice.
+			if len(c.parsed) < cap(c.parsed) {
+				c.parsed = c.parsed[:len(c.parsed)+1]
+			} else {
+				c.parsed = append(c.parsed, parsedLine{})
+			}
 			p := &c.parsed[len(c.parsed)-1]
+			p.line, p.fam, p.raw = n, fam, ""
 			if !parser.procs[fam].ParseInto(line, s.now, &p.ev) {
 				c.parsed = c.parsed[:len(c.parsed)-1]
 				continue
