@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // counts, and the kernel counters as last read.
 type traffic struct {
 	mailConnections, mailDeliveries atomic.Int64
-	lastHits                        [2]pftable.Stats // by list, as last read
+	mu                              sync.Mutex // guards the counters as last read
+	lastHits                        [2]pftable.Stats
 	haveHits                        [2]bool
 }
 
@@ -41,6 +43,8 @@ func (d *Daemon) sample(ctx context.Context) state.Sample {
 	backend, cfg := d.backend, d.cfg
 	d.mu.Unlock()
 	if hc, ok := backend.(pftable.HitCounter); ok {
+		d.traffic.mu.Lock()
+		defer d.traffic.mu.Unlock()
 		for _, l := range []state.List{state.White, state.Black} {
 			table := tableName(cfg.White)
 			if l == state.Black {
