@@ -515,9 +515,24 @@ func readContent(ctx context.Context, sets [4]*nftables.Set) (nftContent, error)
 	return c, nil
 }
 
-// rangesOf pairs interval start and end elements (the end key is one
-// past the range; a range up to the top of the space has none).
+// rangesOf reads an interval set's elements as ranges.
 func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
+	return eachInterval(elems, v6, func(start nftables.SetElement, end []byte) {
+		if v6 {
+			c.ranges6 = append(c.ranges6, prefixset.Range6{
+				LoHi: binary.BigEndian.Uint64(start.Key[:8]), LoLo: binary.BigEndian.Uint64(start.Key[8:]),
+				HiHi: binary.BigEndian.Uint64(end[:8]), HiLo: binary.BigEndian.Uint64(end[8:])})
+		} else {
+			c.ranges4 = append(c.ranges4, prefixset.Range4{Lo: binary.BigEndian.Uint32(start.Key), Hi: binary.BigEndian.Uint32(end)})
+		}
+	})
+}
+
+// eachInterval pairs an interval set's start and end elements (the end
+// key is one past the range; a range up to the top of the space has
+// none) and calls f with each start element, which carries the counter,
+// and the range's inclusive end.
+func eachInterval(elems []nftables.SetElement, v6 bool, f func(start nftables.SetElement, end []byte)) error {
 	keyLen := 4
 	if v6 {
 		keyLen = 16
@@ -541,13 +556,7 @@ func rangesOf(elems []nftables.SetElement, v6 bool, c *nftContent) error {
 			end = minus1(elems[i+1].Key)
 			i++
 		}
-		if v6 {
-			c.ranges6 = append(c.ranges6, prefixset.Range6{
-				LoHi: binary.BigEndian.Uint64(e.Key[:8]), LoLo: binary.BigEndian.Uint64(e.Key[8:]),
-				HiHi: binary.BigEndian.Uint64(end[:8]), HiLo: binary.BigEndian.Uint64(end[8:])})
-		} else {
-			c.ranges4 = append(c.ranges4, prefixset.Range4{Lo: binary.BigEndian.Uint32(e.Key), Hi: binary.BigEndian.Uint32(end)})
-		}
+		f(e, end)
 	}
 	return nil
 }
@@ -729,27 +738,14 @@ func (n *NFTables) ElementCounts(ctx context.Context, list string) ([]ElementCou
 			}
 			continue
 		}
-		// An interval's counter is on its start element; pair it with its
-		// end as rangesOf does.
-		sort.Slice(elems, func(i, j int) bool {
-			if c := bytes.Compare(elems[i].Key, elems[j].Key); c != 0 {
-				return c < 0
+		// An interval's counter is on its start element.
+		err = eachInterval(elems, i == 1, func(start nftables.SetElement, end []byte) {
+			if start.Counter != nil && start.Counter.Packets > 0 {
+				out = append(out, ElementCount{First: addr(start.Key), Last: addr(end), Packets: start.Counter.Packets, Bytes: start.Counter.Bytes})
 			}
-			return elems[i].IntervalEnd && !elems[j].IntervalEnd
 		})
-		for k := 0; k < len(elems); k++ {
-			e := elems[k]
-			if e.IntervalEnd || len(e.Key) != keyLen {
-				continue
-			}
-			end := bytes.Repeat([]byte{0xff}, keyLen)
-			if k+1 < len(elems) && elems[k+1].IntervalEnd {
-				end = minus1(elems[k+1].Key)
-				k++
-			}
-			if e.Counter != nil && e.Counter.Packets > 0 {
-				out = append(out, ElementCount{First: addr(e.Key), Last: addr(end), Packets: e.Counter.Packets, Bytes: e.Counter.Bytes})
-			}
+		if err != nil {
+			return nil, fmt.Errorf("set %s: %w", s.Name, err)
 		}
 	}
 	return out, nil
