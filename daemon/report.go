@@ -28,8 +28,7 @@ func (d *Daemon) reportData(ctx context.Context, days int) *report.Data {
 	from, to := state.Window(now, time.Duration(days)*24*time.Hour, time.Hour)
 	r := &report.Data{Host: host, Generated: now, From: from, To: to, Offenders: d.state.Offenders()}
 	for _, p := range d.state.SeriesPoints(from, to, time.Hour) {
-		r.Hours = append(r.Hours, report.Hour{Start: p.Start, WhitePackets: p.WhitePackets, WhiteConnections: p.WhiteConnections,
-			BlackPackets: p.BlackPackets, BlackConnections: p.BlackConnections, MailConnections: p.MailConnections, MailDeliveries: p.MailDeliveries})
+		r.Hours = append(r.Hours, report.Hour{Start: p.Start, Sample: p.Sample})
 	}
 	d.mu.Lock()
 	pushed := d.pushedCount

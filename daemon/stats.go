@@ -17,13 +17,8 @@ import (
 
 // periodView is what the series says of one period up to now.
 type periodView struct {
-	Period           string `json:"period"` // hour, day, week
-	WhitePackets     uint64 `json:"white_packets"`
-	WhiteConnections uint64 `json:"white_connections"`
-	BlackPackets     uint64 `json:"black_packets"`
-	BlackConnections uint64 `json:"black_connections"`
-	MailConnections  uint64 `json:"mail_connections"`
-	MailDeliveries   uint64 `json:"mail_deliveries"`
+	Period string `json:"period"` // hour, day, week
+	state.Sample
 }
 
 // sourceView is one source's share of a list, and, where the kernel
@@ -48,9 +43,7 @@ func (d *Daemon) periodViews(now time.Time) []periodView {
 		if p.span > state.MinuteSpan {
 			step = time.Hour
 		}
-		s := d.state.SeriesSum(state.Window(now, p.span, step))
-		out = append(out, periodView{Period: p.name, WhitePackets: s.WhitePackets, WhiteConnections: s.WhiteConnections,
-			BlackPackets: s.BlackPackets, BlackConnections: s.BlackConnections, MailConnections: s.MailConnections, MailDeliveries: s.MailDeliveries})
+		out = append(out, periodView{Period: p.name, Sample: d.state.SeriesSum(state.Window(now, p.span, step))})
 	}
 	return out
 }

@@ -8,6 +8,8 @@ package report
 
 import (
 	"time"
+
+	"github.com/spfd/spfd/internal/state"
 )
 
 // Data is everything a report shows, as the daemon gathers it.
@@ -29,13 +31,8 @@ type Data struct {
 
 // Hour is one hour of the traffic series.
 type Hour struct {
-	Start            time.Time `json:"start"`
-	WhitePackets     uint64    `json:"white_packets"`
-	WhiteConnections uint64    `json:"white_connections"`
-	BlackPackets     uint64    `json:"black_packets"`
-	BlackConnections uint64    `json:"black_connections"`
-	MailConnections  uint64    `json:"mail_connections"`
-	MailDeliveries   uint64    `json:"mail_deliveries"`
+	Start time.Time `json:"start"`
+	state.Sample
 }
 
 // Lists are the lists' sizes at the end of the report.
@@ -79,19 +76,9 @@ type Walks struct {
 func (d *Data) Totals() Hour {
 	var t Hour
 	for _, h := range d.Hours {
-		t.add(h)
+		t.Add(h.Sample)
 	}
 	return t
-}
-
-// add adds o's counts to h's.
-func (h *Hour) add(o Hour) {
-	h.WhitePackets += o.WhitePackets
-	h.WhiteConnections += o.WhiteConnections
-	h.BlackPackets += o.BlackPackets
-	h.BlackConnections += o.BlackConnections
-	h.MailConnections += o.MailConnections
-	h.MailDeliveries += o.MailDeliveries
 }
 
 // Denied is what the blacklist stopped in an hour: the new connections

@@ -105,7 +105,7 @@ func byDay(hs []Hour) []Hour {
 		if len(out) == 0 || !out[len(out)-1].Start.Equal(day) {
 			out = append(out, Hour{Start: day})
 		}
-		out[len(out)-1].add(h)
+		out[len(out)-1].Add(h.Sample)
 	}
 	return out
 }

@@ -11,14 +11,18 @@ import (
 
 // Sample is what spfd saw in one interval: what each list matched in the
 // kernel, and what the mail log says the MTA did.
+// Its JSON names are those of show stats and show report.
 type Sample struct {
-	WhitePackets, BlackPackets         uint64 // matched by the list's table
-	WhiteConnections, BlackConnections uint64 // new connections among them, where the kernel tells
-	MailConnections                    uint64 // SMTP connections the MTA accepted
-	MailDeliveries                     uint64 // messages it delivered
+	WhitePackets     uint64 `json:"white_packets"` // matched by the list's table
+	WhiteConnections uint64 `json:"white_connections"`
+	BlackPackets     uint64 `json:"black_packets"`
+	BlackConnections uint64 `json:"black_connections"` // new connections among them, where the kernel tells
+	MailConnections  uint64 `json:"mail_connections"`  // SMTP connections the MTA accepted
+	MailDeliveries   uint64 `json:"mail_deliveries"`   // messages it delivered
 }
 
-func (s *Sample) add(o Sample) {
+// Add adds o's counts to s's.
+func (s *Sample) Add(o Sample) {
 	s.WhitePackets += o.WhitePackets
 	s.BlackPackets += o.BlackPackets
 	s.WhiteConnections += o.WhiteConnections
@@ -80,7 +84,7 @@ func (r *ring) add(t int64, s Sample) {
 		*b = bucket{start: start} // a bucket from a lap ago, or empty
 	}
 	v := sampleOf(b.values)
-	v.add(s)
+	v.Add(s)
 	b.values = v.fields()
 }
 
@@ -125,7 +129,7 @@ func (sr *Series) Sum(from, to time.Time) Sample {
 	}
 	var s Sample
 	for _, p := range sr.Points(from, to, step) {
-		s.add(p.Sample)
+		s.Add(p.Sample)
 	}
 	return s
 }
