@@ -91,11 +91,7 @@ func Main(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "spfctl: -j: only the show commands print JSON; %s prints text\n", c.name)
 			return ExitUsage
 		}
-		path := *socket
-		if !socketSet(fs) {
-			path = defaultSocket()
-		}
-		return c.run(env, path, args[1:])
+		return c.run(env, socketPath(fs, *socket), args[1:])
 	}
 	if !knownCommand(args[0]) {
 		fmt.Fprintf(env.Stderr, "spfctl: unknown command %q (want %s)\n", args[0], strings.Join(commandNames(), ", "))
@@ -124,15 +120,19 @@ func Main(env Env, args []string) int {
 		return ExitUsage
 	}
 	req := control.Request{Args: cmd.Words(), Verbose: verbose, JSON: *jsonOut}
-	path := *socket
-	if !socketSet(fs) {
-		path = defaultSocket()
-	}
-	if err := control.Do(env.Ctx, path, req, env.Stdout); err != nil {
+	if err := control.Do(env.Ctx, socketPath(fs, *socket), req, env.Stdout); err != nil {
 		fmt.Fprintf(env.Stderr, "spfctl: %v\n", err)
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// socketPath is -s when given, else where the daemon's socket is.
+func socketPath(fs *flag.FlagSet, flagged string) string {
+	if socketSet(fs) {
+		return flagged
+	}
+	return defaultSocket()
 }
 
 func socketSet(fs *flag.FlagSet) bool {
