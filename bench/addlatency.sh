@@ -6,7 +6,9 @@
 # that committed them, as spfd -v logs it ("tables synced"; nft get
 # element and nft monitor would themselves read the whole set first,
 # which takes minutes at a million).
-#   bench/addlatency.sh [N] [M]
+# With "stats" as the third argument, spfctl show stats -v runs in a loop
+# meanwhile (each one sums the element counters: a read of every set).
+#   bench/addlatency.sh [N] [M] [stats]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (unshare -n)" >&2; exit 1; }
@@ -15,6 +17,7 @@ if [ "${SPFD_BENCH_NS:-}" != 1 ]; then
 fi
 n=${1:-1000000}
 m=${2:-20}
+during=${3:-}
 out=bench/out/addlatency
 rm -rf "$out"; mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -45,15 +48,21 @@ synced_after() {
 		if (t >= after) { print t; exit }
 	}' "$out/spfd.log"
 }
-total=0 worst=0
+if [ "$during" = stats ]; then
+	(while :; do "$out/spfctl" -s "$out/spfd.sock" show stats -v > /dev/null 2>&1 || true; done) & statspid=$!
+	trap 'kill $pid $statspid 2> /dev/null || true' EXIT
+	sleep 1
+fi
+took=()
 for i in $(seq "$m"); do
-	a="198.18.$i.1" # apart: an element of its own
+	a="198.18.$((i / 250)).$((i % 250 + 1))"
 	t0=$(ms)
 	"$out/spfctl" -s "$out/spfd.sock" add black "$a" > /dev/null
 	t1=""
 	until [ -n "$t1" ]; do sleep 0.02; t1=$(synced_after "$t0"); done
-	d=$((t1 - t0))
-	total=$((total + d)); [ "$d" -gt "$worst" ] && worst=$d
+	took+=($((t1 - t0)))
 	sleep 0.2
 done
-echo "$m adds at $n entries: mean $((total / m)) ms, worst $worst ms, from spfctl add to the sync that committed it"
+sorted=$(printf '%s\n' "${took[@]}" | sort -n)
+pick() { echo "$sorted" | sed -n "$(( ($1 * m + 99) / 100 ))p"; }
+echo "$m adds at $n entries${during:+ during show stats -v}: median $(pick 50) ms, p99 $(pick 99) ms, worst $(echo "$sorted" | tail -1) ms, from spfctl add to the sync that committed it"

@@ -761,7 +761,9 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	d.mu.Lock()
 	backend, cfg := d.backend, d.cfg
 	d.mu.Unlock()
+	start := time.Now() // real time: the log says what a sync costs
 	ws, bs, version := d.state.Covers()
+	computed := time.Since(start)
 	var errs []error
 	for _, t := range []struct {
 		name string
@@ -782,9 +784,10 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 		result = "error"
 	}
 	d.metrics.syncs.WithLabelValues(backend.Kind(), result).Inc()
+	counts := [2]int{ws.Count(), bs.Count()}
 	d.mu.Lock()
 	d.pushed = [2]*prefixset.Set{ws, bs}
-	d.pushedCount = [2]int{ws.Count(), bs.Count()}
+	d.pushedCount = counts
 	d.syncVersion = version
 	d.lastSync = d.now()
 	d.syncErr = err
@@ -792,23 +795,17 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err != nil {
 		d.recordError("sync", err)
 	} else {
-		d.debug("msg", "tables synced", "white", ws.Count(), "black", bs.Count())
+		d.debug("msg", "tables synced", "white", counts[state.White], "black", counts[state.Black],
+			"covers", computed.Round(time.Microsecond), "took", time.Since(start).Round(time.Microsecond))
 	}
 	return err
 }
 
 // covers returns what the tables hold once the lists as they are now are
-// pushed: the last push when nothing changed since, else computed afresh,
-// so that a change acknowledged to spfctl shows in the next request
-// before the sync loop has pushed it.
+// pushed, so that a change acknowledged to spfctl shows in the next
+// request before the sync loop has pushed it. The state keeps the last
+// covers and patches them, so this is cheap when little changed.
 func (d *Daemon) covers() [2]*prefixset.Set {
-	version := d.state.Version()
-	d.mu.Lock()
-	if d.syncVersion == version && d.pushed[state.White] != nil {
-		defer d.mu.Unlock()
-		return d.pushed
-	}
-	d.mu.Unlock()
 	ws, bs, _ := d.state.Covers()
 	return [2]*prefixset.Set{ws, bs}
 }

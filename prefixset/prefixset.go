@@ -174,6 +174,65 @@ type Set struct {
 // Empty reports whether the set holds no address.
 func (s *Set) Empty() bool { return s == nil || (len(s.v4) == 0 && len(s.v6) == 0) }
 
+// Union returns every address of s and of o. It walks both in order,
+// without sorting: patching a million-range set with a few changes takes
+// a copy, not a rebuild.
+func (s *Set) Union(o *Set) *Set {
+	switch {
+	case o.Empty():
+		if s == nil {
+			return &Set{}
+		}
+		return s
+	case s.Empty():
+		return o
+	}
+	return &Set{v4: union4(s.v4, o.v4), v6: union6(s.v6, o.v6)}
+}
+
+func union4(a, b []r4) []r4 {
+	out := make([]r4, 0, len(a)+len(b))
+	push := func(r r4) {
+		if n := len(out); n > 0 && (r.lo <= out[n-1].hi || (out[n-1].hi != ^uint32(0) && r.lo == out[n-1].hi+1)) {
+			out[n-1].hi = max(out[n-1].hi, r.hi)
+			return
+		}
+		out = append(out, r)
+	}
+	inOrder(a, b, func(x, y r4) bool { return x.lo <= y.lo }, push)
+	return slices.Clip(out)
+}
+
+func union6(a, b []r6) []r6 {
+	out := make([]r6, 0, len(a)+len(b))
+	push := func(r r6) {
+		if n := len(out); n > 0 && (r.lo.cmp(out[n-1].hi) <= 0 || (out[n-1].hi != maxU128 && r.lo == out[n-1].hi.add1())) {
+			if r.hi.cmp(out[n-1].hi) > 0 {
+				out[n-1].hi = r.hi
+			}
+			return
+		}
+		out = append(out, r)
+	}
+	inOrder(a, b, func(x, y r6) bool { return x.lo.cmp(y.lo) <= 0 }, push)
+	return slices.Clip(out)
+}
+
+// inOrder calls f with the elements of a and b, two sorted slices, in
+// order; first reports whether x goes before y.
+func inOrder[T any](a, b []T, first func(x, y T) bool, f func(T)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		if j == len(b) || (i < len(a) && first(a[i], b[j])) {
+			f(a[i])
+			i++
+		} else {
+			f(b[j])
+			j++
+		}
+	}
+}
+
 // Minus returns s less o.
 func (s *Set) Minus(o *Set) *Set {
 	if s == nil {
@@ -186,7 +245,7 @@ func (s *Set) Minus(o *Set) *Set {
 }
 
 func minus4(a, b []r4) []r4 {
-	var out []r4
+	out := make([]r4, 0, len(a))
 	j := 0
 	for _, r := range a {
 		lo := r.lo
@@ -212,7 +271,7 @@ func minus4(a, b []r4) []r4 {
 }
 
 func minus6(a, b []r6) []r6 {
-	var out []r6
+	out := make([]r6, 0, len(a))
 	j := 0
 	for _, r := range a {
 		lo := r.lo
@@ -394,10 +453,28 @@ func (s *Set) Prefixes() []netip.Prefix {
 	return out
 }
 
-// Count returns the number of prefixes in the minimal cover.
+// Count returns the number of prefixes in the minimal cover. Each sync
+// asks it of a million-entry set, so a lone address, the common range,
+// skips the prefix arithmetic.
 func (s *Set) Count() int {
+	if s == nil {
+		return 0
+	}
 	n := 0
-	s.Each(func(netip.Prefix) bool { n++; return true })
+	for _, r := range s.v4 {
+		if r.lo == r.hi {
+			n++
+			continue
+		}
+		(&Set{v4: []r4{r}}).Each(func(netip.Prefix) bool { n++; return true })
+	}
+	for _, r := range s.v6 {
+		if r.lo == r.hi {
+			n++
+			continue
+		}
+		(&Set{v6: []r6{r}}).Each(func(netip.Prefix) bool { n++; return true })
+	}
 	return n
 }
 

@@ -1,6 +1,7 @@
 package prefixset
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -21,7 +22,8 @@ func randPrefix(r *rand.Rand) netip.Prefix {
 }
 
 // The sets must agree with netipx, a well-kept reference, on random
-// inputs: the cover, the difference, containment and overlap.
+// inputs: the cover, the difference, the union, the count, containment
+// and overlap.
 func TestAgainstNetipx(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	for round := range 300 {
@@ -49,6 +51,16 @@ func TestAgainstNetipx(t *testing.T) {
 		rd, _ := diff.IPSet()
 		if got, want := a.Minus(b).Prefixes(), rd.Prefixes(); !slices.Equal(got, want) {
 			t.Fatalf("round %d: minus\n got %v\nwant %v", round, got, want)
+		}
+		var union netipx.IPSetBuilder
+		union.AddSet(ra)
+		union.AddSet(rb)
+		ru, _ := union.IPSet()
+		if got, want := a.Union(b).Prefixes(), ru.Prefixes(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: union\n got %v\nwant %v", round, got, want)
+		}
+		if got, want := a.Count(), len(ra.Prefixes()); got != want {
+			t.Fatalf("round %d: count %d, netipx has %d prefixes", round, got, want)
 		}
 		for range 20 {
 			p := randPrefix(r)
@@ -95,6 +107,28 @@ func TestEdges(t *testing.T) {
 	}
 	if (*Set)(nil).Contains(netip.MustParsePrefix("192.0.2.1/32")) || (*Set)(nil).ContainsAddr(netip.MustParseAddr("192.0.2.1")) || !(*Set)(nil).Empty() {
 		t.Fatal("nil set misbehaves")
+	}
+	// Unions join ranges that touch, up to the last address.
+	set := func(ps ...string) *Set {
+		var b Builder
+		for _, p := range ps {
+			b.Add(netip.MustParsePrefix(p))
+		}
+		return b.Set()
+	}
+	for _, tc := range []struct {
+		a, b *Set
+		want string
+	}{
+		{set("255.255.255.255/32"), set("255.255.255.254/32"), "[255.255.255.254/31]"},
+		{set("0.0.0.0/1"), set("128.0.0.0/1"), "[0.0.0.0/0]"},
+		{set("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/128"), set("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127]"},
+		{nil, set("192.0.2.1/32"), "[192.0.2.1/32]"},
+		{set("192.0.2.1/32"), nil, "[192.0.2.1/32]"},
+	} {
+		if got := fmt.Sprint(tc.a.Union(tc.b).Prefixes()); got != tc.want {
+			t.Errorf("%v union %v = %s, want %s", tc.a.Prefixes(), tc.b.Prefixes(), got, tc.want)
+		}
 	}
 }
 

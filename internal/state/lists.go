@@ -257,6 +257,7 @@ type Lists struct {
 	members [2]map[sourceID][]netip.Prefix
 	ignore  *prefixset.Set
 	version uint64 // bumped on every change that can alter a table
+	log     changeLog
 }
 
 // Builtin ignore networks: never blacklisted, whatever the logs say.
@@ -292,6 +293,7 @@ func (l *Lists) SetIgnore(nets []netip.Prefix) {
 	}
 	l.ignore = b.Set()
 	l.version++
+	l.forgetChanges()
 }
 
 // Version changes whenever the lists change.
@@ -311,7 +313,7 @@ func (l *Lists) id(name string) sourceID {
 // src's previous expiry for p.
 func (l *Lists) Add(list List, p netip.Prefix, src string, expires time.Time) {
 	l.tables[list].set(p.Masked(), hold{src: l.id(src), expires: toExpires(expires)})
-	l.version++
+	l.changed(p.Masked())
 }
 
 // Remove drops src's hold on p; it reports whether p left the list.
@@ -321,7 +323,7 @@ func (l *Lists) Remove(list List, p netip.Prefix, src string) bool {
 		return false
 	}
 	gone := l.tables[list].remove(p.Masked(), id)
-	l.version++
+	l.changed(p.Masked())
 	return gone
 }
 
@@ -337,7 +339,7 @@ func (l *Lists) Delete(list List, p netip.Prefix) bool {
 	if !t.drop(p) {
 		return false
 	}
-	l.version++
+	l.changed(p)
 	return true
 }
 
@@ -345,6 +347,7 @@ func (l *Lists) Delete(list List, p netip.Prefix) bool {
 // and removed as a diff. It returns how many were added and removed.
 func (l *Lists) SetSource(list List, src string, prefixes []netip.Prefix, expires time.Time) (added, removed int) {
 	id := l.id(src)
+	l.version++
 	next := make([]netip.Prefix, 0, len(prefixes))
 	for _, p := range prefixes {
 		next = append(next, p.Masked())
@@ -357,12 +360,14 @@ func (l *Lists) SetSource(list List, src string, prefixes []netip.Prefix, expire
 	for _, p := range next {
 		if _, found := slices.BinarySearchFunc(old, p, netipx.ComparePrefix); !found {
 			added++
+			l.logChange(p)
 		}
 		t.set(p, h)
 	}
 	for _, p := range old {
 		if _, found := slices.BinarySearchFunc(next, p, netipx.ComparePrefix); !found {
 			t.remove(p, id)
+			l.logChange(p)
 			removed++
 		}
 	}
@@ -371,7 +376,6 @@ func (l *Lists) SetSource(list List, src string, prefixes []netip.Prefix, expire
 	} else {
 		l.members[list][id] = next
 	}
-	l.version++
 	return added, removed
 }
 
@@ -424,6 +428,9 @@ func (l *Lists) Expire() []Removal {
 	}
 	if len(out) > 0 {
 		l.version++
+		for _, r := range out {
+			l.logChange(r.Prefix)
+		}
 	}
 	slices.SortFunc(out, func(a, b Removal) int {
 		if a.List != b.List {

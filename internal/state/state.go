@@ -46,6 +46,8 @@ type State struct {
 	// dropped collects the domains dropped with their networks since
 	// the caller last asked (TakeDropped), to be logged.
 	dropped []string
+
+	covers coverCache
 }
 
 // Open loads the state directory: the newest readable snapshot and the
@@ -398,17 +400,6 @@ func (s *State) Version() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lists.Version()
-}
-
-// Covers returns what the tables should hold now (whitelist wins), and
-// the lists' version they were computed from. The covers are computed
-// outside the lock.
-func (s *State) Covers() (white, black *prefixset.Set, version uint64) {
-	s.mu.Lock()
-	wb, bb, ignore, v := s.lists.Builder(White), s.lists.Builder(Black), s.lists.Ignore(), s.lists.Version()
-	s.mu.Unlock()
-	white, black = Covers(wb, bb, ignore)
-	return white, black, v
 }
 
 // ListExcept is a list without the entries only skip's sources hold
