@@ -32,9 +32,11 @@ import (
 //   - At start, when spfdgen matches the ruleset generation (nobody
 //     committed anything since spfd's last commit) and Nsum matches the
 //     list spfd is about to push, the kernel holds exactly that: no read.
-//     Otherwise (a crash mid-commit, a foreign commit while spfd was down,
-//     a list that changed meanwhile) the sets are read before the first
-//     push.
+//     Otherwise (a crash, a foreign commit while spfd was down, a list
+//     that changed meanwhile) everything in the list is added at once,
+//     which is no error for what the sets already hold, and the sets are
+//     read in the background for leftovers, deleted by the sync after
+//     the read (see settle).
 //   - While it runs, the ruleset generation tells whether anyone else
 //     committed: then, ForeignRereadAfter later at least (and ten times
 //     the last read's duration, so a big set is not read over and over),
@@ -73,7 +75,7 @@ type NFTables struct {
 	// start and matched, and the digest last written per list.
 	markChecked, markOK bool
 	markDigest          map[string][16]byte
-	reads               int    // whole reads of a list's sets, for tests
+	reads               int    // whole reads of a list's sets begun, for tests
 	onDrift             func() // see NotifyDrift
 
 	ctx        context.Context // ends background reads at Close
@@ -83,10 +85,15 @@ type NFTables struct {
 }
 
 type nftList struct {
-	sets     [4]*nftables.Set // ranges4, ranges6, hosts4, hosts6
-	sum      *nftables.Set    // the digest of what spfd wrote
-	cur      nftContent       // what the kernel holds, as far as we know
-	known    bool             // cur was read from the kernel, or proven
+	sets  [4]*nftables.Set // ranges4, ranges6, hosts4, hosts6
+	sum   *nftables.Set    // the digest of what spfd wrote
+	cur   nftContent       // what the kernel holds, as far as we know
+	known bool             // cur was read from the kernel, proven, or added whole
+	// settling: cur was added whole to sets of unknown content, and a
+	// read is under way for what they hold beyond it; what it finds are
+	// leftovers (entries that expired or went while spfd was down), not
+	// changes behind spfd's back.
+	settling bool
 	lastRead time.Time
 	readTook time.Duration
 	// foreign: another program changed the ruleset since the last read
@@ -292,6 +299,7 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 		l.cur, l.known, l.lastRead = want, true, time.Now()
 	}
 	switch {
+	case !created && !l.known && n.settle(ctx, list, l, want):
 	case created || !l.known:
 		// Nothing to diff against yet: read before the first push (a
 		// set just created is empty, and quick to read).
@@ -321,6 +329,24 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 	n.writeMark(list, l)
 	n.synced[list] = time.Now()
 	return nil
+}
+
+// settle brings sets of unknown content (after a crash, or a foreign
+// commit while spfd was down) to hold at least want without reading them
+// first: at a million elements a read takes half a minute, adding them
+// all two seconds, and adding what a set already holds is no error. What
+// the sets hold beyond want is found by a read in the background and
+// deleted by the sync after it, while syncs go on. It reports false when
+// the adds failed (an interval that overlaps a different one already
+// there): the caller then reads first.
+func (n *NFTables) settle(ctx context.Context, list string, l *nftList, want nftContent) bool {
+	l.cur = nftContent{}
+	if err := n.apply(ctx, l, want); err != nil {
+		return false
+	}
+	l.known, l.settling = true, true
+	n.readInBackground(list, l)
+	return true
 }
 
 // readDue reports whether a known list's sets should be read again: a
@@ -379,7 +405,7 @@ func (n *NFTables) writeMark(list string, l *nftList) {
 		return
 	}
 	for _, o := range n.lists {
-		if !o.known || o.foreign {
+		if !o.known || o.foreign || o.settling {
 			return
 		}
 	}
@@ -423,6 +449,7 @@ func (n *NFTables) readInBackground(list string, l *nftList) {
 	l.readSeq++
 	seq, foreignSeq, sets := l.readSeq, l.foreignSeq, l.sets
 	l.touched = nftContent{}
+	n.reads++
 	hook := n.beforeRead
 	n.wg.Add(1)
 	go func() {
@@ -436,13 +463,15 @@ func (n *NFTables) readInBackground(list string, l *nftList) {
 		n.mu.Lock()
 		if seq == l.readSeq { // not overtaken by a synchronous read
 			l.reading = false
-			n.reads++
 			if err == nil {
 				merged := mergeRead(c, l.cur, l.touched)
 				if !sameContent(merged, l.cur) {
-					n.repairs[list]++
+					if !l.settling {
+						n.repairs[list]++
+					}
 					l.cur, drift = merged, true
 				}
+				l.settling = false
 				l.readTook = time.Since(start)
 				if l.foreignSeq == foreignSeq {
 					l.foreign = false
@@ -474,10 +503,10 @@ func (n *NFTables) read(list string, l *nftList) error {
 	l.readSeq++ // a background read in flight is out of date
 	l.reading = false
 	l.touched = nftContent{}
-	if l.known && !sameContent(l.cur, c) {
+	if l.known && !l.settling && !sameContent(l.cur, c) {
 		n.repairs[list]++ // changed behind our back: the next apply repairs it
 	}
-	l.cur, l.known, l.lastRead, l.readTook, l.foreign = c, true, start, time.Since(start), false
+	l.cur, l.known, l.lastRead, l.readTook, l.foreign, l.settling = c, true, start, time.Since(start), false, false
 	return nil
 }
 

@@ -490,7 +490,9 @@ func TestNFTablesRestartProvesWithoutReading(t *testing.T) {
 	white := setOf("192.0.2.0/24", "2001:db8:ffff::/48")
 	black := bigSet(20_000, 2_000)
 	// start runs one daemon start: whitelist then blacklist, as the
-	// daemon syncs them, and reports how many lists were read back.
+	// daemon syncs them, then waits for reads in the background and
+	// syncs again, as the daemon does when a read found something. It
+	// reports how many lists were read back.
 	start := func(black *prefixset.Set) int {
 		t.Helper()
 		n, err := NewNFTables("spfdmark")
@@ -499,17 +501,34 @@ func TestNFTablesRestartProvesWithoutReading(t *testing.T) {
 		}
 		defer n.Close()
 		t0 := time.Now()
-		for _, l := range []struct {
-			name string
-			set  *prefixset.Set
-		}{{"white", white}, {"black", black}} {
-			if err := n.Sync(ctx, l.name, l.set); err != nil {
-				t.Fatal(err)
+		syncs := func() {
+			for _, l := range []struct {
+				name string
+				set  *prefixset.Set
+			}{{"white", white}, {"black", black}} {
+				if err := n.Sync(ctx, l.name, l.set); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
+		syncs()
 		t.Logf("first syncs: %v, %d lists read", time.Since(t0), n.reads)
+		// Whatever the kernel held, it holds the lists now: not
+		// necessarily only them (leftovers wait for the read).
+		var held prefixset.Builder
+		for _, p := range kernelSet(t, "spfdmark", "black") {
+			held.Add(p)
+		}
+		if lack := black.Minus(held.Set()); !lack.Empty() {
+			t.Fatalf("after the first syncs the kernel lacks %v", lack.Prefixes())
+		}
+		n.wg.Wait()
+		syncs()
 		if got := kernelSet(t, "spfdmark", "black"); !slices.Equal(got, black.Prefixes()) {
 			t.Fatalf("kernel holds %d prefixes, want %d", len(got), len(black.Prefixes()))
+		}
+		if r := n.Repairs("black"); r != 0 {
+			t.Fatalf("%d repairs counted for a start", r)
 		}
 		return n.reads
 	}
@@ -535,6 +554,11 @@ func TestNFTablesRestartProvesWithoutReading(t *testing.T) {
 	b.Add(netip.MustParsePrefix("198.18.0.9/32"))
 	if got := start(b.Set()); got != 1 {
 		t.Fatalf("a restart with the blacklist changed read %d lists, want 1", got)
+	}
+	// An entry that went while spfd was down is a leftover in the
+	// kernel: deleted once the read finds it, and no repair.
+	if got := start(black); got != 1 {
+		t.Fatalf("a restart with an entry gone read %d lists, want 1", got)
 	}
 }
 
@@ -653,4 +677,85 @@ func TestNFTablesHitAddresses(t *testing.T) {
 			t.Errorf("%v-%v: %d packets, want the one SYN", c.First, c.Last, c.Packets)
 		}
 	}
+}
+
+// After a crash the sets' content is unknown. spfd adds what it wants
+// without reading first, and reads in the background for leftovers:
+// syncs go on during that read, leftovers are deleted after it and are
+// not counted as repairs. An interval that overlaps a different one
+// already there makes the adds fail; spfd then reads first.
+func TestNFTablesSettleAfterCrash(t *testing.T) {
+	needNetns(t)
+	ctx := context.Background()
+	before := setOf("10.0.0.0/29", "10.0.0.8/31", "192.0.2.1/32", "192.0.2.3/32", "2001:db8::/64")
+	crashed, err := NewNFTables("spfdsettle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crashed.Sync(ctx, "black", before); err != nil {
+		t.Fatal(err)
+	}
+	crashed.Close()
+	nft(t, "add", "table", "ip", "someoneelse") // the mark no longer proves anything
+
+	n, err := NewNFTables("spfdsettle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	started, release := make(chan struct{}), make(chan struct{})
+	n.beforeRead = func() {
+		close(started)
+		<-release
+	}
+	drifted := make(chan struct{}, 1)
+	n.NotifyDrift(func() { drifted <- struct{}{} })
+	// 192.0.2.3 went while spfd was down; 198.18.0.1 came.
+	want := setOf("10.0.0.0/29", "10.0.0.8/31", "192.0.2.1/32", "198.18.0.1/32", "2001:db8::/64")
+	if err := n.Sync(ctx, "black", want); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	got := kernelSet(t, "spfdsettle", "black")
+	if !slices.Contains(got, netip.MustParsePrefix("198.18.0.1/32")) || !slices.Contains(got, netip.MustParsePrefix("192.0.2.3/32")) {
+		t.Fatalf("while the read runs the kernel should hold the lists and the leftover: %v", got)
+	}
+	during := setOf("10.0.0.0/29", "10.0.0.8/31", "198.18.0.1/32", "198.18.0.2/32", "2001:db8::/64")
+	if err := n.Sync(ctx, "black", during); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfdsettle", "black"); !slices.Contains(got, netip.MustParsePrefix("198.18.0.2/32")) || slices.Contains(got, netip.MustParsePrefix("192.0.2.1/32")) {
+		t.Fatalf("a sync during the read did not reach the kernel: %v", got)
+	}
+	close(release)
+	<-drifted
+	n.wg.Wait()
+	if err := n.Sync(ctx, "black", during); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfdsettle", "black"); !slices.Equal(got, during.Prefixes()) {
+		t.Fatalf("after the read and a sync the kernel holds %v, want %v", got, during.Prefixes())
+	}
+	if r := n.Repairs("black"); r != 0 {
+		t.Fatalf("leftovers counted as %d repairs", r)
+	}
+	n.Close()
+
+	// The range 10.0.0.0-10.0.0.9 is there; 10.0.0.0-10.0.0.11 cannot be
+	// added over it.
+	nft(t, "add", "table", "ip", "someoneelse2")
+	third, err := NewNFTables("spfdsettle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.beforeRead = func() { t.Error("read in the background: the overlapping adds did not fail") }
+	wider := setOf("10.0.0.0/29", "10.0.0.8/30", "198.18.0.1/32")
+	if err := third.Sync(ctx, "black", wider); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfdsettle", "black"); !slices.Equal(got, wider.Prefixes()) {
+		t.Fatalf("after an overlapping interval the kernel holds %v, want %v", got, wider.Prefixes())
+	}
+	third.wg.Wait()
 }
