@@ -131,6 +131,24 @@ func (d *Daemon) applyBGP(sp *bgp.Speaker) {
 	}
 }
 
+// announceLoop tells BGP neighbors what was pushed, after each sync but
+// apart from it: finding what is local to this host is a pass over every
+// entry (a quarter of a second at a million), which adds must not wait
+// for on their way to the kernel. Bursts of syncs share one pass.
+func (d *Daemon) announceLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.announceDue:
+		}
+		d.mu.Lock()
+		pushed := d.pushed
+		d.mu.Unlock()
+		d.announce(ctx, pushed[state.White], pushed[state.Black])
+	}
+}
+
 // announce sends the lists' local findings (everything not itself
 // received over BGP, and for the blacklist less the whitelist) to the
 // neighbors.

@@ -114,8 +114,11 @@ type Daemon struct {
 	speaker     *bgp.Speaker
 
 	dirty chan struct{} // tables need a sync
-	save  chan struct{} // state needs a snapshot
-	wake  chan struct{} // the scheduler should look again
+	// announceDue: the tables were pushed; BGP neighbors are told apart
+	// from the sync (see announceLoop).
+	announceDue chan struct{}
+	save        chan struct{} // state needs a snapshot
+	wake        chan struct{} // the scheduler should look again
 }
 
 // Origins of a domain.
@@ -142,15 +145,16 @@ func New(opts Options) (*Daemon, error) {
 	}
 	cfg.CheckFiles()
 	d := &Daemon{
-		opts:       opts,
-		clock:      opts.Clock,
-		now:        opts.Now,
-		logger:     opts.Logger,
-		cfg:        cfg,
-		fileStamps: make(map[string]time.Time),
-		dirty:      make(chan struct{}, 1),
-		save:       make(chan struct{}, 1),
-		wake:       make(chan struct{}, 1),
+		opts:        opts,
+		clock:       opts.Clock,
+		now:         opts.Now,
+		logger:      opts.Logger,
+		cfg:         cfg,
+		fileStamps:  make(map[string]time.Time),
+		dirty:       make(chan struct{}, 1),
+		announceDue: make(chan struct{}, 1),
+		save:        make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
 	}
 	d.verbose.Store(opts.Verbose)
 	d.metrics = newMetrics(d)
@@ -652,6 +656,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("sync", d.syncLoop)
 	run("expiry", d.expiryLoop)
 	run("save", d.saveLoop)
+	run("announce", d.announceLoop)
 	run("files", d.filesLoop)
 	run("samples", d.sampleLoop)
 	if metricsLn != nil {
@@ -777,7 +782,7 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err := d.export(ctx, cfg, ws, bs); err != nil {
 		errs = append(errs, err)
 	}
-	d.announce(ctx, ws, bs)
+	d.signal(d.announceDue)
 	err := errors.Join(errs...)
 	result := "ok"
 	if err != nil {
