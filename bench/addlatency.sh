@@ -66,3 +66,4 @@ done
 sorted=$(printf '%s\n' "${took[@]}" | sort -n)
 pick() { echo "$sorted" | sed -n "$(( ($1 * m + 99) / 100 ))p"; }
 echo "$m adds at $n entries${during:+ during show stats -v}: median $(pick 50) ms, p99 $(pick 99) ms, worst $(echo "$sorted" | tail -1) ms, from spfctl add to the sync that committed it"
+echo "spfd peak RSS $(awk '/VmHWM/ { print $2, $3 }' /proc/$pid/status), now $(awk '/VmRSS/ { print $2, $3 }' /proc/$pid/status)"

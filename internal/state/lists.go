@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -294,6 +295,20 @@ func (l *Lists) SetIgnore(nets []netip.Prefix) {
 	l.ignore = b.Set()
 	l.version++
 	l.forgetChanges()
+}
+
+// tablesCopy returns a copy of the lists' entries and source names, all
+// that WriteSnapshot reads, to be written without the lock.
+func (l *Lists) tablesCopy() *Lists {
+	c := &Lists{now: l.now, names: slices.Clone(l.names), ignore: l.ignore, version: l.version}
+	for i, t := range l.tables {
+		ct := &table{v4: maps.Clone(t.v4), v6: maps.Clone(t.v6), extra: make(map[netip.Prefix][]hold, len(t.extra))}
+		for p, hs := range t.extra {
+			ct.extra[p] = slices.Clone(hs)
+		}
+		c.tables[i] = ct
+	}
+	return c
 }
 
 // Version changes whenever the lists change.
