@@ -782,7 +782,6 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	if err := d.export(ctx, cfg, ws, bs); err != nil {
 		errs = append(errs, err)
 	}
-	d.signal(d.announceDue)
 	err := errors.Join(errs...)
 	result := "ok"
 	if err != nil {
@@ -797,6 +796,7 @@ func (d *Daemon) syncTables(ctx context.Context) error {
 	d.lastSync = d.now()
 	d.syncErr = err
 	d.mu.Unlock()
+	d.signal(d.announceDue) // after pushed is set: announceLoop reads it
 	if err != nil {
 		d.recordError("sync", err)
 	} else {
