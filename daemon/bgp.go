@@ -57,6 +57,7 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) (*bgp.Speaker
 // SetSource per neighbor and list, so a hundred thousand routes cost one
 // diff, not a hundred thousand.
 func (d *Daemon) bgpLoop(ctx context.Context, sp *bgp.Speaker) error {
+	defer sp.Wait() // the speaker stops with ctx too: its sessions are closed before spfd exits
 	t := d.clock.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	seen := uint64(0)

@@ -94,7 +94,7 @@ bgp announce { black }
 		return strings.Contains(string(out), "203.0.113.77/32")
 	})
 	// Three speakers: B gets spfd's finding, and not A's route, which
-	// spfd only received (GoBGP's default export would pass it on with
+	// spfd only received (a speaker's default export would pass it on with
 	// AS path "65001 65066").
 	waitFor(t, "spfd's finding in bgpd B's RIB", 15*time.Second, func() bool {
 		out, _ := exec.Command("bgpctl", "-s", bgpdBSock, "show", "rib").CombinedOutput()
@@ -216,7 +216,7 @@ bgp neighbor 127.0.0.6 as 65066 local-address 127.0.0.2 max-prefix 2
 		out, _ := exec.Command("bgpctl", "-s", flood, "show", "neighbor").CombinedOutput()
 		return strings.Contains(strings.ToLower(string(out)), "max-prefix") || strings.Contains(strings.ToLower(string(out)), "maximum number of prefixes")
 	})
-	// show neighbors says why: GoBGP's warning, kept as the last error.
+	// show neighbors says why: the Cease spfd sent, kept as the last error.
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("show neighbors:\n%s", ctl("show", "neighbors"))

@@ -40,11 +40,16 @@ func main() {
 	if *flap > 0 {
 		rounds := 0
 		for time.Since(start) < *flap && ctx.Err() == nil {
-			if err := sp.Announce(ctx, "black", ps); err != nil {
-				log.Fatal(err)
-			}
-			if err := sp.Announce(ctx, "black", nil); err != nil {
-				log.Fatal(err)
+			// Each half round goes out on the wire before the next:
+			// Flush waits until the socket took it, so spfd's pace sets
+			// the flood's.
+			for _, set := range [][]netip.Prefix{ps, nil} {
+				if err := sp.Announce(ctx, "black", set); err != nil {
+					log.Fatal(err)
+				}
+				if err := sp.Flush(ctx); err != nil && ctx.Err() == nil {
+					log.Fatal(err)
+				}
 			}
 			rounds++
 		}

@@ -2,9 +2,9 @@
 // (from SPF records) and of the addresses that misbehave (from logs).
 
 // Plain TCP, not Go's default Multipath TCP for listeners: TCP-MD5 (BGP
-// neighbor passwords) cannot be set on an MPTCP socket, and GoBGP drops
-// that error, so a signed neighbor never came up and an unsigned peer
-// from its address could.
+// neighbor passwords) cannot be set on an MPTCP socket. The BGP speaker
+// asks for plain TCP on its own sockets; this keeps it so for any socket
+// a later change adds.
 //
 //go:debug multipathtcp=0
 package main
