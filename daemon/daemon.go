@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -722,6 +723,10 @@ func (d *Daemon) syncLoop(ctx context.Context) error {
 	if err := d.syncTables(ctx); err != nil {
 		retry.Reset(5 * time.Second)
 	}
+	// Start-up (the state loaded, the first covers, the tables filled)
+	// peaks at several times what spfd holds after it: give that back to
+	// the system now rather than over the next minutes.
+	debug.FreeOSMemory()
 	for {
 		select {
 		case <-ctx.Done():

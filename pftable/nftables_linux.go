@@ -641,30 +641,22 @@ func host6Elems(hs []prefixset.Range6) []nftables.SetElement {
 
 // apply makes the kernel hold want: deletions first, then additions, in
 // element calls under 64 KiB and flushes under the socket's size; it
-// deletes only what it knows is there.
+// deletes only what it knows is there. Elements are built a call at a
+// time: a million of them at once would cost a few hundred megabytes.
 func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error {
 	type op struct {
 		set   *nftables.Set
-		elems []nftables.SetElement
 		del   bool
-		items int
+		elems func() []nftables.SetElement
 	}
 	var ops []op
-	queue := func(set *nftables.Set, del bool, elems []nftables.SetElement, keyLen, perItem int) {
-		items := len(elems) / perItem
+	// queue cuts items (ranges or addresses) into calls.
+	queue := func(set *nftables.Set, del bool, items, keyLen, perItem int, build func(from, to int) []nftables.SetElement) {
+		from := 0
 		for _, k := range chunks(items, keyLen, perItem) {
-			take := min(len(elems), k*perItem)
-			if perItem == 2 {
-				// a range at the top of the space has no end element
-				for take < len(elems) && elems[take].IntervalEnd {
-					take++
-				}
-			}
-			ops = append(ops, op{set, elems[:take], del, k})
-			elems = elems[take:]
-		}
-		if len(elems) > 0 {
-			ops = append(ops, op{set, elems, del, len(elems)})
+			lo, hi := from, from+k
+			ops = append(ops, op{set, del, func() []nftables.SetElement { return build(lo, hi) }})
+			from = hi
 		}
 	}
 	d4, a4 := diffSorted(l.cur.ranges4, want.ranges4, cmpRange4)
@@ -678,14 +670,16 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 			appendContent(&l.touched, c)
 		}
 	}
-	queue(l.sets[0], true, range4Elems(d4), 4, 2)
-	queue(l.sets[1], true, range6Elems(d6), 16, 2)
-	queue(l.sets[2], true, host4Elems(dh4), 4, 1)
-	queue(l.sets[3], true, host6Elems(dh6), 16, 1)
-	queue(l.sets[0], false, range4Elems(a4), 4, 2)
-	queue(l.sets[1], false, range6Elems(a6), 16, 2)
-	queue(l.sets[2], false, host4Elems(ah4), 4, 1)
-	queue(l.sets[3], false, host6Elems(ah6), 16, 1)
+	for _, del := range []bool{true, false} {
+		r4, r6, h4, h6 := a4, a6, ah4, ah6
+		if del {
+			r4, r6, h4, h6 = d4, d6, dh4, dh6
+		}
+		queue(l.sets[0], del, len(r4), 4, 2, func(i, j int) []nftables.SetElement { return range4Elems(r4[i:j]) })
+		queue(l.sets[1], del, len(r6), 16, 2, func(i, j int) []nftables.SetElement { return range6Elems(r6[i:j]) })
+		queue(l.sets[2], del, len(h4), 4, 1, func(i, j int) []nftables.SetElement { return host4Elems(h4[i:j]) })
+		queue(l.sets[3], del, len(h6), 16, 1, func(i, j int) []nftables.SetElement { return host6Elems(h6[i:j]) })
+	}
 	if len(ops) == 0 {
 		return nil
 	}
@@ -694,16 +688,20 @@ func (n *NFTables) apply(ctx context.Context, l *nftList, want nftContent) error
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		elems := o.elems()
+		if len(elems) == 0 {
+			continue
+		}
 		var err error
 		if o.del {
-			err = n.conn.SetDeleteElements(o.set, o.elems)
+			err = n.conn.SetDeleteElements(o.set, elems)
 		} else {
-			err = n.conn.SetAddElements(o.set, o.elems)
+			err = n.conn.SetAddElements(o.set, elems)
 		}
 		if err != nil {
 			return fmt.Errorf("set %s: %w", o.set.Name, err)
 		}
-		pending += len(o.elems) * elemBytes(len(o.elems[0].Key))
+		pending += len(elems) * elemBytes(len(elems[0].Key))
 		if pending >= maxFlushBytes {
 			if err := n.conn.Flush(); err != nil {
 				return fmt.Errorf("set %s: %w", o.set.Name, err)

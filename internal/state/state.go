@@ -1,10 +1,10 @@
 package state
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/netip"
 	"os"
@@ -608,7 +608,6 @@ func (s *State) Snapshot() error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
 	s.mu.Lock()
 	// The offenders first: the journal after either snapshot repeats
 	// what they say (see offendersFile).
@@ -629,16 +628,13 @@ func (s *State) Snapshot() error {
 	}
 	s.positionsDirty = false
 	s.mu.Unlock()
-	if err := WriteSnapshot(&buf, snap); err != nil {
-		return err
-	}
 	if err := s.store.WriteFile(offendersFile, offenders); err != nil {
 		return fmt.Errorf("offenders: %w", err)
 	}
 	if err := s.SaveSeries(); err != nil {
 		return err
 	}
-	return s.store.CommitSnapshot(buf.Bytes(), gen)
+	return s.store.CommitSnapshotFunc(func(w io.Writer) error { return WriteSnapshot(w, snap) }, gen)
 }
 
 // JournalLines reports the ops journalled since the last snapshot.
