@@ -24,9 +24,14 @@ func (s *scanner) follow(env Env, path string) error {
 	if err != nil {
 		return err
 	}
+	followCounted() // lines from here on are followed
 	t, err := tail.TailFile(path, tail.Config{
-		Follow:   true,
-		ReOpen:   true,
+		Follow: true,
+		ReOpen: true,
+		// Polling, four times a second: tail's inotify watch is set up
+		// only after it reads to the end, and a line written in between
+		// waited for the next write, or went with a rotation.
+		Poll:     true,
 		Location: &tail.SeekInfo{Offset: start, Whence: io.SeekStart},
 		Logger:   tail.DiscardingLogger,
 	})
@@ -73,6 +78,10 @@ func (s *scanner) follow(env Env, path string) error {
 	}
 	return fmt.Errorf("%s: stopped following", path)
 }
+
+// followCounted is called once follow has counted the lines already
+// there; tests wait for it before they write.
+var followCounted = func() {}
 
 // countLines returns a file's size and the lines in it; a missing file,
 // which tail waits for, has none.

@@ -101,8 +101,11 @@ func TestScanFollow(t *testing.T) {
 	var out runtest.Buffer
 	env := Env{Ctx: ctx, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
 	done := make(chan int, 1)
+	counted := make(chan struct{})
+	followCounted = func() { close(counted) }
+	defer func() { followCounted = func() {} }()
 	go func() { done <- Main(env, []string{"scan", "-t", "sshd", "-f", path}) }()
-	time.Sleep(300 * time.Millisecond) // tail opens the file and seeks to its end
+	<-counted // what is written from here on is followed
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	for port := 1; port <= 3; port++ {
 		fmt.Fprintf(f, "Nov 27 03:14:02 mx1 sshd[%d]: Invalid user admin from 203.0.113.5 port %d\n", 100+port, port)
