@@ -44,7 +44,7 @@ func TestTrackerBounded(t *testing.T) {
 	for range 1000 {
 		tr.Strike(a, testNow, 1)
 	}
-	if got := len(tr.tracks[keyOf(a)].times); got != 3 {
+	if got := len(tr.lookup(a).times); got != 3 {
 		t.Fatalf("%d timestamps kept, want 3", got)
 	}
 }
@@ -283,5 +283,27 @@ func TestMailFramingVectors(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// IPv4 and IPv6 addresses live in maps of their own; an address counts
+// the same in its IPv4-mapped form, and eviction finds either family.
+func TestTrackerFamilies(t *testing.T) {
+	tr := NewTracker(3, time.Hour, 2)
+	v4, v6 := addr("203.0.113.5"), addr("2001:db8::5")
+	tr.Strike(v4, testNow, 1)
+	if n, _ := tr.Strike(netip.AddrFrom16(v4.As16()), testNow, 1); n != 2 {
+		t.Fatalf("the mapped form counted apart: %d strikes", n)
+	}
+	tr.Strike(v6, testNow, 1)
+	if tr.Len() != 2 {
+		t.Fatalf("%d tracked", tr.Len())
+	}
+	tr.Strike(addr("198.51.100.7"), testNow, 1) // evicts v4, the oldest
+	if n, _ := tr.Strike(v4, testNow, 1); n != 1 || tr.Len() != 2 {
+		t.Fatalf("after eviction: %d strikes, %d tracked", n, tr.Len())
+	}
+	if n, _ := tr.Strike(v6, testNow, 1); n != 1 { // evicted by v4's return
+		t.Fatalf("v6 kept %d strikes past its eviction", n-1)
 	}
 }
