@@ -79,6 +79,7 @@ type shard struct {
 
 type banSummary struct {
 	addr   netip.Addr
+	text   []byte   // addr, formatted
 	rules  []string // a handful at most
 	ttl    time.Duration
 	events int
@@ -243,14 +244,21 @@ func (s *scanner) family(line string) int {
 // appendReport formats LINENO TAB TYPE TAB ADDRESS-or-DOMAIN TAB REASON.
 func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome) []byte {
 	sh.events++
+	var bs *banSummary
+	if o.Action == logwatch.Ban {
+		bs = sh.banOf(o)
+	}
 	b = append(b, prefix...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, '\t')
 	b = append(b, o.Kind.String()...)
 	b = append(b, '\t')
-	if o.Domain != "" {
+	switch {
+	case o.Domain != "":
 		b = append(b, o.Domain...)
-	} else {
+	case bs != nil:
+		b = append(b, bs.text...) // formatted once per address
+	default:
 		b = o.Addr.AppendTo(b)
 	}
 	b = append(b, '\t')
@@ -265,25 +273,30 @@ func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome
 		b = append(b, " => blacklist ("...)
 		b = append(b, o.Rule...)
 		b = append(b, ')')
-		// An offender's lines come in runs: remember the last one.
-		bs := sh.lastBan
-		if bs == nil || sh.lastBanAddr != o.Addr {
-			if bs = sh.ban(o.Addr); bs == nil {
-				bs = &banSummary{addr: o.Addr}
-				sh.setBan(o.Addr, bs)
-			}
-			sh.lastBan, sh.lastBanAddr = bs, o.Addr
-		}
-		if n := len(bs.rules); n == 0 || bs.rules[n-1] != o.Rule && !slices.Contains(bs.rules, o.Rule) {
-			bs.rules = append(bs.rules, o.Rule)
-		}
-		bs.ttl = max(bs.ttl, o.TTL)
-		bs.events++
 	case logwatch.Capture:
 		b = append(b, " => capture"...)
 		sh.capture[o.Domain]++
 	}
 	return append(b, '\n')
+}
+
+// banOf records a ban in its address's summary and returns the summary.
+func (sh *shard) banOf(o logwatch.Outcome) *banSummary {
+	// An offender's lines come in runs: remember the last one.
+	bs := sh.lastBan
+	if bs == nil || sh.lastBanAddr != o.Addr {
+		if bs = sh.ban(o.Addr); bs == nil {
+			bs = &banSummary{addr: o.Addr, text: o.Addr.AppendTo(nil)}
+			sh.setBan(o.Addr, bs)
+		}
+		sh.lastBan, sh.lastBanAddr = bs, o.Addr
+	}
+	if n := len(bs.rules); n == 0 || bs.rules[n-1] != o.Rule && !slices.Contains(bs.rules, o.Rule) {
+		bs.rules = append(bs.rules, o.Rule)
+	}
+	bs.ttl = max(bs.ttl, o.TTL)
+	bs.events++
+	return bs
 }
 
 // ban returns a's summary, or nil. Parsers unmap addresses, so an IPv4
