@@ -11,6 +11,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"sort"
 )
 
 // u128 is an IPv6 address as a number.
@@ -187,7 +188,63 @@ func (s *Set) Union(o *Set) *Set {
 	case s.Empty():
 		return o
 	}
-	return &Set{v4: union4(s.v4, o.v4), v6: union6(s.v6, o.v6)}
+	return &Set{v4: spans(s.v4, o.v4, first4, past4, union4), v6: spans(s.v6, o.v6, first6, past6, union6)}
+}
+
+// spans computes op(a, b) as op over the stretches of a that b's ranges
+// touch, copying the rest of a as it is: patching a million ranges with
+// a few costs a copy, not a walk through every range. op is union or
+// minus, which change nothing outside those stretches. first and past
+// bound a stretch: the first range of a that ends at or after the
+// address before r, and the first that starts after the address past r.
+func spans[R any](a, b []R, first, past func(a []R, r R) int, op func(a, b []R) []R) []R {
+	if len(b)*64 > len(a) {
+		return op(a, b) // not sparse: one walk is as good
+	}
+	out := make([]R, 0, len(a)+len(b))
+	i := 0
+	for j := 0; j < len(b); {
+		k, m := max(first(a, b[j]), i), past(a, b[j])
+		end := j + 1
+		for end < len(b) && first(a, b[end]) <= m {
+			m = max(m, past(a, b[end]))
+			end++
+		}
+		out = append(out, a[i:k]...)
+		out = append(out, op(a[k:m], b[j:end])...)
+		i, j = m, end
+	}
+	return append(out, a[i:]...)
+}
+
+func first4(a []r4, r r4) int {
+	if r.lo == 0 {
+		return 0
+	}
+	return sort.Search(len(a), func(i int) bool { return a[i].hi >= r.lo-1 })
+}
+
+func past4(a []r4, r r4) int {
+	if r.hi == ^uint32(0) {
+		return len(a)
+	}
+	return sort.Search(len(a), func(i int) bool { return a[i].lo > r.hi+1 })
+}
+
+func first6(a []r6, r r6) int {
+	if r.lo == (u128{}) {
+		return 0
+	}
+	before := r.lo.sub1()
+	return sort.Search(len(a), func(i int) bool { return a[i].hi.cmp(before) >= 0 })
+}
+
+func past6(a []r6, r r6) int {
+	if r.hi == maxU128 {
+		return len(a)
+	}
+	after := r.hi.add1()
+	return sort.Search(len(a), func(i int) bool { return a[i].lo.cmp(after) > 0 })
 }
 
 func union4(a, b []r4) []r4 {
@@ -241,7 +298,7 @@ func (s *Set) Minus(o *Set) *Set {
 	if o == nil {
 		return s
 	}
-	return &Set{v4: minus4(s.v4, o.v4), v6: minus6(s.v6, o.v6)}
+	return &Set{v4: spans(s.v4, o.v4, first4, past4, minus4), v6: spans(s.v6, o.v6, first6, past6, minus6)}
 }
 
 func minus4(a, b []r4) []r4 {

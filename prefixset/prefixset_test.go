@@ -199,3 +199,67 @@ func TestAddRange(t *testing.T) {
 		t.Fatalf("ranges give %v, prefixes %v", got, want)
 	}
 }
+
+// A few ranges patched into many take the span path; it must agree with
+// the walk through every range, at the ends of the space too.
+func TestSparsePatchAgreesWithWalk(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	for round := range 200 {
+		var big, small Builder
+		for range 3000 {
+			big.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(r.IntN(4) * 85), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}), 28+r.IntN(5)))
+			var b16 [16]byte
+			b16[0], b16[14], b16[15] = byte(r.IntN(2)*255), byte(r.IntN(256)), byte(r.IntN(256))
+			big.Add(netip.PrefixFrom(netip.AddrFrom16(b16), 124+r.IntN(5)))
+		}
+		big.Add(netip.MustParsePrefix("255.255.255.254/32"))
+		big.Add(netip.MustParsePrefix("0.0.0.1/32"))
+		for range 1 + r.IntN(20) {
+			switch r.IntN(6) {
+			case 0:
+				small.Add(netip.MustParsePrefix("255.255.255.255/32"))
+			case 1:
+				small.Add(netip.MustParsePrefix("0.0.0.0/32"))
+			case 2:
+				small.Add(netip.MustParsePrefix("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"))
+			default:
+				small.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(r.IntN(4) * 85), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}), 30+r.IntN(3)))
+			}
+		}
+		a, b := big.Set(), small.Set()
+		if len(b.v4)*64 > len(a.v4) {
+			t.Fatalf("round %d: %d and %d ranges do not take the span path", round, len(a.v4), len(b.v4))
+		}
+		for _, tc := range []struct {
+			name       string
+			got, want4 []r4
+			got6       []r6
+			want6      []r6
+		}{
+			{"union", a.Union(b).v4, union4(a.v4, b.v4), a.Union(b).v6, union6(a.v6, b.v6)},
+			{"minus", a.Minus(b).v4, minus4(a.v4, b.v4), a.Minus(b).v6, minus6(a.v6, b.v6)},
+		} {
+			if !slices.Equal(tc.got, tc.want4) || !slices.Equal(tc.got6, tc.want6) {
+				t.Fatalf("round %d: %s differs from the walk", round, tc.name)
+			}
+		}
+	}
+}
+
+// BenchmarkPatchMillion is the covers' patch for one added and one
+// removed address at a million entries (state.Covers after an add).
+func BenchmarkPatchMillion(b *testing.B) {
+	var bl Builder
+	for _, p := range randomHosts4(1_000_000) {
+		bl.Add(p)
+	}
+	s := bl.Set()
+	var add, del Builder
+	add.Add(netip.MustParsePrefix("198.18.0.1/32"))
+	del.Add(s.Prefixes()[500_000])
+	as, ds := add.Set(), del.Set()
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Minus(ds).Union(as)
+	}
+}
