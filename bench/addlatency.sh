@@ -8,7 +8,11 @@
 # which takes minutes at a million).
 # With "stats" as the third argument, spfctl show stats -v runs in a loop
 # meanwhile (each one sums the element counters: a read of every set).
-#   bench/addlatency.sh [N] [M] [stats]
+# With "reconcile", spfd is restarted after a foreign commit, so the
+# kernel's content is unknown: it adds the lists whole, then reads the
+# sets back in the background while the adds are timed; each add also
+# asks show status whether that read still runs.
+#   bench/addlatency.sh [N] [M] [stats|reconcile]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (unshare -n)" >&2; exit 1; }
@@ -48,6 +52,15 @@ synced_after() {
 		if (t >= after) { print t; exit }
 	}' "$out/spfd.log"
 }
+if [ "$during" = reconcile ]; then
+	kill $pid; wait $pid 2> /dev/null || true
+	nft add table inet spfdlatforeign # the generation moves: the mark proves nothing
+	t0=$(ms)
+	"$out/spfd" -d -v -f "$out/spfd.conf" 2> "$out/spfd.log" & pid=$!
+	until "$out/spfctl" -s "$out/spfd.sock" show status 2> /dev/null | grep -q "in sync"; do sleep 0.05; done
+	echo "restarted with unknown kernel content: in sync after $(($(ms) - t0)) ms"
+fi
+during_read=0
 if [ "$during" = stats ]; then
 	(while :; do "$out/spfctl" -s "$out/spfd.sock" show stats -v > /dev/null 2>&1 || true; done) & statspid=$!
 	trap 'kill $pid $statspid 2> /dev/null || true' EXIT
@@ -61,9 +74,13 @@ for i in $(seq "$m"); do
 	t1=""
 	until [ -n "$t1" ]; do sleep 0.02; t1=$(synced_after "$t0"); done
 	took+=($((t1 - t0)))
+	if [ "$during" = reconcile ] && "$out/spfctl" -s "$out/spfd.sock" show status | grep -q "^reading back"; then
+		during_read=$((during_read + 1))
+	fi
 	sleep 0.2
 done
 sorted=$(printf '%s\n' "${took[@]}" | sort -n)
 pick() { echo "$sorted" | sed -n "$(( ($1 * m + 99) / 100 ))p"; }
-echo "$m adds at $n entries${during:+ during show stats -v}: median $(pick 50) ms, p99 $(pick 99) ms, worst $(echo "$sorted" | tail -1) ms, from spfctl add to the sync that committed it"
+[ "$during" = reconcile ] && echo "$during_read of $m adds ended while the sets were still being read back"
+echo "$m adds at $n entries${during:+ during $during}: median $(pick 50) ms, p99 $(pick 99) ms, worst $(echo "$sorted" | tail -1) ms, from spfctl add to the sync that committed it"
 echo "spfd peak RSS $(awk '/VmHWM/ { print $2, $3 }' /proc/$pid/status), now $(awk '/VmRSS/ { print $2, $3 }' /proc/$pid/status)"

@@ -381,3 +381,34 @@ func TestBanJournalledWithPosition(t *testing.T) {
 		t.Errorf("position after replay %s, want %+v", raw, pos)
 	}
 }
+
+// show status says when the backend is reading tables back in the
+// background (after a crash or a foreign commit), which keeps a core busy
+// at a million entries.
+func TestStatusSaysReadingBack(t *testing.T) {
+	h := newHarness(t, exampleZone, "")
+	h.run(t)
+	waitUntil(t, func() bool {
+		_, err := os.Stat(h.d.opts.SocketPath)
+		return err == nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	status := func(json bool) string {
+		var out bytes.Buffer
+		if err := control.Do(ctx, h.d.opts.SocketPath, control.Request{Args: []string{"show", "status"}, JSON: json}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	if s := status(false); strings.Contains(s, "reading back") {
+		t.Fatalf("reading back before any read:\n%s", s)
+	}
+	h.fake.SetReadingBack("black")
+	if s := status(false); !strings.Contains(s, "reading back black from the kernel in the background\n") {
+		t.Errorf("status:\n%s", s)
+	}
+	if s := status(true); !strings.Contains(s, `"reading_back":["black"]`) {
+		t.Errorf("status -j:\n%s", s)
+	}
+}

@@ -244,6 +244,7 @@ type statusView struct {
 	LastSync     time.Time `json:"last_sync,omitzero"`
 	SyncError    string    `json:"sync_error,omitempty"`
 	InSync       bool      `json:"in_sync"`
+	ReadingBack  []string  `json:"reading_back,omitempty"`
 	Journal      int       `json:"journal_ops"`
 	StateError   string    `json:"state_error,omitempty"`
 	Resolvers    []string  `json:"resolvers"`
@@ -279,6 +280,7 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 	if d.syncErr != nil {
 		v.SyncError = d.syncErr.Error()
 	}
+	backend := d.backend
 	if err := d.state.Err(); err != nil {
 		v.StateError = err.Error()
 	}
@@ -292,6 +294,9 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		counts[s]++
 	}
 	d.mu.Unlock()
+	if br, ok := backend.(pftable.BackgroundReader); ok {
+		v.ReadingBack = br.ReadingBack()
+	}
 	for _, s := range slices.Sorted(maps.Keys(counts)) {
 		v.DomainStatus = append(v.DomainStatus, fmt.Sprintf("%d %s", counts[s], s))
 	}
@@ -321,6 +326,9 @@ func (d *Daemon) showStatus(_ context.Context, w io.Writer, req control.Request)
 		sync = "sync pending"
 	}
 	fmt.Fprintf(w, "last sync %s, %s\n", stamp(v.LastSync), sync)
+	if len(v.ReadingBack) > 0 {
+		fmt.Fprintf(w, "reading back %s from the kernel in the background\n", strings.Join(v.ReadingBack, " "))
+	}
 	if v.SyncError != "" {
 		fmt.Fprintf(w, "sync error: %s\n", v.SyncError)
 	}

@@ -13,9 +13,10 @@ import (
 
 // Fake is an in-memory backend for tests.
 type Fake struct {
-	mu     sync.Mutex
-	tables map[string][]netip.Prefix
-	syncs  map[string]int
+	mu      sync.Mutex
+	tables  map[string][]netip.Prefix
+	syncs   map[string]int
+	reading []string
 	// Fail, when set, is returned by Sync for the named table.
 	Fail map[string]error
 	hits map[string]Stats
@@ -89,4 +90,18 @@ func (f *Fake) Syncs(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.syncs[name]
+}
+
+// SetReadingBack sets what ReadingBack reports.
+func (f *Fake) SetReadingBack(tables ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reading = tables
+}
+
+// ReadingBack implements BackgroundReader.
+func (f *Fake) ReadingBack() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reading)
 }

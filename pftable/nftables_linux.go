@@ -432,6 +432,21 @@ func (n *NFTables) writeMark(list string, l *nftList) {
 	n.markDigest[l.sum.Name] = d
 }
 
+// ReadingBack implements BackgroundReader: the lists whose sets are
+// being read in the background, sorted.
+func (n *NFTables) ReadingBack() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name, l := range n.lists {
+		if l.reading {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // NotifyDrift implements DriftNotifier: f is called, without locks held,
 // when a background read found a list changed behind spfd's back.
 func (n *NFTables) NotifyDrift(f func()) {

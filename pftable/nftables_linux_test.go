@@ -592,6 +592,9 @@ func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-started
+	if got := n.ReadingBack(); !slices.Equal(got, []string{"black"}) {
+		t.Errorf("ReadingBack during the read: %v", got)
+	}
 	// While the read is held: one address added, one deleted.
 	during := setOf("10.0.0.0/24", "192.0.2.1/32", "198.18.0.7/32", "2001:db8::/64")
 	done := make(chan error, 1)
@@ -613,6 +616,9 @@ func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
 	n.wg.Wait()
 	if got := n.Repairs("black"); got != before+1 {
 		t.Fatalf("%d repairs counted, want 1", got-before)
+	}
+	if got := n.ReadingBack(); len(got) != 0 {
+		t.Errorf("ReadingBack after the read: %v", got)
 	}
 	if err := n.Sync(ctx, "black", during); err != nil {
 		t.Fatal(err)

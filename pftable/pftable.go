@@ -76,6 +76,13 @@ type DriftNotifier interface {
 	NotifyDrift(f func())
 }
 
+// BackgroundReader is a Backend that reads its tables back in the
+// background and can say which it is reading now: show status tells an
+// admin why spfd is busy, and benchmarks time adds during such a read.
+type BackgroundReader interface {
+	ReadingBack() []string
+}
+
 // Stats describes one table.
 type Stats struct {
 	Entries int
