@@ -278,14 +278,19 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 		return h, false
 	}
 	h.Host = host
-	// The tag ends at the first ": "; it is short, so a byte loop beats
-	// a substring search.
+	// The tag ends at the first ": ". A colon is rare before it, so
+	// finding colons (IndexByte, vectorised) beats a byte loop.
 	end := -1
-	for i := 0; i+1 < len(rest); i++ {
-		if rest[i] == ':' && rest[i+1] == ' ' {
-			end = i
+	for from := 0; ; {
+		i := strings.IndexByte(rest[from:], ':')
+		if i < 0 || from+i+1 >= len(rest) {
 			break
 		}
+		if rest[from+i+1] == ' ' {
+			end = from + i
+			break
+		}
+		from += i + 1
 	}
 	if end < 0 {
 		return h, false
