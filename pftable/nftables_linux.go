@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -75,8 +76,14 @@ type NFTables struct {
 	// start and matched, and the digest last written per list.
 	markChecked, markOK bool
 	markDigest          map[string][16]byte
-	reads               int    // whole reads of a list's sets begun, for tests
-	onDrift             func() // see NotifyDrift
+	markAt              map[string]time.Time // when each list's mark was last written
+	// MarkEvery spaces the mark's writes: each costs a digest of the
+	// whole list. A mark written before later commits proves nothing (the
+	// generation moved), so at worst a start after a crash reads the sets
+	// in the background; Close writes the marks.
+	MarkEvery time.Duration
+	reads     int    // whole reads of a list's sets begun, for tests
+	onDrift   func() // see NotifyDrift
 
 	ctx        context.Context // ends background reads at Close
 	cancel     context.CancelFunc
@@ -148,8 +155,8 @@ func NewNFTables(table string) (*NFTables, error) {
 		lists:      make(map[string]*nftList),
 		repairs:    make(map[string]int),
 		synced:     make(map[string]time.Time),
-		markDigest: make(map[string][16]byte),
-		ctx:        ctx, cancel: cancel,
+		markDigest: make(map[string][16]byte), markAt: make(map[string]time.Time), MarkEvery: 10 * time.Second,
+		ctx: ctx, cancel: cancel,
 	}, nil
 }
 
@@ -161,6 +168,11 @@ func (n *NFTables) Kind() string { return "nftables" }
 func (n *NFTables) Close() error {
 	n.cancel()
 	n.wg.Wait()
+	n.mu.Lock()
+	for _, list := range slices.Sorted(maps.Keys(n.lists)) {
+		n.writeMark(list, n.lists[list]) // so that the next start can skip reading
+	}
+	n.mu.Unlock()
 	if n.genConn != nil {
 		n.genConn.Close()
 	}
@@ -326,7 +338,9 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 			return fmt.Errorf("nftables %s: %w", list, err)
 		}
 	}
-	n.writeMark(list, l)
+	if time.Since(n.markAt[list]) >= n.MarkEvery {
+		n.writeMark(list, l)
+	}
 	n.synced[list] = time.Now()
 	return nil
 }
@@ -430,6 +444,7 @@ func (n *NFTables) writeMark(list string, l *nftList) {
 		return
 	}
 	n.markDigest[l.sum.Name] = d
+	n.markAt[list] = time.Now()
 }
 
 // ReadingBack implements BackgroundReader: the lists whose sets are

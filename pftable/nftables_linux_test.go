@@ -765,3 +765,56 @@ func TestNFTablesSettleAfterCrash(t *testing.T) {
 	}
 	third.wg.Wait()
 }
+
+// The mark is written at most every MarkEvery, and by Close. A crash
+// after later syncs leaves a mark that proves nothing, as those syncs
+// moved the generation: the next start must not take the old content
+// as the kernel's, even when it pushes that very content.
+func TestNFTablesStaleMarkProvesNothing(t *testing.T) {
+	needNetns(t)
+	ctx := context.Background()
+	s1 := setOf("192.0.2.1/32", "198.51.100.0/24")
+	s2 := setOf("192.0.2.1/32", "192.0.2.2/32", "198.51.100.0/24")
+	a, err := NewNFTables("spfdstale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Sync(ctx, "black", s1); err != nil { // the first sync writes the mark
+		t.Fatal(err)
+	}
+	marked := a.markAt["black"]
+	if marked.IsZero() {
+		t.Fatal("no mark after the first sync")
+	}
+	if err := a.Sync(ctx, "black", s2); err != nil {
+		t.Fatal(err)
+	}
+	if !a.markAt["black"].Equal(marked) {
+		t.Fatal("the mark was written again within MarkEvery")
+	}
+	// A crash: everything closed, no mark written.
+	a.cancel()
+	a.wg.Wait()
+	a.genConn.Close()
+	a.owner.Close()
+	a.conn.CloseLasting()
+
+	b, err := NewNFTables("spfdstale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Sync(ctx, "black", s1); err != nil {
+		t.Fatal(err)
+	}
+	if b.reads != 1 {
+		t.Fatalf("%d reads: the stale mark was taken as proof", b.reads)
+	}
+	b.wg.Wait()
+	if err := b.Sync(ctx, "black", s1); err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelSet(t, "spfdstale", "black"); !slices.Equal(got, s1.Prefixes()) {
+		t.Fatalf("kernel holds %v, want %v", got, s1.Prefixes())
+	}
+}
