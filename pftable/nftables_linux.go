@@ -27,6 +27,7 @@ import (
 // N4h and N6h (hash sets of single addresses), with element counters if
 // asked for, and Nsum, which holds a digest of what spfd wrote to them;
 // the set spfdgen holds the ruleset generation spfd's last commit left.
+// Together they are the mark, written every MarkEvery and at Close.
 //
 // Reading a big set back is slow (the kernel's dumps cost the square of
 // the set's size), so spfd reads only what it cannot prove:
