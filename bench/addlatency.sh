@@ -81,6 +81,7 @@ for i in $(seq "$m"); do
 done
 sorted=$(printf '%s\n' "${took[@]}" | sort -n)
 pick() { echo "$sorted" | sed -n "$(( ($1 * m + 99) / 100 ))p"; }
+echo "each add, ms: $(echo $sorted)"
 [ "$during" = reconcile ] && echo "$during_read of $m adds ended while the sets were still being read back"
 echo "$m adds at $n entries${during:+ during $during}: median $(pick 50) ms, p99 $(pick 99) ms, worst $(echo "$sorted" | tail -1) ms, from spfctl add to the sync that committed it"
 echo "spfd peak RSS $(awk '/VmHWM/ { print $2, $3 }' /proc/$pid/status), now $(awk '/VmRSS/ { print $2, $3 }' /proc/$pid/status)"
