@@ -671,6 +671,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Lock()
 		d.speaker = sp
 		d.mu.Unlock()
+		d.signal(d.announceDue) // a sync before the speaker existed announced nothing
 		run("bgp", func(ctx context.Context) error { return d.bgpLoop(ctx, sp) })
 	}
 	d.reloadMu.Lock()
