@@ -96,6 +96,7 @@ type nftList struct {
 	sets  [4]*nftables.Set // ranges4, ranges6, hosts4, hosts6
 	sum   *nftables.Set    // the digest of what spfd wrote
 	cur   nftContent       // what the kernel holds, as far as we know
+	spare nftContent       // memory for the next sync's content
 	known bool             // cur was read from the kernel, proven, or added whole
 	// settling: cur was added whole to sets of unknown content, and a
 	// read is under way for what they hold beyond it; what it finds are
@@ -307,7 +308,17 @@ func (n *NFTables) Sync(ctx context.Context, list string, set *prefixset.Set) er
 		n.repairs[list]++ // our sets vanished behind our back
 		l.known = false   // one repair: the read below finds them empty, no news
 	}
-	want := contentOf(set)
+	want := contentInto(l.spare, set)
+	l.spare = nftContent{}
+	// What no longer holds the kernel's content is next sync's spare.
+	defer func(old nftContent) {
+		switch {
+		case !l.cur.shares(want):
+			l.spare = want
+		case !l.cur.shares(old) && !want.shares(old):
+			l.spare = old
+		}
+	}(l.cur)
 	if !created && !l.known && n.markProves(l, want) {
 		l.cur, l.known, l.lastRead = want, true, time.Now()
 	}

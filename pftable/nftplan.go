@@ -31,33 +31,37 @@ func (c nftContent) len() int {
 // contentOf splits a set into maximal ranges and lone addresses. Ranges
 // never touch (prefixset merges adjacent ones), so interval elements never
 // collide, which the kernel would refuse with EEXIST.
-func contentOf(s *prefixset.Set) nftContent {
-	r4, r6 := s.Ranges()
-	// Count first: exact allocations keep a sync of 110 000 entries
-	// from growing slices on every call.
-	h4, h6 := 0, 0
-	for _, r := range r4 {
+func contentOf(s *prefixset.Set) nftContent { return contentInto(nftContent{}, s) }
+
+// contentInto is contentOf written into dst's slices, reused: the backend
+// keeps a spare content for this, so a sync of a million entries does
+// not allocate one anew.
+func contentInto(dst nftContent, s *prefixset.Set) nftContent {
+	// Count first: exact allocations where dst is short.
+	var n nftContent
+	var h4, h6 int
+	for r := range s.Ranges4() {
 		if r.Lo == r.Hi {
 			h4++
 		}
 	}
-	for _, r := range r6 {
+	for r := range s.Ranges6() {
 		if r.LoHi == r.HiHi && r.LoLo == r.HiLo {
 			h6++
 		}
 	}
-	c := nftContent{
-		ranges4: make([]prefixset.Range4, 0, len(r4)-h4), hosts4: make([]uint32, 0, h4),
-		ranges6: make([]prefixset.Range6, 0, len(r6)-h6), hosts6: make([]prefixset.Range6, 0, h6),
-	}
-	for _, r := range r4 {
+	v4, v6 := s.RangeCount()
+	n.ranges4, n.hosts4 = reuse(dst.ranges4, v4-h4), reuse(dst.hosts4, h4)
+	n.ranges6, n.hosts6 = reuse(dst.ranges6, v6-h6), reuse(dst.hosts6, h6)
+	c := n
+	for r := range s.Ranges4() {
 		if r.Lo == r.Hi {
 			c.hosts4 = append(c.hosts4, r.Lo)
 		} else {
 			c.ranges4 = append(c.ranges4, r)
 		}
 	}
-	for _, r := range r6 {
+	for r := range s.Ranges6() {
 		if r.LoHi == r.HiHi && r.LoLo == r.HiLo {
 			c.hosts6 = append(c.hosts6, r)
 		} else {
@@ -65,6 +69,25 @@ func contentOf(s *prefixset.Set) nftContent {
 		}
 	}
 	return c
+}
+
+// reuse returns s emptied when it holds n, else a new slice for n.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:0]
+	}
+	return make([]T, 0, n)
+}
+
+// sameArray reports whether a and b share their backing array.
+func sameArray[T any](a, b []T) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
+}
+
+// shares reports whether a and b share any slice's memory.
+func (c nftContent) shares(o nftContent) bool {
+	return sameArray(c.ranges4, o.ranges4) || sameArray(c.ranges6, o.ranges6) ||
+		sameArray(c.hosts4, o.hosts4) || sameArray(c.hosts6, o.hosts6)
 }
 
 func cmpRange4(a, b prefixset.Range4) int {

@@ -133,3 +133,21 @@ func TestContentDigest(t *testing.T) {
 		t.Error("a host and a one-address range have one digest")
 	}
 }
+
+// contentInto writes into dst's memory when it is big enough, and gives
+// what contentOf gives either way.
+func TestContentIntoReuses(t *testing.T) {
+	big := setOf("10.0.0.0/24", "192.0.2.1/32", "192.0.2.3/32", "2001:db8::/64", "2001:db8:1::1/128")
+	small := setOf("192.0.2.1/32", "10.0.0.0/24")
+	dst := contentOf(big)
+	got := contentInto(dst, small)
+	if !sameContent(got, contentOf(small)) {
+		t.Fatalf("contentInto %+v, contentOf %+v", got, contentOf(small))
+	}
+	if !sameArray(got.hosts4, dst.hosts4) || !sameArray(got.ranges4, dst.ranges4) {
+		t.Error("dst had room and was not reused")
+	}
+	if again := contentInto(contentOf(small), big); !sameContent(again, contentOf(big)) {
+		t.Fatalf("into a short dst: %+v", again)
+	}
+}

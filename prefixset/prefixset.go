@@ -8,6 +8,7 @@ package prefixset
 import (
 	"cmp"
 	"encoding/binary"
+	"iter"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -570,6 +571,35 @@ type Range4 struct{ Lo, Hi uint32 }
 
 // Range6 is an inclusive range of IPv6 addresses as 128-bit numbers.
 type Range6 struct{ LoHi, LoLo, HiHi, HiLo uint64 }
+
+// Ranges4 and Ranges6 yield the set's maximal ranges in order without
+// copying them: a sync at a million entries walks them every time.
+func (s *Set) Ranges4() iter.Seq[Range4] {
+	return func(yield func(Range4) bool) {
+		if s == nil {
+			return
+		}
+		for _, r := range s.v4 {
+			if !yield(Range4{r.lo, r.hi}) {
+				return
+			}
+		}
+	}
+}
+
+// Ranges6 is Ranges4 for IPv6.
+func (s *Set) Ranges6() iter.Seq[Range6] {
+	return func(yield func(Range6) bool) {
+		if s == nil {
+			return
+		}
+		for _, r := range s.v6 {
+			if !yield(Range6{r.lo.hi, r.lo.lo, r.hi.hi, r.hi.lo}) {
+				return
+			}
+		}
+	}
+}
 
 // Ranges returns the set's maximal ranges without pointers, for callers
 // that handle a hundred thousand of them at a time.
