@@ -226,7 +226,11 @@ func TestSparsePatchAgreesWithWalk(t *testing.T) {
 				small.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(r.IntN(4) * 85), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}), 30+r.IntN(3)))
 			}
 		}
-		a, b := big.Set(), small.Set()
+		var other Builder
+		for range 1 + r.IntN(10) {
+			other.Add(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(r.IntN(4) * 85), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))}), 29+r.IntN(4)))
+		}
+		a, b, d := big.Set(), small.Set(), other.Set()
 		if len(b.v4)*64 > len(a.v4) {
 			t.Fatalf("round %d: %d and %d ranges do not take the span path", round, len(a.v4), len(b.v4))
 		}
@@ -238,6 +242,7 @@ func TestSparsePatchAgreesWithWalk(t *testing.T) {
 		}{
 			{"union", a.Union(b).v4, union4(a.v4, b.v4), a.Union(b).v6, union6(a.v6, b.v6)},
 			{"minus", a.Minus(b).v4, minus4(a.v4, b.v4), a.Minus(b).v6, minus6(a.v6, b.v6)},
+			{"patch", a.Patch(b, d).v4, union4(minus4(a.v4, d.v4), b.v4), a.Patch(b, d).v6, union6(minus6(a.v6, d.v6), b.v6)},
 		} {
 			if !slices.Equal(tc.got, tc.want4) || !slices.Equal(tc.got6, tc.want6) {
 				t.Fatalf("round %d: %s differs from the walk", round, tc.name)
@@ -260,6 +265,32 @@ func BenchmarkPatchMillion(b *testing.B) {
 	as, ds := add.Set(), del.Set()
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Minus(ds).Union(as)
+		s.Patch(as, ds)
+	}
+}
+
+// Patch is Minus then Union in one pass, sparse or not.
+func TestPatchIsMinusThenUnion(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 4))
+	for round := range 300 {
+		var big, add, del Builder
+		for range 50 + r.IntN(3000) {
+			big.Add(randPrefix(r))
+		}
+		for range r.IntN(8) {
+			add.Add(randPrefix(r))
+		}
+		for range r.IntN(8) {
+			del.Add(randPrefix(r))
+		}
+		s, a, d := big.Set(), add.Set(), del.Set()
+		got, want := s.Patch(a, d), s.Minus(d).Union(a)
+		if !slices.Equal(got.v4, want.v4) || !slices.Equal(got.v6, want.v6) {
+			t.Fatalf("round %d: patch\n got %v\nwant %v", round, got.Prefixes(), want.Prefixes())
+		}
+	}
+	var nilSet *Set
+	if got := nilSet.Patch(nil, nil); !got.Empty() {
+		t.Error("nil patched with nothing is not empty")
 	}
 }

@@ -144,13 +144,7 @@ func (l *Lists) patch(addrs []netip.Addr, white, black *prefixset.Set) coverPatc
 // apply returns s with the patch for list applied; s itself when the
 // patch leaves it as it is.
 func (p coverPatch) apply(list List, s *prefixset.Set) *prefixset.Set {
-	if !p.del[list].Empty() {
-		s = s.Minus(p.del[list])
-	}
-	if !p.add[list].Empty() {
-		s = s.Union(p.add[list])
-	}
-	return s
+	return s.Patch(p.add[list], p.del[list])
 }
 
 // coverCache keeps the last covers computed. Its lock serialises the
