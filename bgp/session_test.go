@@ -2,6 +2,10 @@ package bgp
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -148,4 +152,72 @@ func TestSpeakerStops(t *testing.T) {
 		t.Fatal("the speakers did not stop")
 	}
 	waitFor(t, "the goroutines gone", func() bool { return runtime.NumGoroutine() <= before+1 })
+}
+
+// A neighbor that sends garbage gets a NOTIFICATION and is cut off,
+// without harm to the speaker: a bad marker, an oversized length, and
+// an UPDATE whose attributes overrun it after a proper OPEN.
+func TestHostileNeighbor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := Start(ctx, Config{ASN: 65001, RouterID: "127.0.0.2", Listen: []string{"127.0.0.2"}, Port: 11860,
+		Neighbors: []Neighbor{{Address: "127.0.0.3", ASN: 65002, LocalAddress: "127.0.0.2", Port: 1}}}) // it dials a closed port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); a.Wait() }()
+	dial := func() net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", "127.0.0.2:11860")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	// readNotification reads messages until a NOTIFICATION and returns
+	// its code and subcode.
+	readNotification := func(c net.Conn) (uint8, uint8) {
+		t.Helper()
+		var hdr [headerLen]byte
+		for {
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				t.Fatalf("no NOTIFICATION: %v", err)
+			}
+			body := make([]byte, int(binary.BigEndian.Uint16(hdr[16:18]))-headerLen)
+			if _, err := io.ReadFull(c, body); err != nil {
+				t.Fatal(err)
+			}
+			if hdr[18] == msgNotification {
+				return body[0], body[1]
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		open      bool // send a proper OPEN and KEEPALIVE first
+		send      []byte
+		code, sub uint8
+	}{
+		{"bad marker", false, append(make([]byte, 16), 0, 19, msgKeepalive), errHeader, 1},
+		{"oversized", false, appendHeader(nil, msgUpdate, maxMsgLen), errHeader, subBadLength},
+		{"attributes overrun", true, append(appendHeader(nil, msgUpdate, 8), 0, 0, 0, 4, 0x40, 1, 9, 0), errUpdate, subAttrList},
+	} {
+		c := dial()
+		if tc.open {
+			c.Write(marshalOpen(65002, 90, netip.MustParseAddr("127.0.0.3")))
+			c.Write(marshalKeepalive())
+		}
+		c.Write(tc.send)
+		if code, sub := readNotification(c); code != tc.code || sub != tc.sub {
+			t.Errorf("%s: NOTIFICATION %d/%d (%s), want %d/%d", tc.name, code, sub, notificationText(code, sub), tc.code, tc.sub)
+		}
+		c.Close()
+	}
+	if got := a.Received("black"); len(got["127.0.0.3"]) != 0 {
+		t.Errorf("routes from garbage: %v", got)
+	}
+	if n := neighbor(t, a); !strings.Contains(n.LastError, "sent notification") {
+		t.Errorf("last error %q", n.LastError)
+	}
 }
