@@ -160,14 +160,11 @@ func evidence(source, line string) string {
 }
 
 // exempt says whether an address is never counted: whitelisted or in an
-// ignore network.
+// ignore network. It asks the lists, not the last push: logs are followed
+// from the start, before the first sync, and a whitelist entry counts
+// from the moment it is added.
 func (d *Daemon) exempt(a netip.Addr) bool {
-	if d.state.Ignore().ContainsAddr(a) {
-		return true
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.pushed[state.White].ContainsAddr(a)
+	return d.state.Ignore().ContainsAddr(a) || d.state.Whitelisted(a)
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,

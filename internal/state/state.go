@@ -411,6 +411,15 @@ func (s *State) ListExcept(list List, skip func(src string) bool) *prefixset.Set
 	return b.Set()
 }
 
+// Whitelisted reports whether an entry of the whitelist holds a, as the
+// lists are now: the log followers ask it of every event, which may come
+// before the first sync has pushed anything.
+func (s *State) Whitelisted(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists.tables[White].covered(a.Unmap())
+}
+
 // Ignore returns the networks never blacklisted.
 func (s *State) Ignore() *prefixset.Set {
 	s.mu.Lock()
