@@ -85,23 +85,29 @@ func (l *Lists) dropChangesUpTo(v uint64) {
 
 // covered reports whether any entry of t contains a (unmapped), in
 // either form the cover reads as a: an IPv4 prefix, or an IPv4-mapped
-// IPv6 one.
+// IPv6 one. Only the prefix lengths t has are looked up.
 func (t *table) covered(a netip.Addr) bool {
 	if a.Is4() {
 		mapped := netip.AddrFrom16(a.As16())
 		for bits := 32; bits >= 0; bits-- {
-			if _, ok := t.get(netip.PrefixFrom(a, bits).Masked()); ok {
-				return true
+			if t.lens[0][bits] > 0 {
+				if _, ok := t.get(netip.PrefixFrom(a, bits).Masked()); ok {
+					return true
+				}
 			}
-			if _, ok := t.get(netip.PrefixFrom(mapped, 96+bits).Masked()); ok {
-				return true
+			if t.lens[1][96+bits] > 0 {
+				if _, ok := t.get(netip.PrefixFrom(mapped, 96+bits).Masked()); ok {
+					return true
+				}
 			}
 		}
 		return false
 	}
 	for bits := 128; bits >= 0; bits-- {
-		if _, ok := t.get(netip.PrefixFrom(a, bits).Masked()); ok {
-			return true
+		if t.lens[1][bits] > 0 {
+			if _, ok := t.get(netip.PrefixFrom(a, bits).Masked()); ok {
+				return true
+			}
 		}
 	}
 	return false

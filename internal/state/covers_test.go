@@ -105,6 +105,20 @@ func TestCoversPatchedMatchFull(t *testing.T) {
 	if patched < 300 {
 		t.Errorf("only %d covers were patched; the rest were computed afresh", patched)
 	}
+	// The length counts covered relies on match the entries.
+	for li, tb := range s.lists.tables {
+		var want [2][129]int32
+		tb.each(func(p netip.Prefix, _ hold) {
+			fam := 0
+			if !p.Addr().Is4() {
+				fam = 1
+			}
+			want[fam][p.Bits()]++
+		})
+		if tb.lens != want {
+			t.Errorf("list %d: length counts %v, entries say %v", li, tb.lens, want)
+		}
+	}
 }
 
 // The rules of Covers hold for patched covers: whitelist wins, the

@@ -96,6 +96,18 @@ type table struct {
 	// held counts each source's holds, kept as they change, so metrics
 	// need not walk a million entries.
 	held map[sourceID]int
+	// lens counts the entries of each prefix length, IPv4 then IPv6, so
+	// covered looks up only the lengths there are.
+	lens [2][129]int32
+}
+
+// count adds d to the entries of p's length.
+func (t *table) count(p netip.Prefix, d int32) {
+	fam := 0
+	if !p.Addr().Is4() {
+		fam = 1
+	}
+	t.lens[fam][p.Bits()] += d
 }
 
 func newTable() *table {
@@ -182,6 +194,7 @@ func (t *table) set(p netip.Prefix, h hold) bool {
 	first, ok := t.get(p)
 	if !ok {
 		t.put(p, h)
+		t.count(p, 1)
 		t.held[h.src]++
 		return true
 	}
@@ -212,6 +225,7 @@ func (t *table) remove(p netip.Prefix, src sourceID) (gone bool) {
 		t.unheld(src)
 		if len(ex) == 0 {
 			t.del(p)
+			t.count(p, -1)
 			return true
 		}
 		t.put(p, ex[0])
@@ -239,6 +253,7 @@ func (t *table) drop(p netip.Prefix) bool {
 		for _, x := range t.extra[p] {
 			t.unheld(x.src)
 		}
+		t.count(p, -1)
 	}
 	t.del(p)
 	delete(t.extra, p)
@@ -302,7 +317,7 @@ func (l *Lists) SetIgnore(nets []netip.Prefix) {
 func (l *Lists) tablesCopy() *Lists {
 	c := &Lists{now: l.now, names: slices.Clone(l.names), ignore: l.ignore, version: l.version}
 	for i, t := range l.tables {
-		ct := &table{v4: maps.Clone(t.v4), v6: maps.Clone(t.v6), extra: make(map[netip.Prefix][]hold, len(t.extra))}
+		ct := &table{v4: maps.Clone(t.v4), v6: maps.Clone(t.v6), extra: make(map[netip.Prefix][]hold, len(t.extra)), lens: t.lens}
 		for p, hs := range t.extra {
 			ct.extra[p] = slices.Clone(hs)
 		}
