@@ -143,11 +143,7 @@ func merge4(rs []r4) []r4 {
 	}
 	out := rs[:0]
 	for _, r := range rs {
-		if n := len(out); n > 0 && (r.lo <= out[n-1].hi || (out[n-1].hi != ^uint32(0) && r.lo == out[n-1].hi+1)) {
-			out[n-1].hi = max(out[n-1].hi, r.hi)
-			continue
-		}
-		out = append(out, r)
+		out = join4(out, r)
 	}
 	return slices.Clip(out)
 }
@@ -156,15 +152,30 @@ func merge6(rs []r6) []r6 {
 	slices.SortFunc(rs, func(a, b r6) int { return a.lo.cmp(b.lo) })
 	out := rs[:0]
 	for _, r := range rs {
-		if n := len(out); n > 0 && (r.lo.cmp(out[n-1].hi) <= 0 || (out[n-1].hi != maxU128 && r.lo == out[n-1].hi.add1())) {
-			if r.hi.cmp(out[n-1].hi) > 0 {
-				out[n-1].hi = r.hi
-			}
-			continue
-		}
-		out = append(out, r)
+		out = join6(out, r)
 	}
 	return slices.Clip(out)
+}
+
+// join4 appends r to out, ranges in order of their start, joining it to
+// the last when the two overlap or touch.
+func join4(out []r4, r r4) []r4 {
+	if n := len(out); n > 0 && (r.lo <= out[n-1].hi || (out[n-1].hi != ^uint32(0) && r.lo == out[n-1].hi+1)) {
+		out[n-1].hi = max(out[n-1].hi, r.hi)
+		return out
+	}
+	return append(out, r)
+}
+
+// join6 is join4 for IPv6.
+func join6(out []r6, r r6) []r6 {
+	if n := len(out); n > 0 && (r.lo.cmp(out[n-1].hi) <= 0 || (out[n-1].hi != maxU128 && r.lo == out[n-1].hi.add1())) {
+		if r.hi.cmp(out[n-1].hi) > 0 {
+			out[n-1].hi = r.hi
+		}
+		return out
+	}
+	return append(out, r)
 }
 
 // Set is an immutable set of addresses.
@@ -176,25 +187,9 @@ type Set struct {
 // Empty reports whether the set holds no address.
 func (s *Set) Empty() bool { return s == nil || (len(s.v4) == 0 && len(s.v6) == 0) }
 
-// Union returns every address of s and of o. It walks both in order,
-// without sorting: patching a million-range set with a few changes takes
-// a copy, not a rebuild.
-func (s *Set) Union(o *Set) *Set {
-	switch {
-	case o.Empty():
-		if s == nil {
-			return &Set{}
-		}
-		return s
-	case s.Empty():
-		return o
-	}
-	return &Set{v4: spans(s.v4, o.v4, first4, past4, union4), v6: spans(s.v6, o.v6, first6, past6, union6)}
-}
-
-// Patch returns s less del, with add: one pass, and when the changes
-// are few next to s, one copy of it (a cover patched for an add at a
-// million entries).
+// Patch returns s less del, with add (Patch(add, nil) is the union):
+// one pass, and when the changes are few next to s, one copy of it (a
+// cover patched for an add at a million entries).
 func (s *Set) Patch(add, del *Set) *Set {
 	if add.Empty() && del.Empty() {
 		return s
@@ -292,31 +287,16 @@ func past6(a []r6, r r6) int {
 	return sort.Search(len(a), func(i int) bool { return a[i].lo.cmp(after) > 0 })
 }
 
+// union4 merges two sorted, joined runs of ranges into one.
 func union4(a, b []r4) []r4 {
 	out := make([]r4, 0, len(a)+len(b))
-	push := func(r r4) {
-		if n := len(out); n > 0 && (r.lo <= out[n-1].hi || (out[n-1].hi != ^uint32(0) && r.lo == out[n-1].hi+1)) {
-			out[n-1].hi = max(out[n-1].hi, r.hi)
-			return
-		}
-		out = append(out, r)
-	}
-	inOrder(a, b, func(x, y r4) bool { return x.lo <= y.lo }, push)
+	inOrder(a, b, func(x, y r4) bool { return x.lo <= y.lo }, func(r r4) { out = join4(out, r) })
 	return slices.Clip(out)
 }
 
 func union6(a, b []r6) []r6 {
 	out := make([]r6, 0, len(a)+len(b))
-	push := func(r r6) {
-		if n := len(out); n > 0 && (r.lo.cmp(out[n-1].hi) <= 0 || (out[n-1].hi != maxU128 && r.lo == out[n-1].hi.add1())) {
-			if r.hi.cmp(out[n-1].hi) > 0 {
-				out[n-1].hi = r.hi
-			}
-			return
-		}
-		out = append(out, r)
-	}
-	inOrder(a, b, func(x, y r6) bool { return x.lo.cmp(y.lo) <= 0 }, push)
+	inOrder(a, b, func(x, y r6) bool { return x.lo.cmp(y.lo) <= 0 }, func(r r6) { out = join6(out, r) })
 	return slices.Clip(out)
 }
 
@@ -643,21 +623,4 @@ func (s *Set) Ranges6() iter.Seq[Range6] {
 			}
 		}
 	}
-}
-
-// Ranges returns the set's maximal ranges without pointers, for callers
-// that handle a hundred thousand of them at a time.
-func (s *Set) Ranges() ([]Range4, []Range6) {
-	if s == nil {
-		return nil, nil
-	}
-	r4 := make([]Range4, len(s.v4))
-	for i, r := range s.v4 {
-		r4[i] = Range4{r.lo, r.hi}
-	}
-	r6 := make([]Range6, len(s.v6))
-	for i, r := range s.v6 {
-		r6[i] = Range6{r.lo.hi, r.lo.lo, r.hi.hi, r.hi.lo}
-	}
-	return r4, r6
 }
