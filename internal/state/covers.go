@@ -158,10 +158,9 @@ func (p coverPatch) apply(list List, s *prefixset.Set) *prefixset.Set {
 // building its own; the state's lock is held only to read the lists.
 type coverCache struct {
 	mu           sync.Mutex
-	valid        bool
 	version      uint64
-	white, black *prefixset.Set
-	full         int // full computations, for tests
+	white, black *prefixset.Set // nil until the first computation
+	full         int            // full computations, for tests
 }
 
 // Covers returns what the tables should hold now, with the version of the
@@ -173,11 +172,11 @@ func (s *State) Covers() (white, black *prefixset.Set, version uint64) {
 	defer c.mu.Unlock()
 	s.mu.Lock()
 	v := s.lists.Version()
-	if c.valid && c.version == v {
+	if c.white != nil && c.version == v {
 		s.mu.Unlock()
 		return c.white, c.black, v
 	}
-	if c.valid {
+	if c.white != nil {
 		if addrs, ok := s.lists.changesSince(c.version); ok {
 			p := s.lists.patch(addrs, c.white, c.black)
 			s.lists.dropChangesUpTo(v)
@@ -190,7 +189,7 @@ func (s *State) Covers() (white, black *prefixset.Set, version uint64) {
 	s.lists.dropChangesUpTo(v)
 	s.mu.Unlock()
 	c.white, c.black = Covers(wb, bb, ignore)
-	c.valid, c.version = true, v
+	c.version = v
 	c.full++
 	return c.white, c.black, v
 }

@@ -317,7 +317,7 @@ func (l *Lists) SetIgnore(nets []netip.Prefix) {
 func (l *Lists) tablesCopy() *Lists {
 	c := &Lists{now: l.now, names: slices.Clone(l.names), ignore: l.ignore, version: l.version}
 	for i, t := range l.tables {
-		ct := &table{v4: maps.Clone(t.v4), v6: maps.Clone(t.v6), extra: make(map[netip.Prefix][]hold, len(t.extra)), lens: t.lens}
+		ct := &table{v4: maps.Clone(t.v4), v6: maps.Clone(t.v6), extra: make(map[netip.Prefix][]hold, len(t.extra))}
 		for p, hs := range t.extra {
 			ct.extra[p] = slices.Clone(hs)
 		}
@@ -377,7 +377,6 @@ func (l *Lists) Delete(list List, p netip.Prefix) bool {
 // and removed as a diff. It returns how many were added and removed.
 func (l *Lists) SetSource(list List, src string, prefixes []netip.Prefix, expires time.Time) (added, removed int) {
 	id := l.id(src)
-	l.version++
 	next := make([]netip.Prefix, 0, len(prefixes))
 	for _, p := range prefixes {
 		next = append(next, p.Masked())
@@ -387,20 +386,22 @@ func (l *Lists) SetSource(list List, src string, prefixes []netip.Prefix, expire
 	old := l.members[list][id]
 	t := l.tables[list]
 	h := hold{src: id, expires: toExpires(expires)}
+	var changed []netip.Prefix
 	for _, p := range next {
 		if _, found := slices.BinarySearchFunc(old, p, netipx.ComparePrefix); !found {
-			added++
-			l.logChange(p)
+			changed = append(changed, p)
 		}
 		t.set(p, h)
 	}
+	added = len(changed)
 	for _, p := range old {
 		if _, found := slices.BinarySearchFunc(next, p, netipx.ComparePrefix); !found {
 			t.remove(p, id)
-			l.logChange(p)
-			removed++
+			changed = append(changed, p)
 		}
 	}
+	removed = len(changed) - added
+	l.changed(changed...)
 	if len(next) == 0 {
 		delete(l.members[list], id)
 	} else {
@@ -457,10 +458,11 @@ func (l *Lists) Expire() []Removal {
 		})
 	}
 	if len(out) > 0 {
-		l.version++
-		for _, r := range out {
-			l.logChange(r.Prefix)
+		gone := make([]netip.Prefix, len(out))
+		for i, r := range out {
+			gone[i] = r.Prefix
 		}
+		l.changed(gone...)
 	}
 	slices.SortFunc(out, func(a, b Removal) int {
 		if a.List != b.List {
