@@ -359,13 +359,15 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 	backend, cfg, pushed := d.backend, d.cfg, d.pushedCount
 	d.mu.Unlock()
 	held := [2]int{d.state.Len(state.White), d.state.Len(state.Black)}
+	// Plain show stats answers at once at any size, from the counters the
+	// kernel sums (rules, pf's tables); -v may read every element.
+	hc, fromHits := backend.(pftable.HitCounter)
+	fromHits = fromHits && !req.Verbose
 	var views []statsView
 	for i, t := range []string{tableName(cfg.White), tableName(cfg.Black)} {
-		// Plain show stats answers at once at any size, from the counters
-		// the kernel sums (rules, pf's tables); -v may read every element.
 		var st pftable.Stats
 		var err error
-		if hc, ok := backend.(pftable.HitCounter); ok && !req.Verbose {
+		if fromHits {
 			st, err = hc.Hits(ctx, t)
 		} else {
 			st, err = backend.Stats(ctx, t)
@@ -390,7 +392,7 @@ func (d *Daemon) showStats(ctx context.Context, w io.Writer, req control.Request
 	}
 	for _, v := range views {
 		counters := "packets - bytes - (not counted by the " + backend.Kind() + " backend)"
-		if _, ok := backend.(pftable.HitCounter); ok && !req.Verbose {
+		if fromHits {
 			counters = "packets - bytes - (no rule counts them; -v sums the element counters)"
 		}
 		if v.Packets != nil {

@@ -38,7 +38,6 @@ func contentOf(s *prefixset.Set) nftContent { return contentInto(nftContent{}, s
 // not allocate one anew.
 func contentInto(dst nftContent, s *prefixset.Set) nftContent {
 	// Count first: exact allocations where dst is short.
-	var n nftContent
 	var h4, h6 int
 	for r := range s.Ranges4() {
 		if r.Lo == r.Hi {
@@ -51,9 +50,10 @@ func contentInto(dst nftContent, s *prefixset.Set) nftContent {
 		}
 	}
 	v4, v6 := s.RangeCount()
-	n.ranges4, n.hosts4 = reuse(dst.ranges4, v4-h4), reuse(dst.hosts4, h4)
-	n.ranges6, n.hosts6 = reuse(dst.ranges6, v6-h6), reuse(dst.hosts6, h6)
-	c := n
+	c := nftContent{
+		ranges4: reuse(dst.ranges4, v4-h4), hosts4: reuse(dst.hosts4, h4),
+		ranges6: reuse(dst.ranges6, v6-h6), hosts6: reuse(dst.hosts6, h6),
+	}
 	for r := range s.Ranges4() {
 		if r.Lo == r.Hi {
 			c.hosts4 = append(c.hosts4, r.Lo)
