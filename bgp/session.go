@@ -507,7 +507,6 @@ func (s *session) reader(c *conn, hold time.Duration) error {
 			if err := s.sp.apply(s.name(), &u, s.n.MaxPrefix); err != nil {
 				var ne *notifyError
 				if errors.As(err, &ne) && ne.code == errCease && ne.sub == ceaseMaxPrefix {
-					ne.data = maxPrefixData(u.announced, s.n.MaxPrefix)
 					s.mu.Lock()
 					s.refuseUntil, s.state = time.Now().Add(maxPrefixIdle), "idle"
 					s.mu.Unlock()
@@ -522,13 +521,12 @@ func (s *session) reader(c *conn, hold time.Duration) error {
 	}
 }
 
-// maxPrefixData is the Cease's data (RFC 4486): the family and the limit.
-func maxPrefixData(ps []netip.Prefix, max uint32) []byte {
+// maxPrefixData is the Cease's data (RFC 4486): the family of p, the
+// route past the limit, and the limit.
+func maxPrefixData(p netip.Prefix, max uint32) []byte {
 	afi := uint16(afiIPv4)
-	for _, p := range ps {
-		if !p.Addr().Is4() {
-			afi = afiIPv6
-		}
+	if !p.Addr().Is4() {
+		afi = afiIPv6
 	}
 	b := binary.BigEndian.AppendUint16(nil, afi)
 	b = append(b, safiUnicast)

@@ -1,8 +1,10 @@
 package bgp
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -219,5 +221,30 @@ func TestHostileNeighbor(t *testing.T) {
 	}
 	if n := neighbor(t, a); !strings.Contains(n.LastError, "sent notification") {
 		t.Errorf("last error %q", n.LastError)
+	}
+}
+
+// The max-prefix Cease names the family whose limit was passed (RFC
+// 4486), also in an UPDATE that carries both; routes a previous session
+// left count against the limit once sent again.
+func TestMaxPrefixCease(t *testing.T) {
+	sp := &Speaker{cfg: Config{White: DefaultWhiteCommunity, Black: DefaultBlackCommunity}, rib: make(map[string]*ribIn)}
+	black := []uint32{DefaultBlackCommunity}
+	if err := sp.apply("n", &update{announced: pfx("192.0.2.1/32", "192.0.2.2/32"), communities: black}, 2); err != nil {
+		t.Fatal(err)
+	}
+	err := sp.apply("n", &update{announced: pfx("2001:db8::1/128", "192.0.2.3/32"), communities: black}, 2)
+	var ne *notifyError
+	if !errors.As(err, &ne) || ne.sub != ceaseMaxPrefix {
+		t.Fatalf("third IPv4 route: %v", err)
+	}
+	if want := []byte{0, afiIPv4, safiUnicast, 0, 0, 0, 2}; !bytes.Equal(ne.data, want) {
+		t.Errorf("Cease data %v, want %v (IPv4, limit 2)", ne.data, want)
+	}
+	// A new session, with the limit lowered to 1: the two old routes
+	// sent again are two of this session's.
+	sp.sessionUp("n")
+	if err := sp.apply("n", &update{announced: pfx("192.0.2.1/32", "192.0.2.2/32"), communities: black}, 1); !errors.As(err, &ne) {
+		t.Errorf("two old routes sent again under a limit of 1: %v", err)
 	}
 }

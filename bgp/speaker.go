@@ -325,13 +325,14 @@ func (sp *Speaker) apply(neighbor string, u *update, max uint32) error {
 			r.del(p) // a route that names no list replaces one that did
 			continue
 		}
-		if _, ok := r.routes[p]; !ok && max > 0 {
+		if e, ok := r.routes[p]; (!ok || e.gen != r.gen) && max > 0 { // not yet counted
 			n := r.n4
 			if !p.Addr().Is4() {
 				n = r.n6
 			}
 			if uint32(n) >= max {
-				return &notifyError{code: errCease, sub: ceaseMaxPrefix, why: fmt.Sprintf("more than %d routes of one family", max)}
+				return &notifyError{code: errCease, sub: ceaseMaxPrefix, data: maxPrefixData(p, max),
+					why: fmt.Sprintf("more than %d routes of one family", max)}
 			}
 		}
 		r.set(p, list)
