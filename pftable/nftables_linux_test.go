@@ -562,6 +562,19 @@ func TestNFTablesRestartProvesWithoutReading(t *testing.T) {
 	}
 }
 
+// holdReads makes n's next background read wait: started is closed when
+// it begins, it reads once release is closed, and drifted gets a value
+// when a read found the sets changed.
+func holdReads(n *NFTables) (started, release, drifted chan struct{}) {
+	started, release, drifted = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	n.beforeRead = func() {
+		close(started)
+		<-release
+	}
+	n.NotifyDrift(func() { drifted <- struct{}{} })
+	return started, release, drifted
+}
+
 // A read of the sets after a foreign commit runs in the background:
 // syncs go on meanwhile, what they change is not mistaken for drift, and
 // what changed behind spfd's back is repaired by the sync after the read.
@@ -581,13 +594,7 @@ func TestNFTablesReadDoesNotBlockSyncs(t *testing.T) {
 	nft(t, "delete", "element", "inet", "spfdbg", "black4h", "{ 192.0.2.1 }")
 	nft(t, "add", "element", "inet", "spfdbg", "black4h", "{ 192.0.2.99 }")
 	n.ForeignRereadAfter = 0
-	started, release := make(chan struct{}), make(chan struct{})
-	n.beforeRead = func() {
-		close(started)
-		<-release
-	}
-	drifted := make(chan struct{}, 1)
-	n.NotifyDrift(func() { drifted <- struct{}{} })
+	started, release, drifted := holdReads(n)
 	if err := n.Sync(ctx, "black", set); err != nil {
 		t.Fatal(err)
 	}
@@ -709,13 +716,7 @@ func TestNFTablesSettleAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	started, release := make(chan struct{}), make(chan struct{})
-	n.beforeRead = func() {
-		close(started)
-		<-release
-	}
-	drifted := make(chan struct{}, 1)
-	n.NotifyDrift(func() { drifted <- struct{}{} })
+	started, release, drifted := holdReads(n)
 	// 192.0.2.3 went while spfd was down; 198.18.0.1 came.
 	want := setOf("10.0.0.0/29", "10.0.0.8/31", "192.0.2.1/32", "198.18.0.1/32", "2001:db8::/64")
 	if err := n.Sync(ctx, "black", want); err != nil {
