@@ -418,16 +418,16 @@ func TestStatusSaysReadingBack(t *testing.T) {
 // start) and for an entry added since the last sync.
 func TestExemptBeforeSync(t *testing.T) {
 	h := newHarness(t, exampleZone, "whitelist 198.51.100.0/24")
-	if !h.d.exempt(netip.MustParseAddr("198.51.100.9")) {
+	if !h.d.state.Exempt(netip.MustParseAddr("198.51.100.9")) {
 		t.Error("a configured whitelist network is not exempt before the first sync")
 	}
-	if h.d.exempt(netip.MustParseAddr("203.0.113.9")) {
+	if h.d.state.Exempt(netip.MustParseAddr("203.0.113.9")) {
 		t.Error("an address outside the whitelist is exempt")
 	}
 	if err := h.d.state.Commit(state.Op{Op: "add", List: "white", Prefix: netip.MustParsePrefix("192.0.2.77/32"), Source: state.SourceManual}); err != nil {
 		t.Fatal(err)
 	}
-	if !h.d.exempt(netip.MustParseAddr("192.0.2.77")) || !h.d.exempt(netip.MustParseAddr("::ffff:192.0.2.77")) {
+	if !h.d.state.Exempt(netip.MustParseAddr("192.0.2.77")) || !h.d.state.Exempt(netip.MustParseAddr("::ffff:192.0.2.77")) {
 		t.Error("a whitelist entry added since the last sync is not exempt")
 	}
 }

@@ -45,7 +45,7 @@ func TestFsyncOutsideTheLock(t *testing.T) {
 	<-syncing // the add is in fsync now
 	answered := make(chan struct{})
 	go func() {
-		h.d.exempt(netip.MustParseAddr("198.51.100.1"))
+		h.d.state.Exempt(netip.MustParseAddr("198.51.100.1"))
 		h.d.showStatus(context.Background(), io.Discard, control.Request{})
 		close(answered)
 	}()

@@ -89,7 +89,7 @@ func (ls *logSet) stop() {
 // ctx ends. One processor serves all its files: a threshold counts across
 // them.
 func (d *Daemon) runSource(ctx context.Context, src config.LogSource) {
-	proc := logwatch.NewProcessor(src, d.exempt)
+	proc := logwatch.NewProcessor(src, d.state.Exempt)
 	// Unauthenticated sessions from the host's own and the ignore
 	// networks submit local users' mail (capture).
 	proc.LocalNet = func(a netip.Addr) bool { return d.state.Ignore().ContainsAddr(a) }
@@ -157,14 +157,6 @@ func evidence(source, line string) string {
 		line = line[:maxEvidence] + "..."
 	}
 	return source + ": " + strconv.QuoteToASCII(line)
-}
-
-// exempt says whether an address is never counted: whitelisted or in an
-// ignore network. It asks the lists, not the last push: logs are followed
-// from the start, before the first sync, and a whitelist entry counts
-// from the moment it is added.
-func (d *Daemon) exempt(a netip.Addr) bool {
-	return d.state.Ignore().ContainsAddr(a) || d.state.Whitelisted(a)
 }
 
 // applyOutcomes blacklists and captures what a batch of lines asked for,

@@ -411,13 +411,15 @@ func (s *State) ListExcept(list List, skip func(src string) bool) *prefixset.Set
 	return b.Set()
 }
 
-// Whitelisted reports whether an entry of the whitelist holds a, as the
-// lists are now: the log followers ask it of every event, which may come
-// before the first sync has pushed anything.
-func (s *State) Whitelisted(a netip.Addr) bool {
+// Exempt reports whether a is never counted against: in an ignore
+// network, or held by an entry of the whitelist. It asks the lists, not
+// the last push: the log followers ask it of every event, from the start
+// (before the first sync), and a whitelist entry counts from the moment
+// it is added.
+func (s *State) Exempt(a netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lists.tables[White].covered(a.Unmap())
+	return s.lists.Ignore().ContainsAddr(a) || s.lists.tables[White].covered(a.Unmap())
 }
 
 // Ignore returns the networks never blacklisted.
