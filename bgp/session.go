@@ -215,8 +215,7 @@ func (c *conn) shutdown(err error) {
 	var ne *notifyError
 	if errors.As(err, &ne) {
 		c.wmu.Lock()
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Conn.Write(marshalNotification(ne))
+		notifyOn(c.Conn, ne)
 		c.wmu.Unlock()
 	}
 	c.close()
@@ -339,10 +338,16 @@ func (s *session) keepFirst(a, b *conn) bool {
 	return (ours > theirs) == a.outgoing
 }
 
+// refuse turns a connection away with e.
 func refuse(c net.Conn, e *notifyError) {
+	notifyOn(c, e)
+	c.Close()
+}
+
+// notifyOn sends e, giving a neighbor that does not read a second.
+func notifyOn(c net.Conn, e *notifyError) {
 	c.SetWriteDeadline(time.Now().Add(time.Second))
 	c.Write(marshalNotification(e))
-	c.Close()
 }
 
 // dial connects to the neighbor: plain TCP, the TCP-MD5 key and the TTL
