@@ -87,94 +87,142 @@ func parseSSHD(msg string, e *Event) bool {
 			msg = after
 		}
 	}
-	// Messages whose address stands before any text the client chose can
-	// be read at any length; the others not near the cut.
-	if msg != "" && (msg[0] == 'R' || msg[0] == 'r' || strings.HasPrefix(msg, "error: Received ")) {
+	if msg == "" {
+		return false
+	}
+	// The first byte picks the few messages a line can be: most lines of
+	// a busy log (sessions, key exchanges) are none of them, and are
+	// turned away without a string compared.
+	switch msg[0] {
+	case 'R', 'r':
+		// Messages whose address stands before any text the client
+		// chose can be read at any length; the others not near the cut.
 		return parseSSHDAddressFirst(msg, e)
+	case 'e':
+		if strings.HasPrefix(msg, "error: Received ") {
+			return parseSSHDAddressFirst(msg, e)
+		}
+	case 'U', 'I', 'F', 'm', 'C', 'D':
+	default:
+		return false
 	}
 	if len(msg) >= sshNearCut {
 		return false
 	}
-	if msg != "" && (msg[0] == 'U' || strings.HasPrefix(msg, "error: PAM: ") || strings.HasPrefix(msg, "Disconnecting ")) {
+	switch msg[0] {
+	case 'U':
 		return parseSSHDMore(msg, e)
-	}
-	if rest, ok := strings.CutPrefix(msg, "Invalid user "); ok {
+	case 'I':
+		rest, ok := strings.CutPrefix(msg, "Invalid user ")
+		if !ok {
+			return false
+		}
 		// Invalid user U from IP port N (older: without the port)
 		user, addr, port, ok := cutFromAddrPort(rest, true)
 		if !ok {
 			return false
 		}
 		*e = Event{Kind: SSHInvalidUser, Addr: addr, Port: port, User: user, Invalid: true}
-
 		return true
-	}
-	if rest, ok := strings.CutPrefix(msg, "Failed "); ok {
-		// Failed <method> for [invalid user ]U from IP port N ssh2[: KEY FP]
-		method, rest, ok := strings.Cut(rest, " for ")
-		if !ok || !authMethod(method) {
-			return false
-		}
-		invalid := false
-		if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
-			rest, invalid = r, true
-		} else if r, ok := strings.CutPrefix(rest, "<invalid username> "); ok {
-			rest, invalid = "<invalid username> "+r, true // Solaris
-		}
-		user, addr, port, ok := cutFailed(rest)
+	case 'F':
+		rest, ok := strings.CutPrefix(msg, "Failed ")
 		if !ok {
 			return false
 		}
-		*e = Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: invalid, Method: method}
-
-		return true
-	}
-	rest := strings.TrimPrefix(msg, "error: ")
-	if rest, ok := strings.CutPrefix(rest, "maximum authentication attempts exceeded for "); ok {
-		invalid := false
-		if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
-			rest, invalid = r, true
+		return parseSSHDFailed(rest, e)
+	case 'e':
+		if strings.HasPrefix(msg, "error: PAM: ") {
+			return parseSSHDMore(msg, e)
 		}
-		base, ok := strings.CutSuffix(rest, " ssh2 [preauth]")
+		rest, ok := strings.CutPrefix(msg, "error: ")
+		return ok && parseSSHDMaxAuth(rest, e)
+	case 'm':
+		return parseSSHDMaxAuth(msg, e)
+	case 'D':
+		if strings.HasPrefix(msg, "Disconnecting ") {
+			return parseSSHDMore(msg, e)
+		}
+		rest, ok := strings.CutPrefix(msg, "Disconnected from ")
+		return ok && parseSSHDPreauth(rest, e)
+	case 'C':
+		rest, ok := strings.CutPrefix(msg, "Connection closed by ")
 		if !ok {
-			return false
+			rest, ok = strings.CutPrefix(msg, "Connection reset by ")
 		}
-		user, addr, port, ok := cutFromAddrPort(base, false)
-		if !ok {
-			return false
-		}
-		*e = Event{Kind: SSHMaxAuth, Addr: addr, Port: port, User: user, Invalid: invalid}
-
-		return true
-	}
-	for _, prefix := range []string{"Connection closed by ", "Connection reset by ", "Disconnected from "} {
-		rest, ok := strings.CutPrefix(msg, prefix)
-		if !ok {
-			continue
-		}
-		// ... invalid|authenticating user U IP port N [preauth]; a bare
-		// "Connection closed by IP port N" is a normal scan or probe.
-		invalid := false
-		switch {
-		case strings.HasPrefix(rest, "invalid user "):
-			rest, invalid = rest[len("invalid user "):], true
-		case strings.HasPrefix(rest, "authenticating user "):
-			rest = rest[len("authenticating user "):]
-		default:
-			return false
-		}
-		base, ok := strings.CutSuffix(rest, " [preauth]")
-		if !ok {
-			return false
-		}
-		user, addr, port, ok := cutAddrPort(base)
-		if !ok {
-			return false
-		}
-		*e = Event{Kind: SSHPreauth, Addr: addr, Port: port, User: user, Invalid: invalid}
-
-		return true
+		return ok && parseSSHDPreauth(rest, e)
 	}
 	return false
+}
+
+// parseSSHDFailed reads what follows "Failed ": "<method> for [invalid
+// user ]U from IP port N ssh2[: KEY FP]".
+func parseSSHDFailed(rest string, e *Event) bool {
+	method, rest, ok := strings.Cut(rest, " for ")
+	if !ok || !authMethod(method) {
+		return false
+	}
+	invalid := false
+	if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
+		rest, invalid = r, true
+	} else if r, ok := strings.CutPrefix(rest, "<invalid username> "); ok {
+		rest, invalid = "<invalid username> "+r, true // Solaris
+	}
+	user, addr, port, ok := cutFailed(rest)
+	if !ok {
+		return false
+	}
+	*e = Event{Kind: SSHFailed, Addr: addr, Port: port, User: user, Invalid: invalid, Method: method}
+	return true
+}
+
+// parseSSHDMaxAuth reads "maximum authentication attempts exceeded for
+// [invalid user ]U from IP port N ssh2 [preauth]" (after "error: " in
+// current versions).
+func parseSSHDMaxAuth(msg string, e *Event) bool {
+	rest, ok := strings.CutPrefix(msg, "maximum authentication attempts exceeded for ")
+	if !ok {
+		return false
+	}
+	invalid := false
+	if r, ok := strings.CutPrefix(rest, "invalid user "); ok {
+		rest, invalid = r, true
+	}
+	base, ok := strings.CutSuffix(rest, " ssh2 [preauth]")
+	if !ok {
+		return false
+	}
+	user, addr, port, ok := cutFromAddrPort(base, false)
+	if !ok {
+		return false
+	}
+	*e = Event{Kind: SSHMaxAuth, Addr: addr, Port: port, User: user, Invalid: invalid}
+	return true
+}
+
+// parseSSHDPreauth reads what follows "Connection closed by ",
+// "Connection reset by " or "Disconnected from ": "invalid|authenticating
+// user U IP port N [preauth]". A bare "Connection closed by IP port N" is
+// a normal scan or probe.
+func parseSSHDPreauth(rest string, e *Event) bool {
+	invalid := false
+	switch {
+	case strings.HasPrefix(rest, "invalid user "):
+		rest, invalid = rest[len("invalid user "):], true
+	case strings.HasPrefix(rest, "authenticating user "):
+		rest = rest[len("authenticating user "):]
+	default:
+		return false
+	}
+	base, ok := strings.CutSuffix(rest, " [preauth]")
+	if !ok {
+		return false
+	}
+	user, addr, port, ok := cutAddrPort(base)
+	if !ok {
+		return false
+	}
+	*e = Event{Kind: SSHPreauth, Addr: addr, Port: port, User: user, Invalid: invalid}
+	return true
 }
 
 // cutFailed splits what follows "Failed <method> for [invalid user ]":
