@@ -237,6 +237,23 @@ func month(s string) (time.Month, bool) {
 // in the line is message text. year fills in the classic format's
 // missing year (a date in the future means last year).
 func ParseSyslog(line string, now time.Time) (Header, bool) {
+	return parseSyslog(line, now, nil)
+}
+
+// A stampCache remembers the last classic timestamp a parser read, and
+// its time: a log has many lines a second, and reading a timestamp costs
+// more than the rest of the header. One parser owns it; the zero value
+// is empty.
+type stampCache struct {
+	stamp   [15]byte // "Nov  1 00:00:00", the day padded
+	quarter int64    // now.Unix()/900 when read: the year follows from now
+	loc     *time.Location
+	t       time.Time
+	valid   bool
+}
+
+// parseSyslog is ParseSyslog with a timestamp cache (nil: none).
+func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 	var h Header
 	if len(line) > MaxLine {
 		return h, false
@@ -248,18 +265,27 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 		rest = rest[:4] + " " + rest[4:]
 	}
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
-		mon, ok := month(rest[:3])
-		if !ok {
-			return h, false
+		if cache != nil && cache.valid && rest[:15] == string(cache.stamp[:]) &&
+			cache.quarter == now.Unix()/900 && cache.loc == now.Location() {
+			h.Time = cache.t
+		} else {
+			mon, ok := month(rest[:3])
+			if !ok {
+				return h, false
+			}
+			day, ok1 := twoDigits(rest[4:6], true)
+			hh, ok2 := twoDigits(rest[7:9], false)
+			mm, ok3 := twoDigits(rest[10:12], false)
+			ss, ok4 := twoDigits(rest[13:15], false)
+			if !ok1 || !ok2 || !ok3 || !ok4 {
+				return h, false
+			}
+			h.Time = classicTime(now, mon, day, hh, mm, ss)
+			if cache != nil {
+				copy(cache.stamp[:], rest[:15])
+				cache.quarter, cache.loc, cache.t, cache.valid = now.Unix()/900, now.Location(), h.Time, true
+			}
 		}
-		day, ok1 := twoDigits(rest[4:6], true)
-		hh, ok2 := twoDigits(rest[7:9], false)
-		mm, ok3 := twoDigits(rest[10:12], false)
-		ss, ok4 := twoDigits(rest[13:15], false)
-		if !ok1 || !ok2 || !ok3 || !ok4 {
-			return h, false
-		}
-		h.Time = classicTime(now, mon, day, hh, mm, ss)
 		rest = rest[16:]
 	} else {
 		ts, after, ok := strings.Cut(rest, " ")

@@ -87,7 +87,7 @@ var families = []Family{
 				return s, err
 			},
 		},
-		NewParser: func(config.LogSource) Parser { return sshdParser{} },
+		NewParser: func(config.LogSource) Parser { return &sshdParser{} },
 		Program:   IsSSHDProgram,
 	},
 	{
@@ -218,12 +218,14 @@ func MailOptions(src config.LogSource) MailSettings {
 	return s
 }
 
-type sshdParser struct{}
+// sshdParser keeps the last timestamp it read, so one goroutine uses it.
+type sshdParser struct{ stamps stampCache }
 
-// Line accepts a journal MESSAGE (no syslog header) too.
-func (sshdParser) Line(line string, now time.Time, e *Event) bool { return parseSSHDLine(line, now, e) }
+func (p *sshdParser) Line(line string, now time.Time, e *Event) bool {
+	return parseSSHDLine(line, now, e, &p.stamps)
+}
 
-func (sshdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) {
+func (*sshdParser) Journal(e JournalEntry, _ time.Time) (Event, bool) {
 	if !IsSSHDProgram(e.Comm) {
 		return Event{}, false
 	}

@@ -19,12 +19,14 @@ func IsSSHDProgram(p string) bool {
 // ParseSSHDLine parses one syslog line of sshd.
 func ParseSSHDLine(line string, now time.Time) (Event, bool) {
 	var e Event
-	ok := parseSSHDLine(line, now, &e)
+	ok := parseSSHDLine(line, now, &e, nil)
 	return e, ok
 }
 
-func parseSSHDLine(line string, now time.Time, e *Event) bool {
-	h, ok := ParseSyslog(line, now)
+// parseSSHDLine is ParseSSHDLine writing into e, with a timestamp cache
+// (nil: none).
+func parseSSHDLine(line string, now time.Time, e *Event, stamps *stampCache) bool {
+	h, ok := parseSyslog(line, now, stamps)
 	if !ok || !IsSSHDProgram(h.Program) {
 		return false
 	}

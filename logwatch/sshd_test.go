@@ -45,6 +45,58 @@ func TestParseSyslog(t *testing.T) {
 	}
 }
 
+// TestStampCacheAgrees parses a sequence of lines with one timestamp
+// cache and checks every header against a parse without it: repeated
+// stamps, a clock that moves into the next year (the same stamp then
+// means another year), a clock in another zone, and bad stamps between
+// good ones.
+func TestStampCacheAgrees(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec31 := time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC)
+	jan1 := time.Date(2027, 1, 1, 0, 0, 10, 0, time.UTC)
+	steps := []struct {
+		line string
+		now  time.Time
+	}{
+		{"Dec 31 22:59:59 mx1 sshd[1]: a", dec31},
+		{"Dec 31 22:59:59 mx1 sshd[2]: b", dec31},
+		// A clock a little behind the logger's at New Year: the stamp is
+		// this year's first second until the clock's year turns too.
+		{"Jan  1 00:00:05 mx1 sshd[3]: c", dec31.Add(59*time.Minute + 59*time.Second)},
+		{"Jan  1 00:00:05 mx1 sshd[3]: d", dec31.Add(59*time.Minute + 59*time.Second)},
+		{"Jan  1 00:00:05 mx1 sshd[3]: e", jan1},
+		{"Jan  1 00:00:05 mx1 sshd[3]: f", jan1.In(berlin)},
+		{"Dec 31 22:59:59 mx1 sshd[3]: g", dec31},
+		{"Dec 31 22:59:60 mx1 sshd[3]: leap", dec31},
+		{"Dex 31 22:59:59 mx1 sshd[3]: bad month", dec31},
+		{"Dec 31 22:59:59 mx1 sshd[3]: again", dec31},
+		{"Dec 31 22:59:59 mx1 sshd[3]: and again", dec31},
+		{"Dec  1 00:00:00 mx1 sshd[3]: padded", dec31},
+		{"Dec 1 00:00:00 mx1 sshd[3]: unpadded", dec31},
+		{"2026-12-31T22:59:59Z mx1 sshd[3]: rfc3339", dec31},
+		{"Dec 31 22:59:59 mx1 sshd[3]: after", dec31},
+	}
+	var cache stampCache
+	hits := 0
+	for _, st := range steps {
+		hit := cache.valid && len(st.line) >= 15 && st.line[:15] == string(cache.stamp[:]) && cache.quarter == st.now.Unix()/900 && cache.loc == st.now.Location()
+		got, gotOK := parseSyslog(st.line, st.now, &cache)
+		want, wantOK := ParseSyslog(st.line, st.now)
+		if gotOK != wantOK || got != want {
+			t.Errorf("%q at %v: cached %+v %v, uncached %+v %v", st.line, st.now, got, gotOK, want, wantOK)
+		}
+		if hit {
+			hits++
+		}
+	}
+	if hits < 3 {
+		t.Errorf("the cache answered %d times, want at least 3: it is not used", hits)
+	}
+}
+
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func TestParseSSHD(t *testing.T) {

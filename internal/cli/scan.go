@@ -58,6 +58,11 @@ type scanner struct {
 	out    *bufio.Writer
 	shards []*shard
 	lines  int
+	// newProcs makes a processor per family. Shards apply the rules with
+	// theirs; each parsing worker has its own too, as a parser keeps
+	// state (the last timestamp it read).
+	newProcs func() []*logwatch.Processor
+	parsers  [][]*logwatch.Processor // by worker
 
 	readSize int // chunkSize; smaller in tests
 }
@@ -75,6 +80,10 @@ type shard struct {
 
 	lastBan     *banSummary
 	lastBanAddr netip.Addr
+	// The last address reported, formatted: one connection's lines come
+	// together, so most reports name the address of the one before.
+	lastAddr     netip.Addr
+	lastAddrText []byte
 }
 
 type banSummary struct {
@@ -195,9 +204,8 @@ func newScanner(cfg *config.Config, typ string, w io.Writer, shards int) *scanne
 
 		readSize: chunkSize,
 	}
-	for range max(1, shards) {
-		sh := &shard{bans4: make(map[uint32]*banSummary), bans6: make(map[[16]byte]*banSummary), capture: make(map[string]int)}
-		sh.procs = make([]*logwatch.Processor, len(fams))
+	s.newProcs = func() []*logwatch.Processor {
+		procs := make([]*logwatch.Processor, len(fams))
 		for fam := famNone + 1; fam < len(fams); fam++ {
 			src := config.DefaultLogSource(fams[fam].Name)
 			if m, ok := src.Settings.(logwatch.MailSettings); ok {
@@ -212,8 +220,13 @@ func newScanner(cfg *config.Config, typ string, w io.Writer, shards int) *scanne
 			}
 			p := logwatch.NewProcessor(src, exempt)
 			p.UseLineTime = true // windows over the lines' own times
-			sh.procs[fam] = p
+			procs[fam] = p
 		}
+		return procs
+	}
+	for range max(1, shards) {
+		sh := &shard{bans4: make(map[uint32]*banSummary), bans6: make(map[[16]byte]*banSummary), capture: make(map[string]int)}
+		sh.procs = s.newProcs()
 		s.shards = append(s.shards, sh)
 	}
 	return s
@@ -259,7 +272,10 @@ func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome
 	case bs != nil:
 		b = append(b, bs.text...) // formatted once per address
 	default:
-		b = o.Addr.AppendTo(b)
+		if o.Addr != sh.lastAddr {
+			sh.lastAddr, sh.lastAddrText = o.Addr, o.Addr.AppendTo(sh.lastAddrText[:0])
+		}
+		b = append(b, sh.lastAddrText...)
 	}
 	b = append(b, '\t')
 	b = append(b, o.Reason...)

@@ -75,11 +75,14 @@ var chunkPool = sync.Pool{New: func() any { return &chunk{buf: make([]byte, 0, c
 // four times that are dropped.
 const chunkSize = 64 << 10
 
-// scan reads r in chunks of whole lines, parses them on every core (sshd
-// and httpd parsers are pure), applies the rules in shards, and writes the
-// reports in line order.
+// scan reads r in chunks of whole lines, parses them on every core (each
+// worker with parsers of its own), applies the rules in shards, and writes
+// the reports in line order.
 func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 	workers := max(1, runtime.GOMAXPROCS(0))
+	for len(s.parsers) < workers {
+		s.parsers = append(s.parsers, s.newProcs())
+	}
 	jobs := make(chan *chunk, workers)
 	toShard := make([]chan *chunk, len(s.shards))
 	for i := range toShard {
@@ -87,12 +90,12 @@ func (s *scanner) scan(ctx context.Context, r io.Reader, prefix string) error {
 	}
 	toWriter := make(chan *chunk, 2*workers+2)
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for c := range jobs {
-				s.parseChunk(c)
+				s.parseChunk(c, s.parsers[w])
 				close(c.done)
 			}
 		}()
@@ -228,9 +231,8 @@ func (s *scanner) readChunks(ctx context.Context, r io.Reader, send func(*chunk)
 
 // parseChunk parses a chunk's lines and sorts the events by shard; mail
 // lines wait for shard 0, whose parser joins them by session and queue id.
-func (s *scanner) parseChunk(c *chunk) {
+func (s *scanner) parseChunk(c *chunk, parsers []*logwatch.Processor) {
 	text := c.text
-	parser := s.shards[0]
 	for n := c.firstLine; text != ""; n++ {
 		line, rest, _ := strings.Cut(text, "\n")
 		text = rest
@@ -252,7 +254,7 @@ func (s *scanner) parseChunk(c *chunk) {
 			}
 			p := &c.parsed[len(c.parsed)-1]
 			p.line, p.fam, p.raw = n, fam, ""
-			if !parser.procs[fam].ParseInto(line, s.now, &p.ev) {
+			if !parsers[fam].ParseInto(line, s.now, &p.ev) {
 				c.parsed = c.parsed[:len(c.parsed)-1]
 				continue
 			}
