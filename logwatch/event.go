@@ -168,11 +168,11 @@ func decimal(s string, maxDigits int) (int, bool) {
 	}
 	n := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
+		d := uint(s[i]) - '0' // wraps for bytes below '0'
+		if d > 9 {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int(d)
 	}
 	return n, true
 }
@@ -245,8 +245,10 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 // more than the rest of the header. One parser owns it; the zero value
 // is empty.
 type stampCache struct {
-	stamp   [15]byte // "Nov  1 00:00:00", the day padded
-	quarter int64    // now.Unix()/900 when read: the year follows from now
+	// "Nov  1 00:00:00", the day padded, as two overlapping words:
+	// bytes 0-7 and 7-14, compared with two loads.
+	stamp   [2]uint64
+	quarter int64 // now.Unix()/900 when read: the year follows from now
 	loc     *time.Location
 	t       time.Time
 	valid   bool
@@ -265,7 +267,7 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 		rest = rest[:4] + " " + rest[4:]
 	}
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
-		if cache != nil && cache.valid && rest[:15] == string(cache.stamp[:]) &&
+		if cache != nil && cache.valid && le64(rest) == cache.stamp[0] && le64(rest[7:]) == cache.stamp[1] &&
 			cache.quarter == now.Unix()/900 && cache.loc == now.Location() {
 			h.Time = cache.t
 		} else {
@@ -282,7 +284,7 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 			}
 			h.Time = classicTime(now, mon, day, hh, mm, ss)
 			if cache != nil {
-				copy(cache.stamp[:], rest[:15])
+				cache.stamp = [2]uint64{le64(rest), le64(rest[7:])}
 				cache.quarter, cache.loc, cache.t, cache.valid = now.Unix()/900, now.Location(), h.Time, true
 			}
 		}
@@ -336,14 +338,22 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 	if prog == "" {
 		return h, false
 	}
-	for i := 0; i < len(prog); i++ {
-		if c := prog[i]; c == ' ' || c == '[' || c == ']' {
+	for i := 0; i < len(prog); i++ { // no '[': prog ends before the first
+		if c := prog[i]; c == ' ' || c == ']' {
 			return h, false
 		}
 	}
 	h.Program = prog
 	h.Message = msg
 	return h, true
+}
+
+// le64 reads the first 8 bytes of s as a little-endian word (the compiler
+// makes it one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // syslogDay caches the start of the day classic timestamps fall on.

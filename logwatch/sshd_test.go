@@ -82,7 +82,7 @@ func TestStampCacheAgrees(t *testing.T) {
 	var cache stampCache
 	hits := 0
 	for _, st := range steps {
-		hit := cache.valid && len(st.line) >= 15 && st.line[:15] == string(cache.stamp[:]) && cache.quarter == st.now.Unix()/900 && cache.loc == st.now.Location()
+		hit := cache.valid && len(st.line) >= 15 && le64(st.line) == cache.stamp[0] && le64(st.line[7:]) == cache.stamp[1] && cache.quarter == st.now.Unix()/900 && cache.loc == st.now.Location()
 		got, gotOK := parseSyslog(st.line, st.now, &cache)
 		want, wantOK := ParseSyslog(st.line, st.now)
 		if gotOK != wantOK || got != want {

@@ -65,7 +65,7 @@ func (s *scanner) follow(env Env, path string) error {
 		if fam := s.family(line.Text); fam != famNone {
 			sh := s.shards[0]
 			for _, o := range sh.procs[fam].Line(line.Text, s.now) {
-				buf = sh.appendReport(buf[:0], "", base+line.Num, o)
+				buf = sh.appendReport(buf[:0], "", base+line.Num, &o)
 				s.out.Write(buf)
 			}
 		}

@@ -255,7 +255,7 @@ func (s *scanner) family(line string) int {
 }
 
 // appendReport formats LINENO TAB TYPE TAB ADDRESS-or-DOMAIN TAB REASON.
-func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome) []byte {
+func (sh *shard) appendReport(b []byte, prefix string, n int, o *logwatch.Outcome) []byte {
 	sh.events++
 	var bs *banSummary
 	if o.Action == logwatch.Ban {
@@ -297,7 +297,7 @@ func (sh *shard) appendReport(b []byte, prefix string, n int, o logwatch.Outcome
 }
 
 // banOf records a ban in its address's summary and returns the summary.
-func (sh *shard) banOf(o logwatch.Outcome) *banSummary {
+func (sh *shard) banOf(o *logwatch.Outcome) *banSummary {
 	// An offender's lines come in runs: remember the last one.
 	bs := sh.lastBan
 	if bs == nil || sh.lastBanAddr != o.Addr {

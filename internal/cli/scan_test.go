@@ -204,7 +204,7 @@ func TestScanShardsAgreeWithSequential(t *testing.T) {
 		if fam := ref.family(line); fam != famNone {
 			sh := ref.shards[0]
 			for _, o := range sh.procs[fam].Line(line, ref.now) {
-				buf = sh.appendReport(buf[:0], "", n+1, o)
+				buf = sh.appendReport(buf[:0], "", n+1, &o)
 				ref.out.Write(buf)
 			}
 		}
