@@ -3,6 +3,7 @@ package logwatch
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +64,27 @@ func FuzzParseIPv4(f *testing.F) {
 		wantOK := err == nil && want.Is4()
 		if ok != wantOK || (ok && got != want) {
 			t.Fatalf("parseIPv4(%q) = %v, %v; netip says %v, %v", s, got, ok, want, err)
+		}
+	})
+}
+
+// parseIPv6Hex must agree with netip.ParseAddr wherever it answers, and
+// answer for every address netip reads that has no zone and no embedded
+// IPv4 (else the fast path would quietly go unused).
+func FuzzParseIPv6Hex(f *testing.F) {
+	for _, s := range []string{"::", "::1", "1::", "2001:db8::1", "2001:DB8:0:0:0:0:0:1", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::",
+		"::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8::", "1::2::3", ":1", "1:", "1:::2", "12345::", "::ffff:1.2.3.4", "::ffff:102:304",
+		"fe80::1%eth0", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "", ":", ":::", "g::1", "0000:0000::0001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIPv6Hex(s)
+		want, err := netip.ParseAddr(s)
+		if ok && (err != nil || got != want) {
+			t.Fatalf("parseIPv6Hex(%q) = %v; netip says %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && want.Is6() && want.Zone() == "" && !strings.Contains(s, ".") {
+			t.Fatalf("parseIPv6Hex(%q) refused what netip reads as %v", s, want)
 		}
 	})
 }
