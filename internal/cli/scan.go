@@ -345,34 +345,58 @@ func (sh *shard) eachBan(f func(*banSummary) bool) {
 
 func (s *scanner) summary() {
 	events := 0
-	bans := make(map[netip.Addr]*banSummary)
+	var bans []*banSummary
 	capture := make(map[string]int)
 	for _, sh := range s.shards {
 		events += sh.events
 		for b := range sh.eachBan {
-			a := b.addr
-			if have := bans[a]; have != nil { // mail and sshd in two shards
-				for _, r := range b.rules {
-					if !slices.Contains(have.rules, r) {
-						have.rules = append(have.rules, r)
-					}
-				}
-				have.ttl, have.events = max(have.ttl, b.ttl), have.events+b.events
-				continue
-			}
-			bans[a] = b
+			bans = append(bans, b)
 		}
 		for d, n := range sh.capture {
 			capture[d] += n
 		}
 	}
+	// Sorted, an address that two shards banned (mail and sshd) stands
+	// twice in a row: merge those. It runs after the last line, on one
+	// core, so it builds no map and formats without fmt.
+	slices.SortFunc(bans, func(a, b *banSummary) int { return a.addr.Compare(b.addr) })
+	merged := bans[:0]
+	for _, b := range bans {
+		if n := len(merged); n > 0 && merged[n-1].addr == b.addr {
+			have := merged[n-1]
+			for _, r := range b.rules {
+				if !slices.Contains(have.rules, r) {
+					have.rules = append(have.rules, r)
+				}
+			}
+			have.ttl, have.events = max(have.ttl, b.ttl), have.events+b.events
+			continue
+		}
+		merged = append(merged, b)
+	}
 	fmt.Fprintf(s.out, "# %s, %s\n", syntax.Count(s.lines, "line", "lines"), syntax.Count(events, "event", "events"))
-	addrs := slices.SortedFunc(maps.Keys(bans), netip.Addr.Compare)
-	fmt.Fprintf(s.out, "# would blacklist %s\n", syntax.Count(len(addrs), "address", "addresses"))
-	for _, a := range addrs {
-		bs := bans[a]
-		rules := slices.Sorted(slices.Values(bs.rules))
-		fmt.Fprintf(s.out, "# blacklist %s\t%s\tttl %s\n", a, strings.Join(rules, ","), bs.ttl)
+	fmt.Fprintf(s.out, "# would blacklist %s\n", syntax.Count(len(merged), "address", "addresses"))
+	var line []byte
+	var ttl time.Duration
+	var ttlText string
+	for _, bs := range merged {
+		slices.Sort(bs.rules)
+		if bs.ttl != ttl || ttlText == "" {
+			ttl, ttlText = bs.ttl, bs.ttl.String()
+		}
+		line = append(line[:0], "# blacklist "...)
+		line = append(line, bs.text...)
+		line = append(line, '\t')
+		for i, r := range bs.rules {
+			if i > 0 {
+				line = append(line, ',')
+			}
+			line = append(line, r...)
+		}
+		line = append(line, "\tttl "...)
+		line = append(line, ttlText...)
+		line = append(line, '\n')
+		s.out.Write(line)
 	}
 	domains := slices.Sorted(maps.Keys(capture))
 	fmt.Fprintf(s.out, "# would capture %s\n", syntax.Count(len(domains), "domain", "domains"))

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -214,6 +215,11 @@ func TestScanShardsAgreeWithSequential(t *testing.T) {
 	if !strings.Contains(want.String(), "=> blacklist (sshd)") || !strings.Contains(want.String(), "=> blacklist (httpd-probe)") ||
 		!strings.Contains(want.String(), "=> blacklist (spamtrap)") || !strings.Contains(want.String(), "=> capture") {
 		t.Fatalf("the mixed log does not exercise every rule:\n%.2000s", want.String())
+	}
+	// Addresses that rules of two shards banned (mail is in shard 0) are merged
+	// into one summary line, the rules sorted.
+	if !regexp.MustCompile(`(?m)^# blacklist \S+\thttpd-probe,spamtrap,sshd\tttl 24h0m0s$`).MatchString(want.String()) {
+		t.Fatalf("no address banned by rules of two shards in the summary:\n%s", want.String()[strings.Index(want.String(), "# would blacklist"):])
 	}
 	for _, shards := range []int{1, 2, 5} {
 		var got bytes.Buffer
