@@ -329,11 +329,13 @@ func ParseSyslog(line string, now time.Time) (Header, bool) {
 type stampCache struct {
 	// "Nov  1 00:00:00", the day padded, as two overlapping words:
 	// bytes 0-7 and 7-14, compared with two loads.
-	stamp   [2]uint64
-	quarter int64 // now.Unix()/900 when read: the year follows from now
-	loc     *time.Location
-	t       time.Time
-	valid   bool
+	stamp [2]uint64
+	// The clock when read, to the second: the year, and whether a date
+	// ahead is last year's, follow from it. A scan's clock stands still.
+	now   int64
+	loc   *time.Location
+	t     time.Time
+	valid bool
 }
 
 // parseSyslog is ParseSyslog with a timestamp cache (nil: none).
@@ -350,7 +352,7 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 	}
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
 		if cache != nil && cache.valid && le64(rest) == cache.stamp[0] && le64(rest[7:]) == cache.stamp[1] &&
-			cache.quarter == now.Unix()/900 && cache.loc == now.Location() {
+			cache.now == now.Unix() && cache.loc == now.Location() {
 			h.Time = cache.t
 		} else {
 			mon, ok := month(rest[:3])
@@ -367,7 +369,7 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 			h.Time = classicTime(now, mon, day, hh, mm, ss)
 			if cache != nil {
 				cache.stamp = [2]uint64{le64(rest), le64(rest[7:])}
-				cache.quarter, cache.loc, cache.t, cache.valid = now.Unix()/900, now.Location(), h.Time, true
+				cache.now, cache.loc, cache.t, cache.valid = now.Unix(), now.Location(), h.Time, true
 			}
 		}
 		rest = rest[16:]

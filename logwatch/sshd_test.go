@@ -70,6 +70,10 @@ func TestStampCacheAgrees(t *testing.T) {
 		{"Jan  1 00:00:05 mx1 sshd[3]: e", jan1},
 		{"Jan  1 00:00:05 mx1 sshd[3]: f", jan1.In(berlin)},
 		{"Dec 31 22:59:59 mx1 sshd[3]: g", dec31},
+		// A date two days ahead is this year's; a second later, last
+		// year's: the clock's every second counts, not its quarter hour.
+		{"Nov 29 21:05:00 mx1 sshd[3]: ahead", time.Date(2026, 11, 27, 21, 5, 0, 0, time.UTC)},
+		{"Nov 29 21:05:00 mx1 sshd[3]: ahead", time.Date(2026, 11, 27, 21, 4, 59, 0, time.UTC)},
 		{"Dec 31 22:59:60 mx1 sshd[3]: leap", dec31},
 		{"Dex 31 22:59:59 mx1 sshd[3]: bad month", dec31},
 		{"Dec 31 22:59:59 mx1 sshd[3]: again", dec31},
@@ -82,7 +86,7 @@ func TestStampCacheAgrees(t *testing.T) {
 	var cache stampCache
 	hits := 0
 	for _, st := range steps {
-		hit := cache.valid && len(st.line) >= 15 && le64(st.line) == cache.stamp[0] && le64(st.line[7:]) == cache.stamp[1] && cache.quarter == st.now.Unix()/900 && cache.loc == st.now.Location()
+		hit := cache.valid && len(st.line) >= 15 && le64(st.line) == cache.stamp[0] && le64(st.line[7:]) == cache.stamp[1] && cache.now == st.now.Unix() && cache.loc == st.now.Location()
 		got, gotOK := parseSyslog(st.line, st.now, &cache)
 		want, wantOK := ParseSyslog(st.line, st.now)
 		if gotOK != wantOK || got != want {
