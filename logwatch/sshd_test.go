@@ -101,6 +101,32 @@ func TestStampCacheAgrees(t *testing.T) {
 	}
 }
 
+// FuzzStampCacheAgrees parses lines in turn with one cache and a clock
+// that moves by the fuzzer's steps; each header must equal an uncached
+// parse.
+func FuzzStampCacheAgrees(f *testing.F) {
+	// The clock steps back to Nov 27 21:05:00, where the stamp is 48 hours
+	// ahead (this year's), then a second more (last year's).
+	f.Add("Nov 29 21:05:00 h sshd[1]: a", "Nov 29 21:05:00 h sshd[1]: b", "Dec  1 00:00:00 h sshd[1]: c", int64(-2948094), int64(-1), int64(3600))
+	f.Add("Jan  1 00:00:05 h sshd[1]: a", "Jan 1 00:00:05 h sshd[1]: b", "2026-01-01T00:00:05Z h sshd[1]: c", int64(0), int64(11), int64(0))
+	base := time.Date(2026, 12, 31, 23, 59, 54, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, l1, l2, l3 string, d1, d2, d3 int64) {
+		var cache stampCache
+		now := base
+		for i, st := range []struct {
+			line string
+			step int64
+		}{{l1, d1}, {l2, d2}, {l3, d3}, {l1, 0}, {l2, 0}} {
+			now = now.Add(time.Duration(st.step%(400*24*3600)) * time.Second)
+			got, gotOK := parseSyslog(st.line, now, &cache)
+			want, wantOK := ParseSyslog(st.line, now)
+			if gotOK != wantOK || got != want {
+				t.Fatalf("step %d, %q at %v: cached %+v %v, uncached %+v %v", i, st.line, now, got, gotOK, want, wantOK)
+			}
+		}
+	})
+}
+
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func TestParseSSHD(t *testing.T) {
