@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/spfd/spfd/config"
 	"github.com/spfd/spfd/internal/runtest"
+	"github.com/spfd/spfd/logwatch"
 )
 
 func scanRun(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -324,5 +327,28 @@ func TestScanDashAndInterrupted(t *testing.T) {
 	code = Main(Env{Ctx: ctx, Stdin: strings.NewReader(line), Stdout: &stdout, Stderr: &stderr}, []string{"scan", "-t", "sshd", "../../testdata/logs/authlog"})
 	if code != ExitFailure || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stdout.String(), "# would blacklist") {
 		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr.String(), stdout.String())
+	}
+}
+
+// shardOf spreads addresses over the shards, IPv4 and IPv6 alike, and
+// neighbouring ones too: a shard that got most of them would leave the
+// other cores idle.
+func TestShardOfSpreads(t *testing.T) {
+	for _, shards := range []int{2, 3, 5} {
+		s := newScanner(config.Default(), "sshd", io.Discard, shards)
+		fam := famIndex("sshd")
+		for _, family := range []string{"10.0.%d.%d", "2001:db8::%x:%x"} {
+			counts := make([]int, shards)
+			const n = 10_000
+			for i := range n {
+				ev := logwatch.Event{Addr: netip.MustParseAddr(fmt.Sprintf(family, i/256, i%256))}
+				counts[s.shardOf(fam, &ev)]++
+			}
+			for i, c := range counts {
+				if c < n/shards*8/10 || c > n/shards*12/10 {
+					t.Errorf("%d shards, %s: shard %d got %d of %d addresses", shards, family, i, c, n)
+				}
+			}
+		}
 	}
 }

@@ -30,13 +30,23 @@ func (s *scanner) shardOf(fam int, ev *logwatch.Event) int {
 		return 0
 	}
 	a := ev.Addr
-	if client, ok := s.shards[0].procs[fam].Client(ev); ok {
-		a = client // behind a trusted proxy: the client it names
+	if ev.Forwarded != "" { // without it, Client is the logged address or none
+		if client, ok := s.shards[0].procs[fam].Client(ev); ok {
+			a = client // behind a trusted proxy: the client it names
+		}
 	}
-	b := a.As16()
-	x := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
+	var x uint64
+	if a.Is4() { // most addresses: their 32 bits, kept in registers
+		b := a.As4()
+		x = uint64(binary.BigEndian.Uint32(b[:]))
+	} else {
+		b := a.As16()
+		x = binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
+	}
 	x *= 0x9e3779b97f4a7c15 // Fibonacci hashing spreads neighbouring addresses
-	return int((x >> 32) % uint64(len(s.shards)))
+	// The top 32 bits scaled to the shard count: a multiply, where a
+	// modulo divides (tens of cycles, on every event).
+	return int((x >> 32) * uint64(len(s.shards)) >> 32)
 }
 
 // chunk is a run of whole lines on its way through the stages: parsed by
