@@ -21,6 +21,15 @@ func randPrefix(r *rand.Rand) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16(b), 110+r.IntN(19)).Masked()
 }
 
+// addRandom adds n random prefixes to a set of ours and to netipx's alike.
+func addRandom(r *rand.Rand, n int, ours *Builder, ref *netipx.IPSetBuilder) {
+	for range n {
+		p := randPrefix(r)
+		ours.Add(p)
+		ref.AddPrefix(p)
+	}
+}
+
 // The sets must agree with netipx, a well-kept reference, on random
 // inputs: the cover, the difference, the union (a patch without
 // removals), the count, containment and overlap.
@@ -29,16 +38,8 @@ func TestAgainstNetipx(t *testing.T) {
 	for round := range 300 {
 		var ours, other Builder
 		var ref, refOther netipx.IPSetBuilder
-		for range r.IntN(40) {
-			p := randPrefix(r)
-			ours.Add(p)
-			ref.AddPrefix(p)
-		}
-		for range r.IntN(10) {
-			p := randPrefix(r)
-			other.Add(p)
-			refOther.AddPrefix(p)
-		}
+		addRandom(r, r.IntN(40), &ours, &ref)
+		addRandom(r, r.IntN(10), &other, &refOther)
 		a, b := ours.Set(), other.Set()
 		ra, _ := ref.IPSet()
 		rb, _ := refOther.IPSet()
@@ -275,21 +276,9 @@ func TestPatchIsMinusThenUnion(t *testing.T) {
 	for round := range 300 {
 		var big, add, del Builder
 		var ref, refAdd, refDel netipx.IPSetBuilder
-		for range 50 + r.IntN(3000) {
-			p := randPrefix(r)
-			big.Add(p)
-			ref.AddPrefix(p)
-		}
-		for range r.IntN(8) {
-			p := randPrefix(r)
-			add.Add(p)
-			refAdd.AddPrefix(p)
-		}
-		for range r.IntN(8) {
-			p := randPrefix(r)
-			del.Add(p)
-			refDel.AddPrefix(p)
-		}
+		addRandom(r, 50+r.IntN(3000), &big, &ref)
+		addRandom(r, r.IntN(8), &add, &refAdd)
+		addRandom(r, r.IntN(8), &del, &refDel)
 		ra, _ := refAdd.IPSet()
 		rd, _ := refDel.IPSet()
 		ref.RemoveSet(rd)
