@@ -72,8 +72,7 @@ type shard struct {
 	procs    []*logwatch.Processor // by family index
 	outcomes []logwatch.Outcome
 	events   int
-	// bans by address, IPv4 by its 32 bits (a uint32 key hashes in a
-	// fraction of the time of 16 bytes), IPv6 by its 16 bytes.
+	// bans by address: IPv4 by its 32 bits (v4), IPv6 by its 16 bytes.
 	bans4   map[uint32]*banSummary
 	bans6   map[[16]byte]*banSummary
 	capture map[string]int
@@ -319,17 +318,24 @@ func (sh *shard) banOf(o *logwatch.Outcome) *banSummary {
 // address is always in bans4.
 func (sh *shard) ban(a netip.Addr) *banSummary {
 	if a.Is4() {
-		return sh.bans4[binary.BigEndian.Uint32(a.AsSlice())]
+		return sh.bans4[v4(a)]
 	}
 	return sh.bans6[a.As16()]
 }
 
 func (sh *shard) setBan(a netip.Addr, bs *banSummary) {
 	if a.Is4() {
-		sh.bans4[binary.BigEndian.Uint32(a.AsSlice())] = bs
+		sh.bans4[v4(a)] = bs
 	} else {
 		sh.bans6[a.As16()] = bs
 	}
+}
+
+// v4 is an IPv4 address's 32 bits, a key that hashes and compares in a
+// fraction of the time of 16 bytes.
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // eachBan calls f with every summary, until f returns false.

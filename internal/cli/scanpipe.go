@@ -37,8 +37,7 @@ func (s *scanner) shardOf(fam int, ev *logwatch.Event) int {
 	}
 	var x uint64
 	if a.Is4() { // most addresses: their 32 bits, kept in registers
-		b := a.As4()
-		x = uint64(binary.BigEndian.Uint32(b[:]))
+		x = uint64(v4(a))
 	} else {
 		b := a.As16()
 		x = binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
