@@ -338,6 +338,23 @@ type stampCache struct {
 	valid bool
 }
 
+// lookup returns the time of stamp (a padded classic timestamp, 15 bytes
+// or more) at now, if it is the one remembered.
+func (c *stampCache) lookup(stamp string, now time.Time) (time.Time, bool) {
+	if c == nil || !c.valid || le64(stamp) != c.stamp[0] || le64(stamp[7:]) != c.stamp[1] ||
+		c.now != now.Unix() || c.loc != now.Location() {
+		return time.Time{}, false
+	}
+	return c.t, true
+}
+
+// store remembers that stamp means t at now (on a nil cache, nothing).
+func (c *stampCache) store(stamp string, now, t time.Time) {
+	if c != nil {
+		*c = stampCache{stamp: [2]uint64{le64(stamp), le64(stamp[7:])}, now: now.Unix(), loc: now.Location(), t: t, valid: true}
+	}
+}
+
 // parseSyslog is ParseSyslog with a timestamp cache (nil: none).
 func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 	var h Header
@@ -351,9 +368,8 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 		rest = rest[:4] + " " + rest[4:]
 	}
 	if len(rest) >= 16 && rest[3] == ' ' && rest[6] == ' ' && rest[9] == ':' && rest[12] == ':' && rest[15] == ' ' {
-		if cache != nil && cache.valid && le64(rest) == cache.stamp[0] && le64(rest[7:]) == cache.stamp[1] &&
-			cache.now == now.Unix() && cache.loc == now.Location() {
-			h.Time = cache.t
+		if t, ok := cache.lookup(rest, now); ok {
+			h.Time = t
 		} else {
 			mon, ok := month(rest[:3])
 			if !ok {
@@ -367,10 +383,7 @@ func parseSyslog(line string, now time.Time, cache *stampCache) (Header, bool) {
 				return h, false
 			}
 			h.Time = classicTime(now, mon, day, hh, mm, ss)
-			if cache != nil {
-				cache.stamp = [2]uint64{le64(rest), le64(rest[7:])}
-				cache.now, cache.loc, cache.t, cache.valid = now.Unix(), now.Location(), h.Time, true
-			}
+			cache.store(rest, now, h.Time)
 		}
 		rest = rest[16:]
 	} else {

@@ -86,7 +86,7 @@ func TestStampCacheAgrees(t *testing.T) {
 	var cache stampCache
 	hits := 0
 	for _, st := range steps {
-		hit := cache.valid && len(st.line) >= 15 && le64(st.line) == cache.stamp[0] && le64(st.line[7:]) == cache.stamp[1] && cache.now == st.now.Unix() && cache.loc == st.now.Location()
+		_, hit := cache.lookup(st.line, st.now)
 		got, gotOK := parseSyslog(st.line, st.now, &cache)
 		want, wantOK := ParseSyslog(st.line, st.now)
 		if gotOK != wantOK || got != want {
