@@ -2,11 +2,13 @@ package bgp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -637,23 +639,12 @@ func (s *session) changes(pa pathAttrs, o openMsg, sent, out map[netip.Prefix]ui
 	}
 	ub := updateBuilder{pa: pa}
 	sortPrefixes := func(ps []netip.Prefix) []netip.Prefix {
-		slices.SortFunc(ps, func(a, b netip.Prefix) int {
-			if c := a.Addr().Compare(b.Addr()); c != 0 {
-				return c
-			}
-			return a.Bits() - b.Bits()
-		})
+		slices.SortFunc(ps, func(a, b netip.Prefix) int { return cmp.Or(a.Addr().Compare(b.Addr()), a.Bits()-b.Bits()) })
 		return ps
 	}
 	ub.withdraw(sortPrefixes(del4))
 	ub.withdraw(sortPrefixes(del6))
-	groups := slices.Collect(func(yield func(group) bool) {
-		for g := range adds {
-			if !yield(g) {
-				return
-			}
-		}
-	})
+	groups := slices.Collect(maps.Keys(adds))
 	slices.SortFunc(groups, func(a, b group) int {
 		if a.v4 != b.v4 {
 			if a.v4 {
@@ -661,7 +652,7 @@ func (s *session) changes(pa pathAttrs, o openMsg, sent, out map[netip.Prefix]ui
 			}
 			return 1
 		}
-		return int(int64(a.community) - int64(b.community))
+		return cmp.Compare(a.community, b.community)
 	})
 	for _, g := range groups {
 		ub.announce(sortPrefixes(adds[g]), g.community)

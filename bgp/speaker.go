@@ -137,28 +137,33 @@ type ribEntry struct {
 // table.
 const staleFor = 30 * time.Second
 
-func (r *ribIn) count(p netip.Prefix, d int) {
+// familyCount is the count of this session's routes of p's family.
+func (r *ribIn) familyCount(p netip.Prefix) *int {
 	if p.Addr().Is4() {
-		r.n4 += d
-	} else {
-		r.n6 += d
+		return &r.n4
 	}
+	return &r.n6
+}
+
+// counted reports whether p is a route of this session (and counted),
+// not one left from a previous one.
+func (r *ribIn) counted(p netip.Prefix) bool {
+	e, ok := r.routes[p]
+	return ok && e.gen == r.gen
 }
 
 func (r *ribIn) set(p netip.Prefix, list string) {
-	if e, ok := r.routes[p]; !ok || e.gen != r.gen {
-		r.count(p, 1)
+	if !r.counted(p) {
+		*r.familyCount(p)++
 	}
 	r.routes[p] = ribEntry{list, r.gen}
 }
 
 func (r *ribIn) del(p netip.Prefix) {
-	if e, ok := r.routes[p]; ok {
-		if e.gen == r.gen {
-			r.count(p, -1)
-		}
-		delete(r.routes, p)
+	if r.counted(p) {
+		*r.familyCount(p)--
 	}
+	delete(r.routes, p)
 }
 
 // sweep drops the routes of previous sessions.
@@ -325,15 +330,9 @@ func (sp *Speaker) apply(neighbor string, u *update, max uint32) error {
 			r.del(p) // a route that names no list replaces one that did
 			continue
 		}
-		if e, ok := r.routes[p]; (!ok || e.gen != r.gen) && max > 0 { // not yet counted
-			n := r.n4
-			if !p.Addr().Is4() {
-				n = r.n6
-			}
-			if uint32(n) >= max {
-				return &notifyError{code: errCease, sub: ceaseMaxPrefix, data: maxPrefixData(p, max),
-					why: fmt.Sprintf("more than %d routes of one family", max)}
-			}
+		if max > 0 && !r.counted(p) && uint32(*r.familyCount(p)) >= max {
+			return &notifyError{code: errCease, sub: ceaseMaxPrefix, data: maxPrefixData(p, max),
+				why: fmt.Sprintf("more than %d routes of one family", max)}
 		}
 		r.set(p, list)
 	}
@@ -390,13 +389,14 @@ func (sp *Speaker) Received(list string) map[string][]netip.Prefix {
 	defer sp.mu.Unlock()
 	out := make(map[string][]netip.Prefix)
 	for n, r := range sp.rib {
-		if since, down := sp.down[n]; down && time.Since(since) > sp.cfg.Hold {
+		since, down := sp.down[n]
+		if down && time.Since(since) > sp.cfg.Hold {
 			delete(sp.rib, n)
 			delete(sp.down, n)
 			sp.version++
 			continue
 		}
-		if _, down := sp.down[n]; !down && !r.sweepAt.IsZero() && time.Now().After(r.sweepAt) {
+		if !down && !r.sweepAt.IsZero() && time.Now().After(r.sweepAt) {
 			r.sweep()
 			sp.version++
 		}
