@@ -645,7 +645,7 @@ func (s *State) Snapshot() error {
 	if err := s.SaveSeries(); err != nil {
 		return err
 	}
-	return s.store.CommitSnapshotFunc(func(w io.Writer) error { return WriteSnapshot(w, snap) }, gen)
+	return s.store.CommitSnapshot(func(w io.Writer) error { return WriteSnapshot(w, snap) }, gen)
 }
 
 // JournalLines reports the ops journalled since the last snapshot.

@@ -408,13 +408,7 @@ func (s *Store) WriteFile(name string, data []byte) error {
 // Dir is the state directory.
 func (s *Store) Dir() string { return s.dir }
 
-// CommitSnapshot writes a serialised snapshot of generation gen: the current
-// state becomes state.prev, and journals older than state.prev's are
-// removed.
-func (s *Store) CommitSnapshot(data []byte, gen uint64) error {
-	return s.CommitSnapshotFunc(writeBytes(data), gen)
-}
-
+// writeBytes is a writer of data for writeSynced.
 func writeBytes(data []byte) func(io.Writer) error {
 	return func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -422,9 +416,11 @@ func writeBytes(data []byte) func(io.Writer) error {
 	}
 }
 
-// CommitSnapshotFunc is CommitSnapshot with the snapshot written by
-// write, straight to the file: a million entries need no 30 MB buffer.
-func (s *Store) CommitSnapshotFunc(write func(io.Writer) error, gen uint64) error {
+// CommitSnapshot writes the snapshot of generation gen that write
+// serialises, straight to the file (a million entries need no 30 MB
+// buffer): the current state becomes state.prev, and journals older
+// than state.prev's are removed.
+func (s *Store) CommitSnapshot(write func(io.Writer) error, gen uint64) error {
 	if err := s.commitSnapshot(write, gen); err != nil {
 		s.setErr(err)
 		return err

@@ -118,7 +118,7 @@ func TestStoreJournalReplayAndFallback(t *testing.T) {
 	s1.Lists.Add(White, pfx("192.0.2.1/32"), SourceManual, time.Time{})
 	var buf bytes.Buffer
 	WriteSnapshot(&buf, s1)
-	if err := st.CommitSnapshot(buf.Bytes(), gen); err != nil {
+	if err := st.CommitSnapshot(writeBytes(buf.Bytes()), gen); err != nil {
 		t.Fatal(err)
 	}
 	op3 := Op{Op: "add", List: "black", Prefix: pfx("203.0.113.1/32"), Source: SourceManual}
@@ -130,7 +130,7 @@ func TestStoreJournalReplayAndFallback(t *testing.T) {
 	s2.Lists.Add(Black, pfx("203.0.113.1/32"), SourceManual, time.Time{})
 	buf.Reset()
 	WriteSnapshot(&buf, s2)
-	if err := st.CommitSnapshot(buf.Bytes(), gen2); err != nil {
+	if err := st.CommitSnapshot(writeBytes(buf.Bytes()), gen2); err != nil {
 		t.Fatal(err)
 	}
 	op4 := Op{Op: "delete", List: "white", Prefix: pfx("192.0.2.1/32")}
