@@ -194,10 +194,7 @@ func (s *Set) Patch(add, del *Set) *Set {
 	if add.Empty() && del.Empty() {
 		return s
 	}
-	if s == nil {
-		s = &Set{}
-	}
-	add, del = add.orEmpty(), del.orEmpty()
+	s, add, del = s.orEmpty(), add.orEmpty(), del.orEmpty()
 	keys4, keys6 := merge4(slices.Concat(add.v4, del.v4)), merge6(slices.Concat(add.v6, del.v6))
 	return &Set{
 		v4: spans(s.v4, keys4, first4, past4, func(a, k []r4) []r4 {
@@ -470,42 +467,55 @@ func (s *Set) Each(f func(netip.Prefix) bool) {
 		return
 	}
 	for _, r := range s.v4 {
-		lo := r.lo
-		for {
-			// The largest block aligned at lo that ends by r.hi.
-			n := bits.TrailingZeros32(lo)
-			for n > 0 && (uint64(lo)+uint64(1)<<n-1) > uint64(r.hi) {
-				n--
-			}
-			if !f(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(lo >> 24), byte(lo >> 16), byte(lo >> 8), byte(lo)}), 32-n)) {
-				return
-			}
-			end := uint64(lo) + uint64(1)<<n - 1
-			if end >= uint64(r.hi) {
-				break
-			}
-			lo = uint32(end + 1)
+		if !blocks4(r, func(lo uint32, n int) bool { return f(netip.PrefixFrom(addr4(lo), 32-n)) }) {
+			return
 		}
 	}
 	for _, r := range s.v6 {
-		lo := r.lo
-		for {
-			n := trailingZeros128(lo)
-			for n > 0 && lo.blockEnd(n).cmp(r.hi) > 0 {
-				n--
-			}
-			var b16 [16]byte
-			binary.BigEndian.PutUint64(b16[:8], lo.hi)
-			binary.BigEndian.PutUint64(b16[8:], lo.lo)
-			if !f(netip.PrefixFrom(netip.AddrFrom16(b16), 128-n)) {
-				return
-			}
-			end := lo.blockEnd(n)
-			if end.cmp(r.hi) >= 0 {
-				break
-			}
-			lo = end.add1()
+		if !blocks6(r, func(lo u128, n int) bool { return f(netip.PrefixFrom(addr6(lo), 128-n)) }) {
+			return
 		}
+	}
+}
+
+// blocks4 calls f with the aligned blocks that make up r, in order, each
+// of 2^n addresses from lo, until f returns false; it reports whether f
+// never did.
+func blocks4(r r4, f func(lo uint32, n int) bool) bool {
+	lo := r.lo
+	for {
+		// The largest block aligned at lo that ends by r.hi.
+		n := bits.TrailingZeros32(lo)
+		for n > 0 && (uint64(lo)+uint64(1)<<n-1) > uint64(r.hi) {
+			n--
+		}
+		if !f(lo, n) {
+			return false
+		}
+		end := uint64(lo) + uint64(1)<<n - 1
+		if end >= uint64(r.hi) {
+			return true
+		}
+		lo = uint32(end + 1)
+	}
+}
+
+// blocks6 is blocks4 for IPv6.
+func blocks6(r r6, f func(lo u128, n int) bool) bool {
+	lo := r.lo
+	for {
+		n := trailingZeros128(lo)
+		for n > 0 && lo.blockEnd(n).cmp(r.hi) > 0 {
+			n--
+		}
+		if !f(lo, n) {
+			return false
+		}
+		end := lo.blockEnd(n)
+		if end.cmp(r.hi) >= 0 {
+			return true
+		}
+		lo = end.add1()
 	}
 }
 
@@ -543,19 +553,21 @@ func (s *Set) Count() int {
 		return 0
 	}
 	n := 0
+	count4 := func(uint32, int) bool { n++; return true }
+	count6 := func(u128, int) bool { n++; return true }
 	for _, r := range s.v4 {
 		if r.lo == r.hi {
 			n++
 			continue
 		}
-		(&Set{v4: []r4{r}}).Each(func(netip.Prefix) bool { n++; return true })
+		blocks4(r, count4)
 	}
 	for _, r := range s.v6 {
 		if r.lo == r.hi {
 			n++
 			continue
 		}
-		(&Set{v6: []r6{r}}).Each(func(netip.Prefix) bool { n++; return true })
+		blocks6(r, count6)
 	}
 	return n
 }
