@@ -4,7 +4,8 @@
 # of N connections per class (default 200), shuffled as a busy host
 # interleaves them; every connection has its own client address, so each
 # tool's answer names the line it flagged. Needs Debian's fail2ban and
-# sshguard packages for their columns.
+# sshguard packages for their columns. The spfd column is also a test CI
+# runs (bench/sshclasses: every attack flagged, no benign connection).
 #   bench/classes.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"net/netip"
@@ -69,6 +70,21 @@ func main() {
 	n := flag.Int("n", 200, "connections per class")
 	labels := flag.String("labels", "classes.tsv", "write ADDRESS TAB CLASS TAB ATTACK here")
 	flag.Parse()
+	lf, err := os.Create(*labels)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := write(os.Stdout, lf, *n); err != nil {
+		log.Fatal(err)
+	}
+	if err := lf.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// write writes the log of n connections per class to logw, and a label
+// per connection (ADDRESS TAB CLASS TAB ATTACK) to labels.
+func write(logw, labels io.Writer, n int) error {
 	r := rand.New(rand.NewPCG(5, 6))
 	type conn struct {
 		class int
@@ -76,8 +92,8 @@ func main() {
 	}
 	var conns []conn
 	for c := range classes {
-		for i := range *n {
-			k := c*(*n) + i
+		for i := range n {
+			k := c*n + i
 			a := fmt.Sprintf("45.%d.%d.%d", 10+k/62500, k/250%250, 1+k%250)
 			if i%7 == 0 { // some IPv6 in every class
 				// As sshd prints it: canonical, as every tool answers.
@@ -87,12 +103,8 @@ func main() {
 		}
 	}
 	r.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
-	lf, err := os.Create(*labels)
-	if err != nil {
-		log.Fatal(err)
-	}
-	lw := bufio.NewWriter(lf)
-	w := bufio.NewWriter(os.Stdout)
+	lw := bufio.NewWriter(labels)
+	w := bufio.NewWriter(logw)
 	t := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	users := []string{"admin", "oracle", "test", "ubuntu", "pi", "git", "postgres", "user", "ftp", "support"}
 	for i, c := range conns {
@@ -107,12 +119,7 @@ func main() {
 		}
 	}
 	if err := w.Flush(); err != nil {
-		log.Fatal(err)
+		return err
 	}
-	if err := lw.Flush(); err != nil {
-		log.Fatal(err)
-	}
-	if err := lf.Close(); err != nil {
-		log.Fatal(err)
-	}
+	return lw.Flush()
 }
